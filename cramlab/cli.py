@@ -1,0 +1,252 @@
+"""Command line: `cramlab capacity | cram | decode | env | ...` (also `python -m cramlab`).
+
+Every mistake the kit knows about ends as one line `error: ...` on stderr and a non-zero exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import CramlabError
+
+
+def _add_model_args(p):
+    p.add_argument("--model", default="smollm2-135m", help="registry name, hub id, local folder or .gguf file")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16 (GPU default) or float16")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow code from the model repo (off by default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cramlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("capacity", help="theoretical capacity of input vectors, in bits and tokens")
+    p.add_argument("--model", help="a registered model name (see `cramlab capacity --list`)")
+    p.add_argument("--d", type=int, help="vector size (instead of --model)")
+    p.add_argument("--vocab", type=int, help="vocabulary size (instead of --model)")
+    p.add_argument("--bits", type=int, default=16, help="bits per value (the paper: 16)")
+    p.add_argument("--n-mem", type=int, default=1, help="number of vectors")
+    p.add_argument("--list", action="store_true", help="the whole registry")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_capacity)
+
+    p = sub.add_parser("cram", help="cram text(s) into vectors, decode them back, print the figures")
+    _add_model_args(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the text itself")
+    src.add_argument("--text-file", help="a UTF-8 file; its first N tokens are used")
+    src.add_argument("--source", choices=["unseen", "random", "pg19", "fanfics"], help="a text source")
+    p.add_argument("--n-texts", type=int, default=1, help="texts from --source (crammed as one batch)")
+    p.add_argument("--n-tokens", type=int, required=True)
+    p.add_argument("--n-mem", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=2000)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--layout", choices=["sink-first", "mem-first"], default="sink-first")
+    p.add_argument("--protocol", choices=["pc", "hc"], default="pc")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for vector files (.safetensors) and results.json")
+    p.add_argument("--json", action="store_true", help="print one JSON array, one object per text")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_cram)
+
+    p = sub.add_parser("decode", help="decode a vector file back to text")
+    p.add_argument("file")
+    _add_model_args(p)
+    p.add_argument("--force", action="store_true", help="decode even if the file was made for other weights")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("demo", help="the main job on the embedded model: cram a bundled 16-token text, decode it")
+    p.add_argument("--n-tokens", type=int, default=16)
+    p.add_argument("--max-steps", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("env", help="environment check: versions, device, the embedded model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_env)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Sub-commands that live beside their module (notebooks, search, sweep, report, bench)."""
+    out = []
+    for module in ("notebook_runner", "search", "sweep", "bench"):
+        try:
+            mod = __import__(f"cramlab.{module}", fromlist=["register_cli"])
+        except ImportError:
+            continue
+        if hasattr(mod, "register_cli"):
+            out.append(mod.register_cli)
+    return out
+
+
+def cmd_capacity(args) -> int:
+    from . import capacity as cap
+    if args.list:
+        rows = cap.capacity_table(bits=args.bits, n_mem=args.n_mem)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            print(f"{'model':<20}{'d':>6}{'vocab':>9}{'tokens':>9}")
+            for r in rows:
+                print(f"{r['model']:<20}{r['d']:>6}{r['vocab_size']:>9}{r['capacity_tokens']:>9}")
+        return 0
+    if args.model:
+        c = cap.capacity_of(args.model, bits=args.bits, n_mem=args.n_mem)
+    elif args.d is not None and args.vocab is not None:
+        c = cap.capacity(args.d, args.vocab, bits=args.bits, n_mem=args.n_mem)
+    else:
+        raise cap.BadInputError("give --model NAME, or both --d and --vocab")
+    row = c.to_dict()
+    if args.json:
+        keys = ("d", "vocab_size", "bits_per_value", "n_mem", "capacity_bits", "capacity_tokens")
+        print(json.dumps({k: row[k] for k in keys} | ({"model": row["model"]} if row["model"] else {})))
+    else:
+        if row["model"]:
+            print(f"model              {row['model']}")
+        print(f"vector size d      {row['d']}\nvocabulary |V|     {row['vocab_size']}\n"
+              f"bits per value     {row['bits_per_value']}\nvectors n_mem      {row['n_mem']}\n"
+              f"capacity (bits)    {row['capacity_bits']}\n"
+              f"capacity (tokens)  {row['capacity_tokens']}  (= d*bits*n_mem / log2|V| = "
+              f"{row['capacity_tokens_exact']:.1f})")
+    return 0
+
+
+CRAM_JSON_KEYS = ("text_id", "n_tokens", "n_mem", "converged", "steps", "teacher_forced_accuracy", "greedy_exact",
+                  "first_mismatch", "baseline_ce_nats", "final_ce_nats", "info_gain_nats", "info_gain_bits",
+                  "gain_tokens", "baseline_accuracy", "stop_reason", "seconds")
+
+
+def cmd_cram(args) -> int:
+    from pathlib import Path
+
+    from .cram import cram
+    from .models import load_model
+    from .texts import first_tokens, from_file, get_texts
+    from .vectors import save_vectors
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        _check_writable(out_dir)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    if args.text is not None:
+        texts = [first_tokens(lm.tokenizer, args.text, args.n_tokens)]
+    elif args.text_file:
+        texts = [from_file(lm.tokenizer, args.text_file, args.n_tokens)]
+    else:
+        texts = get_texts(lm.tokenizer, args.source, args.n_tokens, n_texts=args.n_texts, seed=args.seed)
+    results = cram(lm, texts, n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr, patience=args.patience,
+                   layout=args.layout, protocol=args.protocol, seed=args.seed,
+                   progress=not (args.json or args.no_progress))
+    if out_dir is not None:
+        for r in results:
+            save_vectors(out_dir / f"{r.text_id}.n{r.n_tokens}.k{r.n_mem}.safetensors", r, lm.spec)
+        (out_dir / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    if args.json:
+        print(json.dumps([{k: r.to_dict()[k] for k in CRAM_JSON_KEYS} for r in results]))
+        return 0
+    print(f"model {lm.spec.name} (d={lm.spec.d}, |V|={lm.spec.vocab_size}) on {lm.spec.device}, "
+          f"layout {args.layout}, protocol {args.protocol}, lr {args.lr}")
+    print(f"{'text':<30}{'N':>5}{'k':>3}{'steps':>7}{'acc':>7}{'greedy':>8}{'CE0 nats':>10}{'CE nats':>9}"
+          f"{'IG bits':>9}{'sec':>7}")
+    for r in results:
+        print(f"{r.text_id[:29]:<30}{r.n_tokens:>5}{r.n_mem:>3}{r.steps:>7}{r.teacher_forced_accuracy:>7.3f}"
+              f"{str(r.greedy_exact):>8}{r.baseline_ce_nats:>10.1f}{r.final_ce_nats:>9.1f}"
+              f"{r.info_gain_bits:>9.1f}{r.seconds:>7.1f}")
+    for r in results:
+        print(f"\n[{r.text_id}] original: {lm.tokenizer.decode(r.token_ids)!r}")
+        print(f"[{r.text_id}] decoded : {r.decoded_text!r}")
+    if out_dir is not None:
+        print(f"\nvectors and results.json written to {out_dir}/")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from .models import load_model
+    from .vectors import decode_file, load_vectors
+    meta = load_vectors(args.file).meta   # validate the file before loading a model
+    model = args.model if args.model != "smollm2-135m" or not meta.get("model") else meta["model"]
+    lm = load_model(model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    decoded = decode_file(lm, args.file, force=args.force)
+    exact = decoded.token_ids == meta.get("token_ids")
+    if args.json:
+        print(json.dumps({"text": decoded.text, "token_ids": decoded.token_ids, "matches_crammed_text": exact}))
+    else:
+        print(decoded.text)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import time
+
+    from .capacity import capacity
+    from .cram import cram
+    from .models import load_model
+    from .texts import get_texts
+    t0 = time.perf_counter()
+    lm = load_model("smollm2-135m", device="cpu")
+    spec = lm.spec
+    cap = capacity(spec.d, spec.vocab_size)
+    print(f"embedded model   {spec.name}  ({spec.n_params / 1e6:.0f}M parameters, {spec.n_layers} layers, "
+          f"loaded in {time.perf_counter() - t0:.1f} s)")
+    print(f"vector size d    {spec.d}\nvocabulary |V|   {spec.vocab_size}")
+    print(f"capacity         {cap.capacity_tokens} tokens in one vector  (d*16 bits / log2|V| = "
+          f"{cap.capacity_tokens_exact:.1f})")
+    text = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=1, seed=args.seed)[0]
+    print(f"\ntext ({text.text_id}, {text.n_tokens} tokens): {text.text!r}")
+    print(f"cramming it into 1 vector on CPU (lr 1e-2, up to {args.max_steps} steps) ...")
+    r = cram(lm, [text], max_steps=args.max_steps, seed=args.seed)[0]
+    print(f"cross-entropy    {r.baseline_ce_nats:.1f} nats without the vector ({r.baseline_ce_per_token_nats:.2f} "
+          f"per token), {r.final_ce_nats:.1f} nats with it")
+    print(f"information gain {r.info_gain_bits:.1f} bits  ({r.info_gain_nats:.1f} nats)")
+    print(f"teacher-forced   {r.teacher_forced_accuracy:.3f} accuracy after {r.steps} steps ({r.seconds:.0f} s), "
+          f"without the vector {r.baseline_accuracy:.3f}")
+    print(f"decoded back     {r.decoded_text!r}")
+    print(f"greedy exact     {r.greedy_exact}")
+    return 0 if r.greedy_exact else 1
+
+
+def cmd_env(args) -> int:
+    from .env import environment_report
+    report = environment_report()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for k, v in report.items():
+            print(f"{k:<22}{v}")
+    return 0
+
+
+def _check_writable(folder):
+    import os
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import OutputPathError
+        raise OutputPathError(f"cannot create output folder {folder}: {exc.strerror}; choose another --out") from None
+    if not os.access(folder, os.W_OK):
+        from .errors import OutputPathError
+        raise OutputPathError(f"output folder {folder} is not writable; choose another --out")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CramlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Text sources: each returns exactly `n_tokens` token ids per text, for a given tokenizer and seed.
+
+- `unseen`: original passages written for this kit (package data), standing in for the paper's
+  "texts published after the model's training cut-off".
+- `random`: whole words drawn uniformly (seeded) from the tokenizer's vocabulary, joined by spaces.
+- `pg19`, `fanfics`: the paper's sources, loaded from the hub or a local file (see `load_pg19`).
+- user text: a string or a file, its first `n_tokens` tokens.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import BadInputError, HubUnreachableError, TextTooShortError
+
+SOURCES = ("unseen", "random", "pg19", "fanfics")
+PG19_HUB_DATASET = "emozilla/pg19"          # PG-19 with a validation split in parquet on the hub
+PG19_ENV = "CRAMLAB_PG19_FILE"              # or a local CSV/JSONL/TXT file with the chunks
+FANFICS_ENV = "CRAMLAB_FANFICS_FILE"        # the authors publish only URLs: bring the texts as a file
+
+
+@dataclass
+class Text:
+    """One text ready for cramming: exactly `n_tokens` ids, and the string they decode to."""
+    source: str
+    text_id: str
+    n_tokens: int
+    token_ids: list[int]
+    text: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@lru_cache(maxsize=1)
+def unseen_passages() -> list[dict]:
+    """The bundled passages: a list of {id, genre, title, text}."""
+    with resources.files("cramlab").joinpath("data/unseen.json").open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    """Token ids of `text` without special tokens (SmolLM2 and Pythia add none anyway)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def first_tokens(tokenizer, text: str, n_tokens: int, *, source: str = "user", text_id: str = "text") -> Text:
+    """The first `n_tokens` tokens of `text`; a clear error if it is shorter."""
+    _check_n_tokens(n_tokens)
+    if not isinstance(text, str) or not text.strip():
+        raise BadInputError("the text is empty; give some text with --text or --text-file")
+    ids = encode(tokenizer, text)
+    if len(ids) < n_tokens:
+        raise TextTooShortError(
+            f"text {text_id!r} has {len(ids)} tokens but n_tokens={n_tokens} was asked; "
+            f"use --n-tokens {len(ids)} or less, or a longer text")
+    ids = ids[:n_tokens]
+    return Text(source, text_id, n_tokens, ids, tokenizer.decode(ids))
+
+
+def from_file(tokenizer, path: str | os.PathLike, n_tokens: int) -> Text:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"text file {path} not found; check the path")
+    return first_tokens(tokenizer, path.read_text(encoding="utf-8"), n_tokens, source="file", text_id=path.name)
+
+
+def unseen_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
+    """`n_texts` distinct bundled passages (order shuffled by `seed`), first `n_tokens` tokens each."""
+    passages = unseen_passages()
+    _check_n_texts(n_texts, len(passages), "unseen")
+    order = list(range(len(passages)))
+    random.Random(seed).shuffle(order)
+    return [first_tokens(tokenizer, passages[i]["text"], n_tokens, source="unseen", text_id=passages[i]["id"])
+            for i in order[:n_texts]]
+
+
+@lru_cache(maxsize=8)
+def _word_vocabulary(tokenizer) -> tuple[str, ...]:
+    """Whole words of the vocabulary: tokens that start a word (space marker) and are letters only."""
+    words = set()
+    for piece in tokenizer.get_vocab():
+        if piece[:1] in ("\u0120", "\u2581"):     # 'Ġ' (byte-level BPE) or '▁' (SentencePiece)
+            word = piece[1:]
+            if len(word) >= 2 and re.fullmatch(r"[A-Za-z]+", word):
+                words.add(word)
+    return tuple(sorted(words))
+
+
+def random_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
+    """The paper's random-text protocol: uniform whole words joined by spaces, truncated to N tokens."""
+    _check_n_tokens(n_tokens)
+    _check_n_texts(n_texts, None, "random")
+    vocab = _word_vocabulary(tokenizer)
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_texts):
+        words = [rng.choice(vocab) for _ in range(n_tokens + 1)]   # every word is >= 1 token
+        ids = encode(tokenizer, " ".join(words))[:n_tokens]
+        out.append(Text("random", f"random-{seed}-{i}", n_tokens, ids, tokenizer.decode(ids)))
+    return out
+
+
+def second_half(text: str) -> str:
+    """The paper's protocol for PG-19: keep the second half of the sentences."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+    return " ".join(sentences[len(sentences) // 2:])
+
+
+def load_pg19(n_texts: int, seed: int = 0) -> list[str]:
+    """PG-19 validation texts: from the file named by $CRAMLAB_PG19_FILE, else from the hub."""
+    local = os.environ.get(PG19_ENV)
+    if local:
+        return _texts_from_file(Path(local), n_texts)
+    try:
+        import datasets  # optional: only the pg19 source needs it
+    except ImportError:
+        raise BadInputError("the pg19 source needs the `datasets` package (pip install datasets), "
+                            f"or a local file of chunks in ${PG19_ENV}") from None
+    from .models import hub_reachable
+    if not hub_reachable():
+        raise HubUnreachableError(f"cannot reach the Hugging Face hub for {PG19_HUB_DATASET}; set ${PG19_ENV} "
+                                  "to a local CSV/JSONL/TXT file of PG-19 chunks, or use --source unseen")
+    stream = datasets.load_dataset(PG19_HUB_DATASET, split="validation", streaming=True)
+    texts = []
+    for row in stream:
+        body = row["text"]
+        start = random.Random(seed + len(texts)).randrange(max(1, len(body) - 20_000))
+        texts.append(body[start:start + 20_000])
+        if len(texts) == n_texts:
+            break
+    return texts
+
+
+def load_fanfics(n_texts: int) -> list[str]:
+    local = os.environ.get(FANFICS_ENV)
+    if not local:
+        raise BadInputError(f"the fanfics source needs a local file of texts in ${FANFICS_ENV} "
+                            "(the authors publish only the URLs); or use --source unseen")
+    return _texts_from_file(Path(local), n_texts)
+
+
+def _texts_from_file(path: Path, n_texts: int) -> list[str]:
+    """CSV with a `text` column, JSONL with a `text` key, or TXT with texts separated by blank lines."""
+    if not path.is_file():
+        raise BadInputError(f"text collection {path} not found; check the path")
+    if path.suffix == ".csv":
+        import csv
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r["text"] for r in csv.DictReader(f)]
+    elif path.suffix in (".jsonl", ".json"):
+        rows = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        rows = [p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    _check_n_texts(n_texts, len(rows), path.name)
+    return rows[:n_texts]
+
+
+def get_texts(tokenizer, source: str, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
+    """Dispatch on the source name; every text has exactly `n_tokens` tokens."""
+    if source == "unseen":
+        return unseen_texts(tokenizer, n_tokens, n_texts, seed)
+    if source == "random":
+        return random_texts(tokenizer, n_tokens, n_texts, seed)
+    if source == "pg19":
+        raw = [second_half(t) for t in load_pg19(n_texts, seed)]
+    elif source == "fanfics":
+        raw = [second_half(t) for t in load_fanfics(n_texts)]
+    else:
+        raise BadInputError(f"unknown text source {source!r}; use one of {', '.join(SOURCES)}")
+    return [first_tokens(tokenizer, t, n_tokens, source=source, text_id=f"{source}-{i}") for i, t in enumerate(raw)]
+
+
+def _check_n_tokens(n_tokens):
+    if not isinstance(n_tokens, int) or isinstance(n_tokens, bool) or n_tokens < 2:
+        raise BadInputError(f"n_tokens must be an integer >= 2 (one token cannot be scored), got {n_tokens!r}")
+
+
+def _check_n_texts(n_texts, available, source):
+    if not isinstance(n_texts, int) or n_texts < 1:
+        raise BadInputError(f"n_texts must be a positive integer, got {n_texts!r}")
+    if available is not None and n_texts > available:
+        raise BadInputError(f"source {source!r} has {available} texts but n_texts={n_texts}; use --n-texts {available}")
