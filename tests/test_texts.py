@@ -1,0 +1,62 @@
+import pytest
+
+from cramlab.errors import BadInputError, TextTooShortError
+from cramlab.texts import first_tokens, get_texts, second_half, unseen_passages
+
+
+@pytest.fixture(scope="module")
+def tok(tiny):
+    return tiny.tokenizer
+
+
+def test_bundled_passages():
+    passages = unseen_passages()
+    assert len(passages) >= 24 and len({p["id"] for p in passages}) == len(passages)
+    assert all(len(p["text"].split()) >= 250 for p in passages)
+    assert len({p["genre"] for p in passages}) >= 12
+
+
+@pytest.mark.parametrize("source", ["unseen", "random"])
+@pytest.mark.parametrize("n_tokens", [2, 16, 200])
+def test_sources_give_exactly_n_tokens(tok, source, n_tokens):
+    texts = get_texts(tok, source, n_tokens, n_texts=3, seed=7)
+    assert [len(t.token_ids) for t in texts] == [n_tokens] * 3
+    assert len({tuple(t.token_ids) for t in texts}) == 3
+
+
+def test_sources_are_seeded(tok):
+    a = get_texts(tok, "random", 32, n_texts=2, seed=1)
+    b = get_texts(tok, "random", 32, n_texts=2, seed=1)
+    c = get_texts(tok, "random", 32, n_texts=2, seed=2)
+    assert [t.token_ids for t in a] == [t.token_ids for t in b] != [t.token_ids for t in c]
+    assert [t.text_id for t in get_texts(tok, "unseen", 8, 3, seed=0)] != \
+        [t.text_id for t in get_texts(tok, "unseen", 8, 3, seed=5)]
+
+
+def test_random_text_is_space_separated_words(tok):
+    text = get_texts(tok, "random", 40, seed=3)[0].text
+    words = text.split()
+    assert len(words) >= 10 and all(w.isalpha() for w in words[:-1])
+
+
+def test_user_text_and_too_short(tok):
+    t = first_tokens(tok, "The quick brown fox jumps over the lazy dog.", 4)
+    assert len(t.token_ids) == 4 and t.text.startswith("The quick")
+    with pytest.raises(TextTooShortError, match="has 3 tokens"):
+        first_tokens(tok, "Hello there friend", 10)
+    with pytest.raises(BadInputError):
+        get_texts(tok, "unseen", 8, n_texts=1000)
+    with pytest.raises(BadInputError, match="unknown text source"):
+        get_texts(tok, "wikipedia", 8)
+
+
+def test_pg19_and_fanfics_fail_clearly_offline(tok, monkeypatch, tmp_path):
+    monkeypatch.delenv("CRAMLAB_FANFICS_FILE", raising=False)
+    with pytest.raises(BadInputError, match="CRAMLAB_FANFICS_FILE"):
+        get_texts(tok, "fanfics", 8)
+    # A local chunk file follows the paper's protocol: second half of the sentences, first N tokens.
+    chunk = "First sentence here. Second one. Third sentence follows. Fourth and last sentence ends it."
+    (tmp_path / "pg19.csv").write_text('text\n"' + chunk + '"\n')
+    monkeypatch.setenv("CRAMLAB_PG19_FILE", str(tmp_path / "pg19.csv"))
+    t = get_texts(tok, "pg19", 4)[0]
+    assert t.text.startswith("Third sentence") and second_half(chunk).startswith("Third")
