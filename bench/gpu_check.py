@@ -25,7 +25,7 @@ def check_fast_equals_plain(model="tiny-llama", steps=30):
     return dict(check="fast_equals_plain_fp32", model=model, max_abs_diff=diff, scale=scale, ok=ok)
 
 
-def check_converges(n_texts=8, n_tokens=32, max_steps=3000):
+def check_converges(n_texts=8, n_tokens=16, max_steps=1500):
     lm = load_model("smollm2-135m", device="cuda", dtype="bfloat16")
     texts = get_texts(lm.tokenizer, "unseen", n_tokens, n_texts=n_texts, seed=0)
     out = {}

@@ -150,7 +150,7 @@ def cmd_cram(args) -> int:
         (out_dir / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
     if args.json:
         print(json.dumps([{k: r.to_dict()[k] for k in CRAM_JSON_KEYS} for r in results]))
-        return 0
+        return _cram_exit_code(results)
     print(f"model {lm.spec.name} (d={lm.spec.d}, |V|={lm.spec.vocab_size}) on {lm.spec.device}, "
           f"layout {args.layout}, protocol {args.protocol}, lr {args.lr}")
     print(f"{'text':<30}{'N':>5}{'k':>3}{'steps':>7}{'acc':>7}{'greedy':>8}{'CE0 nats':>10}{'CE nats':>9}"
@@ -164,6 +164,15 @@ def cmd_cram(args) -> int:
         print(f"[{r.text_id}] decoded : {r.decoded_text!r}")
     if out_dir is not None:
         print(f"\nvectors and results.json written to {out_dir}/")
+    return _cram_exit_code(results)
+
+
+def _cram_exit_code(results) -> int:
+    """130 (as for Ctrl-C) when cramming was interrupted: what was reached is printed and saved above."""
+    if any(r.interrupted for r in results):
+        print("error: interrupted; the results above (and the --out files) are what was reached so far",
+              file=sys.stderr)
+        return 130
     return 0
 
 

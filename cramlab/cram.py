@@ -136,7 +136,7 @@ def cram(model, texts, *, n_mem: int = 1, max_steps: int = 2000, lr: float = 1e-
                                   f"{context} tokens; use --n-tokens {context - n_prefix} or less")
     _check_init_vectors(init_vectors, len(rows), n_mem, lm.get_input_embeddings().embedding_dim)
     interrupted = False
-    for n_tokens, members in groups.items():
+    for members in groups.values():
         warm = _select_init(init_vectors, members, len(rows))
         group_results = _cram_group(lm, tokenizer, [rows[i] for i in members], [ids_of[i] for i in members],
                                     members, len(rows), settings, warm, callback, progress, decode,

@@ -72,13 +72,32 @@ def from_file(tokenizer, path: str | os.PathLike, n_tokens: int) -> Text:
 
 
 def unseen_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
-    """`n_texts` distinct bundled passages (order shuffled by `seed`), first `n_tokens` tokens each."""
+    """`n_texts` distinct bundled texts (order shuffled by `seed`), first `n_tokens` tokens each.
+
+    The first 24 are the passages from their start. Beyond that, further texts start later in the same
+    passages (at the first sentence past a quarter, a half, three quarters of it; ids `<passage>@<q>`),
+    so a GPU run can have 48-96 different texts of up to ~100 tokens.
+    """
     passages = unseen_passages()
-    _check_n_texts(n_texts, len(passages), "unseen")
+    _check_n_texts(n_texts, 4 * len(passages), "unseen")
     order = list(range(len(passages)))
     random.Random(seed).shuffle(order)
-    return [first_tokens(tokenizer, passages[i]["text"], n_tokens, source="unseen", text_id=passages[i]["id"])
-            for i in order[:n_texts]]
+    out = []
+    for k in range(n_texts):
+        quarter, p = divmod(k, len(passages))
+        passage = passages[order[p]]
+        text, text_id = passage["text"], passage["id"]
+        if quarter:
+            text, text_id = _from_quarter(text, quarter), f"{text_id}@{quarter}"
+        out.append(first_tokens(tokenizer, text, n_tokens, source="unseen", text_id=text_id))
+    return out
+
+
+def _from_quarter(text: str, quarter: int) -> str:
+    """The text from the first sentence that starts after `quarter`/4 of its characters."""
+    cut = len(text) * quarter // 4
+    match = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])").search(text, cut)
+    return text[match.end():] if match else text[cut:]
 
 
 @lru_cache(maxsize=8)

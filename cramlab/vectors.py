@@ -32,6 +32,10 @@ def text_sha256(token_ids) -> str:
     return hashlib.sha256(json.dumps([int(t) for t in token_ids]).encode()).hexdigest()[:16]
 
 
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
 def save_vectors(path, result, spec=None) -> Path:
     """Write a CramResult's vectors and what is needed to decode and check them."""
     from safetensors.torch import save_file
@@ -47,6 +51,7 @@ def save_vectors(path, result, spec=None) -> Path:
         "greedy_exact": result.greedy_exact, "seed": s.get("seed"),
     }
     tensors = {"vectors": result.vectors.detach().float().cpu().contiguous()}
+    meta["vectors_sha256"] = tensor_sha256(tensors["vectors"])   # catches corrupt bytes in the tensor data
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -56,6 +61,8 @@ def save_vectors(path, result, spec=None) -> Path:
     try:
         save_file(tensors, tmp, metadata={"cramlab": json.dumps(meta)})
         os.replace(tmp, path)
+    except OSError as exc:   # disk full, permissions, ...: the old file (if any) is untouched
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out folder") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -80,10 +87,14 @@ def load_vectors(path, spec=None, force: bool = False) -> VectorFile:
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError:
-        raise VectorFileError(f"{path} has corrupt metadata; cram the text again") from None
+        meta = None
+    if not isinstance(meta, dict):
+        raise VectorFileError(f"{path} has corrupt metadata; cram the text again")
     if vectors.dim() != 2 or vectors.shape[0] != meta.get("n_mem") or vectors.shape[1] != meta.get("d"):
-        raise VectorFileError(f"{path}: vectors of shape {tuple(vectors.shape)} do not match n_mem={meta.get('n_mem')}, "
-                              f"d={meta.get('d')}; the file is damaged")
+        raise VectorFileError(f"{path}: vectors of shape {tuple(vectors.shape)} do not match "
+                              f"n_mem={meta.get('n_mem')}, d={meta.get('d')}; the file is damaged")
+    if meta.get("vectors_sha256") not in (None, tensor_sha256(vectors)):
+        raise VectorFileError(f"{path} is corrupt (its vectors do not match their checksum); cram the text again")
     if spec is not None:
         if vectors.shape[1] != spec.d:
             raise VectorFileError(f"{path} holds vectors of size {vectors.shape[1]} but model {spec.name} takes "

@@ -1,0 +1,275 @@
+"""The real thing: JupyterLab in headless Chromium runs notebook 01, and its widgets drive its figure.
+
+Run with `make test-browser` (CI: `.ci/run`). Needs Debian's chromium (`apt-get install chromium`) and the
+`playwright` Python package; no browser is downloaded. JupyterLab runs on 127.0.0.1 with a free port, a
+random token and its own config, runtime, settings and workspace folders; the notebook runs in the
+`python3` kernel of this environment. The screenshot goes to the test's tmp folder and `runs/browser/`.
+
+`CRAMLAB_BROWSER_NOTEBOOK=path.ipynb` drives another notebook instead (for working on the harness).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "01_bits_in_a_vector.ipynb"
+CHROMIUM = os.environ.get("CRAMLAB_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO / "runs" / "browser"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+RUN_ALL_TIMEOUT_S = 150
+
+# Lab settings for a quiet, deterministic session: no autosave (the copy is never written back), no news.
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                        "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    """A JupyterLab server of our own; yields (base_url, token, root folder)."""
+    notebook = Path(os.environ.get("CRAMLAB_BROWSER_NOTEBOOK", NOTEBOOK))
+    assert notebook.is_file(), f"{notebook} is missing: the browser test drives that notebook"
+    from jupyter_client.kernelspec import KernelSpecManager
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert spec.argv[0] in ("python", "python3", sys.executable) or Path(spec.argv[0]).resolve() == \
+        Path(sys.executable).resolve(), (f"kernel python3 runs {spec.argv[0]}, not this environment; run "
+                                         f"`{sys.executable} -m ipykernel install --user --name python3`")
+
+    root = tmp_path / "lab"
+    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    if notebook.resolve().parent != (REPO / "notebooks").resolve():
+        shutil.copy(notebook, root / "notebooks" / notebook.name)
+    env_dirs = {name: tmp_path / "jupyter" / name
+                for name in ("config", "runtime", "settings", "workspaces", "ipython")}
+    for d in env_dirs.values():
+        d.mkdir(parents=True)
+    for rel, value in LAB_SETTINGS.items():
+        f = env_dirs["settings"] / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(value))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(env_dirs["config"]), JUPYTER_RUNTIME_DIR=str(env_dirs["runtime"]),
+               JUPYTERLAB_SETTINGS_DIR=str(env_dirs["settings"]),
+               JUPYTERLAB_WORKSPACES_DIR=str(env_dirs["workspaces"]), IPYTHONDIR=str(env_dirs["ipython"]),
+               PYTHONUNBUFFERED="1")
+    env.pop("JUPYTER_TOKEN", None)
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly",
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"JupyterLab exited: {(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+            try:
+                _get(f"{base}/api/status?token={token}")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.monotonic() < deadline, "JupyterLab did not start within 90 s"
+                time.sleep(0.5)
+        yield base, token, root
+    finally:
+        try:  # polite shutdown first: it also stops the kernels
+            req = urllib.request.Request(f"{base}/api/shutdown", method="POST",
+                                         headers={"Authorization": f"token {token}"})
+            urllib.request.urlopen(req, timeout=5).close()
+            proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001 - whatever happened, the server must go
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+# JavaScript run inside JupyterLab (window.jupyterapp exists because of expose_app_in_browser).
+JS_NOTEBOOK_STATE = """() => {
+  const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!nb || !nb.content || !nb.sessionContext) return null;
+  const kernel = nb.sessionContext.session && nb.sessionContext.session.kernel;
+  const cells = nb.content.widgets.filter(c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
+  const errors = [];
+  let pending = 0;
+  for (const c of cells) {
+    const tags = c.model.getMetadata('tags') || [];
+    for (const o of c.model.outputs.toJSON())
+      if (o.output_type === 'error' && !tags.includes('raises-exception')) errors.push(o.ename + ': ' + o.evalue);
+    const prompt = c.promptNode ? c.promptNode.textContent : '';
+    if (c.model.executionCount === null || prompt.includes('*')) pending += 1;
+  }
+  return {n_cells: cells.length, pending, errors, kernel: kernel ? kernel.status : 'none',
+          kernel_name: kernel ? kernel.name : null};
+}"""
+
+JS_RUN_ALL = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+
+# Everything a widget drives, as text: plotly figures (their data and the SVG text), tables, HTML and
+# Output widgets. The controls themselves (sliders' readouts, dropdowns) are left out.
+JS_DRIVEN_STATE = """(outputArea) => {
+  const parts = [];
+  for (const gd of outputArea.querySelectorAll('.js-plotly-plot')) {
+    parts.push(JSON.stringify((gd.data || []).map(t => [t.x, t.y, t.z, t.text, t.values])));
+    parts.push(JSON.stringify(gd.layout && gd.layout.title));
+    parts.push(gd.textContent);
+  }
+  for (const el of outputArea.querySelectorAll('table, .widget-html-content, .widget-output, .jp-RenderedText'))
+    parts.push(el.textContent);
+  return parts.join('\\n');
+}"""
+
+
+def _wait_for(page, js, predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    state = None
+    while time.monotonic() < deadline:
+        state = page.evaluate(js)
+        if predicate(state):
+            return state
+        page.wait_for_timeout(500)
+    raise AssertionError(f"timed out waiting for {what}; last state: {state}")
+
+
+def _pick_control(page):
+    """The widget to change: a model dropdown if there is one, else an n_mem/vectors slider, else the first."""
+    dropdowns = page.locator(".jp-OutputArea .widget-dropdown")
+    sliders = page.locator(".jp-OutputArea .widget-slider")
+    candidates = [("dropdown", dropdowns.nth(i)) for i in range(dropdowns.count())] + \
+                 [("slider", sliders.nth(i)) for i in range(sliders.count())]
+    assert candidates, "no ipywidgets dropdown or slider rendered in the notebook's outputs"
+
+    def score(item):
+        kind, loc = item
+        label = (loc.locator(".widget-label").first.text_content() or "").lower() \
+            if loc.locator(".widget-label").count() else ""
+        if kind == "dropdown" and "model" in label:
+            return 0
+        if kind == "slider" and any(w in label for w in ("n_mem", "vector")):
+            return 1
+        return 2 if kind == "dropdown" else 3
+    return min(candidates, key=score)
+
+
+def _change(kind, control):
+    """Move the control to another value, as a user would; return (before, after) as shown."""
+    if kind == "dropdown":
+        select = control.locator("select")
+        options = select.locator("option").all_text_contents()
+        before = select.input_value()
+        values = select.evaluate("s => Array.from(s.options).map(o => o.value)")
+        target = next(v for v in values if v != before)
+        select.select_option(value=target)
+        return options[values.index(before)], options[values.index(target)]
+    readout = control.locator(".widget-readout")
+    before = readout.text_content()
+    handle = control.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowRight")
+    if readout.text_content() == before:      # at the maximum already
+        handle.press("ArrowLeft")
+        handle.press("ArrowLeft")
+    return before, readout.text_content()
+
+
+def test_notebook_01_widgets_drive_the_figure_in_jupyterlab(lab, tmp_path):
+    from playwright.sync_api import sync_playwright
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} not found: apt-get install chromium"
+    base, token, _root = lab
+    nb_name = Path(os.environ.get("CRAMLAB_BROWSER_NOTEBOOK", NOTEBOOK)).name
+    console: list[str] = []
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+            page.goto(f"{base}/lab/tree/notebooks/{nb_name}?token={token}", wait_until="domcontentloaded")
+            state = _wait_for(page, JS_NOTEBOOK_STATE, lambda s: bool(s) and s["kernel"] == "idle", 90,
+                              "the notebook to open with an idle kernel")
+            assert state["kernel_name"] == "python3", state
+            assert state["n_cells"] > 0
+
+            page.evaluate(JS_RUN_ALL)
+            state = _wait_for(page, JS_NOTEBOOK_STATE,
+                              lambda s: s["errors"] or (s["pending"] == 0 and s["kernel"] == "idle"),
+                              RUN_ALL_TIMEOUT_S, "all cells to run")
+            assert not state["errors"], f"cells raised: {state['errors']}"
+
+            page.wait_for_selector(".jp-OutputArea .widget-dropdown, .jp-OutputArea .widget-slider", timeout=30_000)
+            kind, control = _pick_control(page)
+            output_area = control.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea')][1]")
+            output_area.scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)                # let plotly finish its first layout
+            driven_before = output_area.evaluate(JS_DRIVEN_STATE)
+            assert driven_before.strip(), "the widget's cell shows no figure, table or text to drive"
+            shown_before, shown_after = _change(kind, control)
+            assert shown_before != shown_after, f"the {kind} did not move"
+            deadline = time.monotonic() + 30
+            driven_after = driven_before
+            while driven_after == driven_before and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+                driven_after = output_area.evaluate(JS_DRIVEN_STATE)
+            assert driven_after != driven_before, (
+                f"changing the {kind} from {shown_before!r} to {shown_after!r} did not update the figure or table")
+            page.wait_for_timeout(1000)
+            control.scroll_into_view_if_needed()
+            shots = [tmp_path / "notebook01_after_widget_change.png", tmp_path / "notebook01_figure.png"]
+            page.screenshot(path=str(shots[0]))
+
+            # the plotly figures rendered in the browser (jupyterlab-plotly / anywidget), not just as JSON
+            figures = page.locator(".jp-OutputArea .js-plotly-plot")
+            assert figures.count() > 0, "no plotly figure rendered in JupyterLab"
+            figure = figures.first
+            figure.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            figure_info = figure.evaluate(
+                "gd => ({traces: (gd._fullData || []).length, title: gd._fullLayout && gd._fullLayout.title "
+                "&& gd._fullLayout.title.text, marks: gd.querySelectorAll('.point, .trace path').length})")
+            assert figure_info["traces"] > 0 and figure_info["marks"] > 0, figure_info
+            page.screenshot(path=str(shots[1]))
+        finally:
+            context.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        shutil.copy(shot, SCREENSHOTS / shot.name)
+        assert shot.stat().st_size > 10_000
+    (SCREENSHOTS / "notebook01_widget_change.json").write_text(json.dumps({
+        "notebook": nb_name, "control": kind, "from": shown_before, "to": shown_after,
+        "driven_before": driven_before[:2000], "driven_after": driven_after[:2000], "figure": figure_info,
+        "browser_console_errors": console[:50]}, indent=1))
