@@ -1,0 +1,56 @@
+"""The fast engine (cramlab/fast.py) computes what the plain loop computes: same seed, same results."""
+import pytest
+import torch
+
+from cramlab.cram import cram
+from cramlab.fast import bucket_size, linear_cross_entropy
+from cramlab.texts import get_texts
+
+
+@pytest.fixture(scope="module")
+def texts(tiny):
+    return get_texts(tiny.tokenizer, "unseen", 10, n_texts=3, seed=4)
+
+
+def test_chunked_linear_cross_entropy_matches_the_full_logits():
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 7, 16, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 16, dtype=torch.float64)
+    targets = torch.randint(0, 50, (2, 7))
+    loss, correct = linear_cross_entropy(hidden, weight, targets, chunk=3)
+    logits = hidden @ weight.T
+    ref = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    assert torch.allclose(loss.double(), ref, atol=1e-5)
+    assert torch.equal(correct.bool(), logits.argmax(-1) == targets)
+    grad, = torch.autograd.grad(loss.sum(), hidden)
+    ref_grad, = torch.autograd.grad(ref.sum(), hidden)
+    assert torch.allclose(grad, ref_grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout,protocol", [("sink-first", "pc"), ("mem-first", "hc")])
+def test_fast_equals_plain_on_cpu(tiny, texts, layout, protocol):
+    kw = dict(max_steps=25, check_every=5, layout=layout, protocol=protocol, progress=False, seed=1)
+    plain = cram(tiny, texts, engine="plain", **kw)
+    fast = cram(tiny, texts, engine="fast", **kw)
+    for a, b in zip(plain, fast):
+        assert torch.allclose(a.vectors, b.vectors, atol=1e-5)
+        assert a.steps == b.steps and a.stop_reason == b.stop_reason
+        assert a.final_ce_nats == pytest.approx(b.final_ce_nats, rel=1e-5)
+        assert a.decoded_text == b.decoded_text
+    assert fast[0].settings["engine"] == "fast" and plain[0].settings["engine"] == "plain"
+
+
+def test_fast_engine_retires_texts_like_the_plain_one(tiny, texts):
+    kw = dict(max_steps=60, check_every=5, patience=10, progress=False)
+    plain = cram(tiny, texts, engine="plain", **kw)
+    fast = cram(tiny, texts, engine="fast", **kw)
+    assert [r.steps for r in plain] == [r.steps for r in fast]
+    assert {r.stop_reason for r in fast} == {"patience"}
+
+
+def test_auto_engine_is_plain_on_cpu(tiny, texts):
+    assert cram(tiny, texts[:1], max_steps=1, progress=False)[0].settings["engine"] == "plain"
+
+
+def test_buckets():
+    assert [bucket_size(n) for n in (1, 3, 5, 33, 64, 65)] == [1, 4, 8, 64, 64, 128]
