@@ -1,0 +1,227 @@
+"""Exercises of the notebooks: each `check_*` prints ✔ or ✘ with a hint and returns True or False.
+
+The reference answer is computed here from the package (capacity math, the learner's own results), never
+typed in, so a check stays right when the parameters change. An answer left as `...` (Ellipsis) or None
+counts as "not answered yet".
+"""
+from __future__ import annotations
+
+import math
+
+from . import capacity as cap
+
+OK, NO = "✔", "✘"
+
+
+def _report(ok: bool, good: str, bad: str) -> bool:
+    print(f"{OK} {good}" if ok else f"{NO} {bad}")
+    return ok
+
+
+def _unanswered(answer) -> bool:
+    if answer is ... or answer is None:
+        print(f"{NO} not answered yet: replace ... with your answer and run the cell again")
+        return True
+    return False
+
+
+def _number(answer):
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _close(answer, reference: float, rel: float = 0.01, abs_tol: float = 0.0) -> bool:
+    value = _number(answer)
+    return value is not None and math.isclose(value, reference, rel_tol=rel, abs_tol=abs_tol)
+
+
+def _check_number(answer, reference: float, what: str, hint: str, rel: float = 0.01, abs_tol: float = 0.0) -> bool:
+    if _unanswered(answer):
+        return False
+    if _number(answer) is None:
+        return _report(False, "", f"{what}: expected a number, got {answer!r}")
+    return _report(_close(answer, reference, rel, abs_tol), f"{what}: {float(answer):g} is right",
+                   f"{what}: {float(answer):g} is not it. Hint: {hint}")
+
+
+def _check_choice(answer, reference: str, options: tuple[str, ...], what: str, why: str) -> bool:
+    if _unanswered(answer):
+        return False
+    given = str(answer).strip().lower()
+    if given not in options:
+        return _report(False, "", f"{what}: answer one of {', '.join(repr(o) for o in options)}, got {answer!r}")
+    return _report(given == reference, f"{what}: {reference!r} is right. {why}", f"{what}: not {given!r}. {why}")
+
+
+# --- 00 welcome -----------------------------------------------------------------------------------------
+
+def check_vector_size(answer, spec) -> bool:
+    """How many numbers one input vector of the loaded model holds (its d)."""
+    return _check_number(answer, spec.d, "values in one vector",
+                         "it is the width of the input embedding matrix, lm.spec.d", rel=0, abs_tol=0)
+
+
+# --- 01 bits in a vector ---------------------------------------------------------------------------------
+
+def check_bits_per_value(dtype: str, answer) -> bool:
+    """Bits stored by one value of the given dtype."""
+    return _check_number(answer, cap.bits_per_value(dtype), f"bits in one {dtype} value",
+                         "count the bits of the format: float32 has 32, bfloat16 and float16 16", rel=0)
+
+
+def check_capacity_tokens(model: str, answer, n_mem: int = 1, bits: int = cap.PAPER_BITS_PER_VALUE) -> bool:
+    """Theoretical capacity in tokens, d * bits * n_mem / log2|V| (within one token)."""
+    c = cap.capacity_of(model, bits=bits, n_mem=n_mem)
+    return _check_number(answer, c.capacity_tokens_exact, f"capacity of {n_mem} vector(s) of {model}",
+                         f"d={c.d}, |V|={c.vocab_size}: d * {bits} * {n_mem} / log2(|V|)", rel=0, abs_tol=1.0)
+
+
+def check_bits_per_token(vocab_size: int, answer) -> bool:
+    """Bits needed to name one token of a uniform vocabulary: log2 |V| (within 0.01)."""
+    return _check_number(answer, cap.bits_per_token(vocab_size), f"bits to name one of {vocab_size} tokens",
+                         "math.log2(vocab_size)", rel=0, abs_tol=0.01)
+
+
+# --- 02 how surprising is text -------------------------------------------------------------------------
+
+def check_total_bits(answer, surprisal) -> bool:
+    """The total cross-entropy of a text in bits, from its per-token surprisal in nats."""
+    return _check_number(answer, surprisal.total_bits, "total cross-entropy in bits",
+                         "sum the per-token nats, then divide by math.log(2)", rel=0.005)
+
+
+def check_cheapest_source(answer, per_token_bits_by_source: dict) -> bool:
+    """Which source has the lowest mean surprisal per token (the cheapest to cram)."""
+    reference = min(per_token_bits_by_source, key=per_token_bits_by_source.get)
+    return _check_choice(answer, reference, tuple(per_token_bits_by_source), "cheapest text to cram",
+                         "Fewer bits per token leave more of the vector for more tokens.")
+
+
+# --- 03 first cram ----------------------------------------------------------------------------------------
+
+def check_info_gain_bits(answer, result) -> bool:
+    """Information gain of a crammed text, in bits: (CE without the vector - CE with it) / ln 2."""
+    reference = cap.info_gain_bits(result.baseline_ce_nats, result.final_ce_nats)
+    return _check_number(answer, reference, "information gain in bits",
+                         "(result.baseline_ce_nats - result.final_ce_nats) / math.log(2)", rel=0.005, abs_tol=0.05)
+
+
+def check_greedy_after_first_miss(answer) -> bool:
+    """If greedy decoding gets the first token wrong, can teacher-forced accuracy still be high?"""
+    return _check_choice(answer, "yes", ("yes", "no"), "high teacher-forced accuracy with a wrong first token",
+                         "Teacher forcing feeds the true previous tokens, so later positions can still be right; "
+                         "greedy decoding feeds its own mistake back and drifts.")
+
+
+def check_layout_that_steers(answer) -> bool:
+    """Which layout lets the vector steer SmolLM2: 'sink-first' or 'mem-first'."""
+    return _check_choice(answer, "sink-first", ("sink-first", "mem-first"), "layout that steers SmolLM2",
+                         "Position 0 is an attention sink: its output ignores its input, so a vector needs a "
+                         "fixed token before it.")
+
+
+# --- 04 how many tokens fit -------------------------------------------------------------------------------
+
+def max_tokens_that_fit(rows, threshold: float = 0.99):
+    """Largest n_tokens whose mean accuracy >= threshold (rows: dicts or objects with n_tokens, mean_accuracy)."""
+    fits = [_get(r, "n_tokens") for r in rows if _get(r, "mean_accuracy") >= threshold]
+    return max(fits) if fits else None
+
+
+def check_max_tokens(answer, rows, threshold: float = 0.99) -> bool:
+    """The paper's Max from your own length sweep (None when no length fits)."""
+    reference = max_tokens_that_fit(rows, threshold)
+    if answer is ...:          # None is a real answer here: "no length fits"
+        _unanswered(answer)
+        return False
+    if reference is None:
+        return _report(answer is None, "Max: no length fits, so None is right",
+                       f"Max: no length reached mean accuracy {threshold}; the answer is None")
+    return _check_number(answer, reference, "Max (largest length that fits)",
+                         f"the largest n_tokens whose mean accuracy is >= {threshold}", rel=0)
+
+
+def check_utilisation(model: str, answer) -> bool:
+    """Capacity utilisation of a Table 1 model: mean gain tokens / L_max (within 0.005)."""
+    from .paper import TABLE1
+    row = TABLE1[model]
+    reference = cap.capacity_utilisation(row["gain_tokens"], cap.capacity_of(model).capacity_tokens_exact)
+    return _check_number(answer, reference, f"capacity utilisation of {model}",
+                         f"gain tokens {row['gain_tokens']} divided by L_max", rel=0, abs_tol=0.005)
+
+
+# --- 05 capacity is entropy --------------------------------------------------------------------------------
+
+def check_remaining_ce(baseline_ce_nats: float, gain_nats: float, answer) -> bool:
+    """On the slope-1 line, a text keeps CE_mem = CE_orig - C nats (never below zero)."""
+    reference = max(0.0, baseline_ce_nats - gain_nats)
+    return _check_number(answer, reference, "cross-entropy left with the vector",
+                         "subtract the gain C from the text's own cross-entropy (CE cannot go below 0)",
+                         rel=0.005, abs_tol=0.05)
+
+
+def check_longest_text(gain_nats: float, per_token_nats: float, answer) -> bool:
+    """Tokens a vector removing C nats can hold of a text costing h nats per token: C / h (within 1)."""
+    reference = gain_nats / per_token_nats
+    return _check_number(answer, reference, "longest text that fits", "divide the gain C by the nats per token",
+                         rel=0, abs_tol=1.0)
+
+
+# --- 06 more vectors ---------------------------------------------------------------------------------------
+
+def check_compression_ratio(n_tokens: int, n_mem: int, answer) -> bool:
+    """Tokens per vector."""
+    return _check_number(answer, cap.compression_ratio(n_tokens, n_mem), f"tokens per vector ({n_tokens}/{n_mem})",
+                         "n_tokens / n_mem", rel=0.001)
+
+
+def check_scaling(answer) -> bool:
+    """Does the paper's Max grow about linearly with the number of vectors?"""
+    return _check_choice(answer, "yes", ("yes", "no"), "roughly linear scaling with n_mem",
+                         "Llama-3.2-1B: 512, 1024, 2048, 4096 tokens for 1, 2, 4, 8 vectors (7168 at 16).")
+
+
+def _get(row, key):
+    return row[key] if isinstance(row, dict) else getattr(row, key)
+
+
+# --- 07 at scale / 08 beyond (search and sweeps) -------------------------------------------------------------
+
+def check_utilisation_of_row(answer, row) -> bool:
+    """Capacity utilisation of one of our Table 1 rows: its mean gain tokens / its L_max (within 0.002)."""
+    gain, l_max = _get(row, "gain_tokens"), _get(row, "capacity_tokens")
+    if gain is None or not math.isfinite(gain):
+        print(f"{NO} this row has no text that failed to fit, so it has no gain to average: pick another row")
+        return False
+    return _check_number(answer, gain / l_max, "capacity utilisation", "gain_tokens divided by capacity_tokens",
+                         rel=0, abs_tol=0.002)
+
+
+def check_n_jobs(answer, config) -> bool:
+    """Lines a finished sweep holds: one per model x source x layout x protocol x n_mem x length x text."""
+    from .sweep import n_jobs
+    return _check_number(answer, n_jobs(config), "lines in the results file",
+                         "multiply the number of models, sources, layouts, protocols, n_mem values, lengths "
+                         "and texts", rel=0)
+
+
+def check_progressive_mean(answer, summary) -> bool:
+    """Mean longest length reached by progressive cramming over the texts (within 0.05 tokens)."""
+    return _check_number(answer, summary.mean_tokens, "mean tokens reached progressively",
+                         "average t.longest_tokens over summary.texts", rel=0, abs_tol=0.05)
+
+
+def check_prefix_fits(answer) -> bool:
+    """Vectors that fit N tokens also fit every shorter prefix (the model is causal)."""
+    return _check_choice(answer, "yes", ("yes", "no"), "do vectors that fit N tokens fit the first M < N",
+                         "The model is causal: the predictions for the first M tokens never see the later ones, "
+                         "so they are exactly the same.")
+
+
+def check_components(answer, pca, share: float = 0.99) -> bool:
+    """Fewest principal components of a trajectory that hold `share` of its variance."""
+    return _check_number(answer, pca.n_components(share), f"components for {share:.0%} of the variance",
+                         f"the first index where pca.cumulative reaches {share}, plus one", rel=0)

@@ -1,0 +1,278 @@
+"""Run the notebook series as a regression check: `cramlab notebooks run [--fast] [--out DIR] [--only NN]`.
+
+Every notebook has a cell tagged `parameters` right after its imports (papermill injects new values after
+it). A notebook stores the budgets of its modes in its own metadata, so a new notebook brings its own:
+
+    metadata["cramlab"] = {"fast_parameters": {...},    # the regression budget (`--fast`, `make test`)
+                           "smoke_parameters": {...}}   # seconds-long mechanics check (nbval test)
+
+Notebooks record the figures that matter with `Recorder(record_path)` (or `record(name, value)`); the
+runner points `record_path` at `<out>/<notebook>.figures.json` and copies the figures into `summary.json`,
+so every number in the summary comes from the run.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError, OutputPathError
+
+RECORD_ENV = "CRAMLAB_RECORD_PATH"
+MODES = ("full", "fast", "smoke")
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_S = 1800
+
+
+# --- recording figures from inside a notebook -----------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of a value (numpy / torch scalars become Python numbers; NaN becomes None)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    return str(value)
+
+
+class Recorder:
+    """Keeps the figures a notebook wants reported; writes them to `path` (JSON) after every call.
+
+    `path` empty: $CRAMLAB_RECORD_PATH if set, else the figures stay in memory (`.figures`).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        path = path or os.environ.get(RECORD_ENV) or None
+        self.path = Path(path) if path else None
+        self.figures: dict[str, Any] = {}
+        if self.path is not None and self.path.is_file():
+            self.figures = read_figures(self.path)
+
+    def __call__(self, name: str, value: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise BadInputError(f"a recorded figure needs a non-empty name, got {name!r}")
+        self.figures[name] = _plain(value)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+            tmp.write_text(json.dumps(self.figures, indent=1))
+            tmp.replace(self.path)
+
+
+def record(name: str, value: Any, path: str | os.PathLike | None = None) -> None:
+    """Record one figure into the JSON file `path` (default: $CRAMLAB_RECORD_PATH)."""
+    Recorder(path)(name, value)
+
+
+def read_figures(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text() or "{}")
+
+
+# --- finding and running notebooks ----------------------------------------------------------------------
+
+def default_notebook_dir() -> Path:
+    """`notebooks/` of the current folder, else of the source checkout this package was installed from."""
+    here = Path.cwd() / "notebooks"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def find_notebooks(notebook_dir: str | os.PathLike | None = None, only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks `NN_topic.ipynb`, in order; `only` keeps those whose number or name matches."""
+    folder = Path(notebook_dir) if notebook_dir else default_notebook_dir()
+    if not folder.is_dir():
+        raise BadInputError(f"notebook folder {folder} not found; run from the repository root or pass --notebooks")
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = [str(o).strip() for item in only for o in str(item).split(",") if str(o).strip()]
+        keep = [p for p in paths if any(p.stem == w or p.stem.startswith(w.zfill(2) + "_") or p.name == w
+                                        for w in wanted)]
+        missing = [w for w in wanted if not any(p.stem == w or p.stem.startswith(w.zfill(2) + "_") or p.name == w
+                                                for p in paths)]
+        if missing:
+            raise BadInputError(f"no notebook matches {', '.join(missing)}; have {', '.join(p.stem for p in paths)}")
+        paths = keep
+    if not paths:
+        raise BadInputError(f"no numbered notebooks (NN_topic.ipynb) in {folder}")
+    return paths
+
+
+def notebook_parameters(path: str | os.PathLike, mode: str = "full") -> dict:
+    """The parameters a mode sets for this notebook (from its metadata; {} for `full`)."""
+    if mode not in MODES:
+        raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "full":
+        return {}
+    meta = json.loads(Path(path).read_text()).get("metadata", {}).get("cramlab", {})
+    return dict(meta.get(f"{mode}_parameters", {}))
+
+
+def declared_parameters(path: str | os.PathLike) -> dict:
+    """Names and default values of the `parameters` cell (papermill's reading of it)."""
+    import papermill
+    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(path)).items()}
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def prepare_notebook(path, out_path, parameters: dict) -> Path:
+    """Write a copy of the notebook with `parameters` injected, without running it (for nbval)."""
+    import papermill
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(path), str(out_path), parameters=parameters, prepare_only=True,
+                               kernel_name=KERNEL_NAME, progress_bar=False)
+    return out_path
+
+
+def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None = None,
+                 kernel_name: str = KERNEL_NAME, cell_timeout_s: int = CELL_TIMEOUT_S) -> dict:
+    """Execute one notebook with papermill; return its summary entry (ok, duration_s, figures, ...).
+
+    Parameters: the mode's (from the notebook's metadata), then `parameters`, then `record_path`; only
+    names the notebook declares are passed (others are reported in `ignored_parameters`).
+    """
+    import papermill
+    path, out_dir = Path(path), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record_path = (out_dir / f"{path.stem}.figures.json").resolve()
+    record_path.unlink(missing_ok=True)
+    declared = declared_parameters(path)
+    wanted = notebook_parameters(path, mode) | dict(parameters or {}) | {"record_path": str(record_path)}
+    if "fast" in declared:
+        wanted.setdefault("fast", mode != "full")
+    passed = {k: v for k, v in wanted.items() if k in declared}
+    ignored = sorted(k for k in wanted if k not in declared and k != "record_path")
+    out_nb = out_dir / path.name
+    entry: dict[str, Any] = {"notebook": path.name, "mode": mode, "parameters": passed, "ok": False,
+                             "duration_s": None, "error": None, "output": str(out_nb)}
+    if ignored:
+        entry["ignored_parameters"] = ignored
+    t0 = time.perf_counter()
+    try:
+        # Plain mime bundles, not plotly.js once per kernel, and no widget state (the FigureWidget's state
+        # carries the whole plotly.js bundle): keeps executed notebooks small.
+        with _environment(PLOTLY_RENDERER="plotly_mimetype", TOKENIZERS_PARALLELISM="false",
+                          **{RECORD_ENV: str(record_path)}):
+            papermill.execute_notebook(str(path), str(out_nb), parameters=passed, kernel_name=kernel_name,
+                                       cwd=str(path.parent), progress_bar=False, log_output=False,
+                                       execution_timeout=cell_timeout_s, store_widget_state=False)
+        entry["ok"] = True
+    except papermill.PapermillExecutionError as exc:
+        entry["error"] = f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}"
+    except Exception as exc:  # noqa: BLE001 - a broken notebook is reported, the series goes on
+        entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    entry["duration_s"] = round(time.perf_counter() - t0, 2)
+    entry["figures"] = read_figures(record_path)
+    return entry
+
+
+def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast", only=None,
+               parameters: dict | None = None, kernel_name: str = KERNEL_NAME, echo=print) -> dict:
+    """Run the numbered notebooks in order; write `<out_dir>/summary.json` and return it."""
+    if mode not in MODES:
+        raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    paths = find_notebooks(notebook_dir, only)
+    out_dir = _writable(out_dir)
+    summary: dict[str, Any] = {"mode": mode, "fast": mode != "full", "notebooks": {}, "ok": False,
+                               "total_duration_s": None}
+    t0 = time.perf_counter()
+    for path in paths:
+        if echo:
+            echo(f"running {path.name} ({mode}) ...", flush=True)
+        entry = run_notebook(path, out_dir, mode=mode, parameters=parameters, kernel_name=kernel_name)
+        summary["notebooks"][path.stem] = entry
+        if echo:
+            status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
+            echo(f"  {status}  ({entry['duration_s']:.0f} s, {len(entry['figures'])} figures)", flush=True)
+        summary["total_duration_s"] = round(time.perf_counter() - t0, 2)
+        summary["ok"] = all(e["ok"] for e in summary["notebooks"].values())
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _writable(out_dir) -> Path:
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose another --out") from None
+    if not os.access(out_dir, os.W_OK):
+        raise OutputPathError(f"output folder {out_dir} is not writable; choose another --out")
+    return out_dir
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise BadInputError(f"--param takes KEY=VALUE (the value as JSON or a plain string), got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("notebooks", help="run the notebook series with papermill (regression check)")
+    sub = p.add_subparsers(dest="notebooks_command", required=True)
+    q = sub.add_parser("run", help="execute the numbered notebooks and write summary.json")
+    q.add_argument("--fast", action="store_true", help="each notebook's small regression budget (minutes on a CPU)")
+    q.add_argument("--smoke", action="store_true", help="tiny random model, a few steps: checks mechanics only")
+    q.add_argument("--out", default="runs/notebooks", help="folder for executed notebooks and summary.json")
+    q.add_argument("--only", action="append", help="notebook number or name (repeat or comma-separate)")
+    q.add_argument("--notebooks", help="folder of the notebooks (default: ./notebooks)")
+    q.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every notebook that declares it (value parsed as JSON)")
+    q.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    if args.fast and args.smoke:
+        raise BadInputError("choose one of --fast and --smoke")
+    mode = "smoke" if args.smoke else "fast" if args.fast else "full"
+    params = dict(_parse_param(p) for p in args.param)
+    summary = run_series(args.notebooks, args.out, mode=mode, only=args.only, parameters=params)
+    print(f"\n{'notebook':<28}{'ok':>4}{'seconds':>9}  figures")
+    for name, e in summary["notebooks"].items():
+        figs = ", ".join(f"{k}={_short(v)}" for k, v in list(e["figures"].items())[:4])
+        print(f"{name:<28}{'yes' if e['ok'] else 'NO':>4}{e['duration_s']:>9.1f}  {figs}")
+    print(f"total {summary['total_duration_s']:.0f} s; summary written to {Path(args.out) / 'summary.json'}")
+    return 0 if summary["ok"] else 1
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    text = json.dumps(v)
+    return text if len(text) <= 24 else text[:21] + "..."

@@ -1,0 +1,500 @@
+"""How far it goes: three ways to find the longest text that fits in `n_mem` vectors.
+
+- `grid_search`   the paper's protocol (Kuratov et al., 2025): for every length of a grid, cram every text
+                  from scratch (all texts of one length in one batch); Max = the largest length whose mean
+                  best teacher-forced accuracy is >= 0.99.
+- `bisect_search` one text: the longest N in [lo, hi] it fits, by bisection with warm starts.
+- `progressive`   the ICML 2026 follow-up (Tarasov et al.): grow the target by `step_tokens` tokens at a time,
+                  warm-starting from the previous vectors; a text stops at the first length that does not
+                  reach 100 %. Batched: the texts still growing share one batch; a text drops out when it fails.
+
+Why warm starts are valid here (and when they are not). The model is causal: with the same vectors, the
+predictions for the first m tokens of a text do not depend on the tokens after them. So vectors that fit
+the first m tokens of a text (teacher-forced accuracy 1.0) also fit every shorter prefix, with no training,
+and they are a start that already solves the first m positions of any longer prefix of *the same text*.
+That holds only for the same model, the same `n_mem`, layout and protocol, and the same text (a prefix of
+it). A vector from a longer length that failed is no such start (its first positions may be wrong), and
+vectors never carry over between texts, models or n_mem. Warm starts change what is measured: the paper's
+Max is "fits from a random start", progressive's is "fits when grown token by token"; bisection with warm
+starts lies between the two, and `warm_start=False` gives the paper's from-scratch definition per length.
+
+Every function returns plain data (dataclasses with `to_dict()`); the per-length records are kept.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from .errors import BadInputError, TextTooShortError
+
+#: The paper's threshold for "fits" in the grid protocol (mean best accuracy over the texts).
+PAPER_THRESHOLD = 0.99
+#: The length grid of the paper (Kuratov et al., 2025), in tokens.
+PAPER_LENGTHS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1280, 1568, 2048)
+
+#: Keys of a CramResult kept in the per-length records of `bisect_search` and `progressive`.
+RECORD_KEYS = ("n_tokens", "steps", "converged", "teacher_forced_accuracy", "baseline_accuracy",
+               "baseline_ce_nats", "final_ce_nats", "info_gain_nats", "info_gain_bits", "gain_tokens",
+               "greedy_exact", "first_mismatch", "stop_reason", "seconds")
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+@dataclass
+class LengthRecord:
+    """All texts of one length in the grid protocol."""
+    n_tokens: int
+    n_texts: int
+    mean_accuracy: float            # mean over texts of the best teacher-forced accuracy
+    std_accuracy: float             # population std over texts (0 for one text)
+    greedy_exact_fraction: float | None   # texts whose greedy decode reproduced them (None: not decoded)
+    n_converged: int                # texts that reached the target accuracy
+    fits: bool                      # mean_accuracy >= threshold
+    mean_steps: float
+    mean_info_gain_bits: float
+    mean_gain_tokens: float
+    results: list[dict] = field(default_factory=list)   # CramResult.to_dict() per text (no vectors)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GridResult:
+    """The paper's protocol over a grid of lengths; `max_tokens` is None when no length fits."""
+    model: str
+    n_mem: int
+    lengths: list[int]
+    threshold: float
+    max_tokens: int | None
+    records: list[LengthRecord]
+    settings: dict = field(default_factory=dict)
+
+    def record(self, n_tokens: int) -> LengthRecord:
+        for r in self.records:
+            if r.n_tokens == n_tokens:
+                return r
+        raise KeyError(n_tokens)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class BisectResult:
+    """The longest length of one text that fit in [lo, hi] (None: not even `lo`)."""
+    model: str
+    text_id: str
+    n_mem: int
+    lo: int
+    hi: int
+    max_tokens: int | None
+    first_failed_tokens: int | None  # the shortest length that was tried and failed (None: none failed)
+    total_steps: int
+    warm_start: bool
+    records: list[dict] = field(default_factory=list)   # one per probe, in the order tried (+ "warm": bool)
+    settings: dict = field(default_factory=dict)
+    vectors: Any = None                                  # the vectors of the longest fit (k x d), CPU
+
+    def to_dict(self, include_vectors: bool = False) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "vectors"}
+        if include_vectors and self.vectors is not None:
+            out["vectors"] = self.vectors.tolist()
+        return out
+
+
+@dataclass
+class ProgressiveResult:
+    """One text grown by `step_tokens` at a time until it first failed to reach 100 %."""
+    text_id: str
+    n_mem: int
+    start_tokens: int
+    step_tokens: int
+    max_tokens: int                  # the cap asked for
+    longest_tokens: int              # the longest length that reached 100 % (0: not even the start)
+    failed_tokens: int | None        # the length where it stopped (None: reached the cap)
+    total_steps: int                 # optimisation steps over all lengths, including the failed one
+    greedy_exact: bool | None        # greedy decode of the final vectors reproduces `longest_tokens`
+    first_mismatch: int | None
+    decoded_text: str | None
+    records: list[dict] = field(default_factory=list)   # one per length tried
+    vectors: Any = None              # the vectors of the longest length (k x d), CPU
+    trajectory: list = field(default_factory=list)      # vectors after every length (keep_trajectory=True)
+
+    def to_dict(self, include_vectors: bool = False) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("vectors", "trajectory")}
+        if include_vectors and self.vectors is not None:
+            out["vectors"] = self.vectors.tolist()
+        return out
+
+
+@dataclass
+class ProgressiveSummary:
+    """Several texts grown together: the follow-up paper's "max tokens, mean +- std"."""
+    model: str
+    n_mem: int
+    texts: list[ProgressiveResult]
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def longest_tokens(self) -> list[int]:
+        return [t.longest_tokens for t in self.texts]
+
+    @property
+    def mean_tokens(self) -> float:
+        return statistics.fmean(self.longest_tokens)
+
+    @property
+    def std_tokens(self) -> float:
+        return statistics.pstdev(self.longest_tokens) if len(self.texts) > 1 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "n_mem": self.n_mem, "mean_tokens": self.mean_tokens,
+                "std_tokens": self.std_tokens, "longest_tokens": self.longest_tokens,
+                "greedy_exact_fraction": _fraction([t.greedy_exact for t in self.texts]),
+                "total_steps": sum(t.total_steps for t in self.texts), "settings": self.settings,
+                "texts": [t.to_dict() for t in self.texts]}
+
+
+# --- the paper's grid ----------------------------------------------------------------------------------
+
+def grid_search(lm, texts, lengths: Sequence[int], n_mem: int = 1, *, threshold: float = PAPER_THRESHOLD,
+                stop_after_failures: int | None = None, callback=None, **cram_kwargs) -> GridResult:
+    """The paper's protocol: every text truncated to every length and crammed from scratch.
+
+    `texts`: token-id lists or `Text` objects, each at least `max(lengths)` tokens long.
+    Max = the largest length whose mean best accuracy >= `threshold` (0.99 in the paper).
+    `stop_after_failures`: stop after that many consecutive lengths that do not fit (None: run the grid).
+    `callback(record)` is called after every length. Other keyword arguments go to `cram`.
+    """
+    from .cram import cram
+    lengths = _check_lengths(lengths)
+    if not (0.0 < threshold <= 1.0):
+        raise BadInputError(f"threshold must be in (0, 1], got {threshold!r}; the paper uses 0.99")
+    rows, ids = _rows_and_ids(texts, max(lengths))
+    cram_kwargs.setdefault("progress", False)
+    records, misses = [], 0
+    for n in lengths:
+        results = cram(lm, [r[:n] for r in rows], n_mem=n_mem, text_ids=ids, **cram_kwargs)
+        rec = _length_record(n, results, threshold)
+        records.append(rec)
+        if callback is not None:
+            callback(rec)
+        misses = 0 if rec.fits else misses + 1
+        if stop_after_failures is not None and misses >= stop_after_failures:
+            break
+    fitting = [r.n_tokens for r in records if r.fits]
+    settings = _settings(cram_kwargs) | {"n_texts": len(rows), "stop_after_failures": stop_after_failures}
+    return GridResult(model=_model_name(lm), n_mem=n_mem, lengths=list(lengths), threshold=threshold,
+                      max_tokens=max(fitting) if fitting else None, records=records, settings=settings)
+
+
+def _length_record(n, results, threshold) -> LengthRecord:
+    accs = [r.teacher_forced_accuracy for r in results]
+    mean = statistics.fmean(accs)
+    return LengthRecord(
+        n_tokens=n, n_texts=len(results), mean_accuracy=mean,
+        std_accuracy=statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+        greedy_exact_fraction=_fraction([r.greedy_exact for r in results]),
+        n_converged=sum(r.converged for r in results), fits=mean >= threshold,
+        mean_steps=statistics.fmean(r.steps for r in results),
+        mean_info_gain_bits=statistics.fmean(r.info_gain_bits for r in results),
+        mean_gain_tokens=statistics.fmean(r.gain_tokens for r in results),
+        results=[r.to_dict() for r in results])
+
+
+# --- bisection -----------------------------------------------------------------------------------------
+
+def bisect_search(lm, text, lo: int, hi: int, n_mem: int = 1, *, warm_start: bool = True,
+                  **cram_kwargs) -> BisectResult:
+    """The longest N in [lo, hi] whose first N tokens of `text` fit in `n_mem` vectors.
+
+    "Fits" = the crammed vectors reach `target_accuracy` (cram's, default 1.0) teacher-forced.
+    `lo` is tried first (if it fails the answer is None), then the interval is halved. With
+    `warm_start=True` each probe starts from the vectors of the longest length that fit so far (valid:
+    same text, a shorter prefix; see the module docstring); otherwise from scratch, as the paper.
+    A fit at N also certifies every shorter length (causality), so no shorter length is tried again.
+    Bisection assumes that a length that failed would fail for longer ones too: a failure is the
+    optimiser's within its step budget, not a proof that no vector exists.
+    """
+    from .cram import cram
+    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 2 or hi < lo:
+        raise BadInputError(f"need integers 2 <= lo <= hi, got lo={lo!r}, hi={hi!r}")
+    (row,), (text_id,) = _rows_and_ids([text], hi)
+    cram_kwargs.setdefault("progress", False)
+    cram_kwargs.pop("init_vectors", None)
+    records, total_steps = [], 0
+    best_n, best_vectors, bad = None, None, None
+
+    def probe(n):
+        nonlocal total_steps
+        warm = best_vectors if (warm_start and best_vectors is not None) else None
+        res = cram(lm, [row[:n]], n_mem=n_mem, text_ids=[text_id], init_vectors=warm, **cram_kwargs)[0]
+        total_steps += res.steps
+        records.append(_record(res) | {"warm": warm is not None})
+        return res
+
+    res = probe(lo)
+    if res.converged:
+        best_n, best_vectors = lo, res.vectors
+        good, bad = lo, hi + 1
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            res = probe(mid)
+            if res.converged:
+                good, best_n, best_vectors = mid, mid, res.vectors
+            else:
+                bad = mid
+        bad = bad if bad <= hi else None
+    else:
+        bad = lo
+    return BisectResult(model=_model_name(lm), text_id=text_id, n_mem=n_mem, lo=lo, hi=hi, max_tokens=best_n,
+                        first_failed_tokens=bad, total_steps=total_steps, warm_start=warm_start, records=records,
+                        settings=_settings(cram_kwargs), vectors=best_vectors)
+
+
+# --- progressive cramming ------------------------------------------------------------------------------
+
+def progressive(lm, texts, *, start: int = 2, step_tokens: int = 1, max_tokens: int = 64, n_mem: int = 1,
+                keep_trajectory: bool = False, callback=None, **cram_kwargs) -> ProgressiveSummary:
+    """Grow each text's target by `step_tokens` tokens, warm-starting from its previous vectors.
+
+    `texts`: one text or a list (token ids or `Text`), each at least `max_tokens` long. All texts still
+    growing are crammed in one batch per length; a text stops at the first length whose teacher-forced
+    accuracy does not reach 100 % (`target_accuracy`, default 1.0) or at `max_tokens`.
+    The first length starts from the usual seeded random init. Greedy decoding is done once per text at
+    the end, from the vectors of its longest length. `keep_trajectory=True` keeps the vectors after every
+    length (for a PCA of the path). `callback(n_tokens, results)` is called after every length.
+    Other keyword arguments go to `cram` (check_every defaults to 1 here: most lengths take few steps).
+    """
+    from .cram import cram
+    from .decode import decode, first_mismatch
+    if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int):
+        texts = [texts]
+    elif not isinstance(texts, (list, tuple)):
+        texts = [texts]
+    for name, value in (("start", start), ("step_tokens", step_tokens), ("max_tokens", max_tokens)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadInputError(f"{name} must be an integer >= 1, got {value!r}")
+    if start < 2:
+        raise BadInputError(f"start must be >= 2 tokens (cram scores at least 2), got {start}")
+    if max_tokens < start:
+        raise BadInputError(f"max_tokens ({max_tokens}) must be >= start ({start})")
+    rows, ids = _rows_and_ids(texts, max_tokens)
+    cram_kwargs.setdefault("progress", False)
+    cram_kwargs.setdefault("check_every", 1)
+    cram_kwargs.pop("init_vectors", None)
+    cram_kwargs.pop("decode", None)
+    target = cram_kwargs.get("target_accuracy", 1.0)
+    out = [ProgressiveResult(text_id=ids[i], n_mem=n_mem, start_tokens=start, step_tokens=step_tokens,
+                             max_tokens=max_tokens, longest_tokens=0, failed_tokens=None, total_steps=0,
+                             greedy_exact=None, first_mismatch=None, decoded_text=None) for i in range(len(rows))]
+    active = list(range(len(rows)))
+    vectors: dict[int, Any] = {}
+    n = start
+    while active:
+        warm = None
+        if n > start:
+            import torch
+            warm = torch.stack([vectors[i] for i in active])
+        results = cram(lm, [rows[i][:n] for i in active], n_mem=n_mem, text_ids=[ids[i] for i in active],
+                       init_vectors=warm, decode=False, **cram_kwargs)
+        still = []
+        for i, res in zip(active, results):
+            rec = out[i]
+            rec.total_steps += res.steps
+            rec.records.append(_record(res))
+            if res.teacher_forced_accuracy >= target:
+                rec.longest_tokens, rec.vectors = n, res.vectors
+                vectors[i] = res.vectors
+                if keep_trajectory:
+                    rec.trajectory.append(res.vectors)
+                still.append(i)
+            else:
+                rec.failed_tokens = n
+        if callback is not None:
+            callback(n, results)
+        if n >= max_tokens:
+            break
+        active, n = still, min(n + step_tokens, max_tokens)
+    # Back again, once per text: greedy decode of the vectors of the longest length that fit.
+    settings = _settings(cram_kwargs) | {"start": start, "step_tokens": step_tokens, "max_tokens": max_tokens}
+    layout = cram_kwargs.get("layout", "sink-first")
+    protocol = cram_kwargs.get("protocol", "pc")
+    for i, rec in enumerate(out):
+        if rec.vectors is None:
+            continue
+        first = rows[i][0] if protocol == "hc" else None
+        decoded = decode(lm, rec.vectors, rec.longest_tokens, layout=layout, protocol=protocol,
+                         first_token_id=first, sink_token_id=cram_kwargs.get("sink_token_id"))
+        rec.first_mismatch = first_mismatch(decoded.token_ids, rows[i][:rec.longest_tokens])
+        rec.greedy_exact = rec.first_mismatch is None
+        rec.decoded_text = decoded.text
+    return ProgressiveSummary(model=_model_name(lm), n_mem=n_mem, texts=out, settings=settings)
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def _rows_and_ids(texts, need: int):
+    """Token-id rows and ids; every text must have at least `need` tokens."""
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise BadInputError("no texts given; pass token-id lists or Text objects (cramlab.texts.get_texts)")
+    rows, ids = [], []
+    for i, t in enumerate(texts):
+        row = [int(x) for x in getattr(t, "token_ids", t)]
+        tid = getattr(t, "text_id", f"text-{i}")
+        if len(row) < need:
+            raise TextTooShortError(f"text {tid!r} has {len(row)} tokens but the search needs {need}; "
+                                    f"use longer texts (get_texts(..., n_tokens={need})) or shorter lengths")
+        rows.append(row)
+        ids.append(tid)
+    return rows, ids
+
+
+def _check_lengths(lengths) -> list[int]:
+    try:
+        out = sorted({int(n) for n in lengths})
+    except (TypeError, ValueError):
+        raise BadInputError(f"lengths must be a list of integers, got {lengths!r}") from None
+    if not out or out[0] < 2 or any(int(n) != n for n in lengths):
+        raise BadInputError(f"lengths must be integers >= 2, got {list(lengths)!r}")
+    return out
+
+
+def _record(res) -> dict:
+    d = res.to_dict()
+    return {k: d[k] for k in RECORD_KEYS}
+
+
+def _fraction(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(bool(v) for v in values) / len(values) if values else None
+
+
+def _model_name(lm) -> str:
+    spec = getattr(lm, "spec", None)
+    return getattr(spec, "name", type(getattr(lm, "model", lm)).__name__)
+
+
+def _settings(cram_kwargs) -> dict:
+    out = {}
+    for k, v in cram_kwargs.items():
+        if k in ("callback", "init_vectors"):
+            continue
+        out[k] = v if isinstance(v, (int, float, str, bool, type(None), list, tuple)) else str(v)
+    return out
+
+
+# --- command line --------------------------------------------------------------------------------------
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("search", help="how far it goes: grid (the paper), bisect, progressive")
+    sub = p.add_subparsers(dest="search_command", required=True)
+
+    def common(q):
+        from .cli import _add_model_args
+        _add_model_args(q)
+        q.add_argument("--source", default="unseen", choices=["unseen", "random", "pg19", "fanfics"])
+        q.add_argument("--n-mem", type=int, default=1)
+        q.add_argument("--max-steps", type=int, default=2000)
+        q.add_argument("--lr", type=float, default=1e-2)
+        q.add_argument("--patience", type=int, default=None)
+        q.add_argument("--layout", choices=["sink-first", "mem-first"], default="sink-first")
+        q.add_argument("--protocol", choices=["pc", "hc"], default="pc")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--json", action="store_true", help="print one JSON object")
+
+    q = sub.add_parser("grid", help="the paper's protocol: every text at every length from scratch")
+    common(q)
+    q.add_argument("--lengths", default="8,16,32", help="comma-separated lengths (the paper: 8,16,32,64,...)")
+    q.add_argument("--n-texts", type=int, default=4)
+    q.add_argument("--threshold", type=float, default=PAPER_THRESHOLD)
+    q.set_defaults(func=_cmd_grid)
+
+    q = sub.add_parser("bisect", help="the longest prefix of one text that fits, by bisection")
+    common(q)
+    q.add_argument("--lo", type=int, default=8)
+    q.add_argument("--hi", type=int, default=64)
+    q.add_argument("--text-index", type=int, default=0, help="which text of --source (after the seed's shuffle)")
+    q.add_argument("--no-warm-start", action="store_true", help="every probe from scratch, as the paper")
+    q.set_defaults(func=_cmd_bisect)
+
+    q = sub.add_parser("progressive", help="grow the target token by token, warm-starting (ICML 2026)")
+    common(q)
+    q.add_argument("--n-texts", type=int, default=1)
+    q.add_argument("--start", type=int, default=2)
+    q.add_argument("--step-tokens", type=int, default=1)
+    q.add_argument("--max-tokens", type=int, default=64)
+    q.set_defaults(func=_cmd_progressive)
+
+
+def _load(args, n_tokens, n_texts):
+    from .models import load_model
+    from .texts import get_texts
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    texts = get_texts(lm.tokenizer, args.source, n_tokens, n_texts=n_texts, seed=args.seed)
+    kwargs = dict(max_steps=args.max_steps, lr=args.lr, patience=args.patience, layout=args.layout,
+                  protocol=args.protocol, seed=args.seed)
+    return lm, texts, kwargs
+
+
+def _parse_lengths(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BadInputError(f"--lengths must be comma-separated integers such as 8,16,32; got {text!r}") from None
+
+
+def _cmd_grid(args) -> int:
+    lengths = _check_lengths(_parse_lengths(args.lengths))
+    lm, texts, kwargs = _load(args, max(lengths), args.n_texts)
+    res = grid_search(lm, texts, lengths, n_mem=args.n_mem, threshold=args.threshold, **kwargs)
+    if args.json:
+        print(res.to_json())
+        return 0
+    print(f"grid search: {res.model}, {len(texts)} {args.source} texts, n_mem {res.n_mem}, "
+          f"threshold {res.threshold}")
+    print(f"{'N':>6}{'mean acc':>10}{'std':>8}{'greedy':>8}{'conv':>6}{'steps':>8}{'IG bits':>9}  fits")
+    for r in res.records:
+        greedy = "-" if r.greedy_exact_fraction is None else f"{r.greedy_exact_fraction:.2f}"
+        print(f"{r.n_tokens:>6}{r.mean_accuracy:>10.3f}{r.std_accuracy:>8.3f}{greedy:>8}"
+              f"{r.n_converged:>3}/{r.n_texts:<2}{r.mean_steps:>8.0f}{r.mean_info_gain_bits:>9.1f}  {r.fits}")
+    print(f"Max (largest N with mean accuracy >= {res.threshold}): {res.max_tokens}")
+    return 0
+
+
+def _cmd_bisect(args) -> int:
+    lm, texts, kwargs = _load(args, args.hi, args.text_index + 1)
+    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, n_mem=args.n_mem,
+                        warm_start=not args.no_warm_start, **kwargs)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+        return 0
+    print(f"bisection: {res.model}, text {res.text_id}, n_mem {res.n_mem}, [{res.lo}, {res.hi}], "
+          f"warm start {res.warm_start}")
+    for r in res.records:
+        print(f"  N={r['n_tokens']:>5}  acc {r['teacher_forced_accuracy']:.3f}  steps {r['steps']:>5}  "
+              f"{'fits' if r['converged'] else 'fails'}{'  (warm)' if r['warm'] else ''}")
+    print(f"longest fit: {res.max_tokens}  (first failure: {res.first_failed_tokens}, steps {res.total_steps})")
+    return 0
+
+
+def _cmd_progressive(args) -> int:
+    lm, texts, kwargs = _load(args, args.max_tokens, args.n_texts)
+    res = progressive(lm, texts, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens,
+                      n_mem=args.n_mem, **kwargs)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+        return 0
+    print(f"progressive cramming: {res.model}, n_mem {res.n_mem}, start {args.start}, step {args.step_tokens}, "
+          f"cap {args.max_tokens}")
+    for t in res.texts:
+        print(f"  {t.text_id:<28} longest {t.longest_tokens:>5}  steps {t.total_steps:>6}  "
+              f"greedy exact {t.greedy_exact}")
+    print(f"max tokens: {res.mean_tokens:.1f} +- {res.std_tokens:.1f} over {len(res.texts)} text(s)")
+    return 0

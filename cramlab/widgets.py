@@ -1,0 +1,162 @@
+"""ipywidgets controls for the notebooks: text length, model, text source, number of vectors, dtype.
+
+The handlers are plain functions of plain values (`describe_capacity`, `describe_cram_choice`); a
+`Controls` object only wires widgets to one of them. Without a front end (papermill, a terminal) or
+without ipywidgets, `Controls.show()` still prints the handler's answer for the current values, and
+`Controls.values()` returns them, so a notebook reads its settings the same way in both cases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import capacity as cap
+from .errors import CramlabError
+
+EMBEDDED = "smollm2-135m"
+TINY = ("tiny-llama", "tiny-gptneox")
+MODEL_CHOICES = tuple(cap.known_model_names())
+CRAM_MODEL_CHOICES = (EMBEDDED,) + tuple(m for m in MODEL_CHOICES if m != EMBEDDED) + TINY
+DTYPE_CHOICES = ("float32", "bfloat16", "float16", "float8")
+SOURCE_CHOICES = ("unseen", "random")
+
+
+# --- handlers: plain functions ------------------------------------------------------------------------------
+
+def capacity_summary(model: str, dtype: str = "bfloat16", n_mem: int = 1) -> dict:
+    """The capacity of `n_mem` vectors of `model` when each value holds the bits of `dtype`."""
+    bits = cap.bits_per_value(dtype)
+    c = cap.capacity_of(model, bits=bits, n_mem=int(n_mem))
+    return c.to_dict() | {"dtype": dtype, "bits_per_token": cap.bits_per_token(c.vocab_size)}
+
+
+def describe_capacity(model: str, dtype: str = "bfloat16", n_mem: int = 1) -> str:
+    try:
+        s = capacity_summary(model, dtype, n_mem)
+    except CramlabError as exc:
+        return f"cannot compute: {exc}"
+    return (f"{n_mem} vector(s) of {model}: {s['d']} values x {s['bits_per_value']} bits ({dtype}) = "
+            f"{s['capacity_bits']:,} bits; one token of |V|={s['vocab_size']:,} needs {s['bits_per_token']:.2f} bits "
+            f"-> at most {s['capacity_tokens']:,} tokens")
+
+
+def describe_cram_choice(model: str, n_tokens: int, n_mem: int = 1, source: str = "unseen",
+                         dtype: str = "bfloat16") -> str:
+    """What a cramming run with these settings asks of the vectors, compared with their capacity."""
+    if model in TINY:
+        return (f"{model}: a tiny random-weight test model. It checks the mechanics in seconds but cannot be "
+                f"steered: do not expect it to converge")
+    try:
+        s = capacity_summary(model, dtype, n_mem)
+    except CramlabError as exc:
+        return f"cannot compute: {exc}"
+    share = int(n_tokens) / s["capacity_tokens_exact"]
+    where = "" if model == EMBEDDED else " (downloaded from the hub on first use)"
+    return (f"{n_tokens} {source} tokens into {n_mem} vector(s) of {model}{where}: {share:.1%} of the theoretical "
+            f"capacity of {s['capacity_tokens']} tokens")
+
+
+# --- widgets -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Field:
+    """One control: a dropdown when `options` is given, else an integer slider from `low` to `high`."""
+    name: str
+    value: Any
+    description: str
+    options: tuple | None = None
+    low: int = 1
+    high: int = 100
+    step: int = 1
+
+    def make(self):
+        import ipywidgets as w
+        style = {"description_width": "initial"}
+        if self.options is not None:
+            options = tuple(self.options) if self.value in self.options else (self.value,) + tuple(self.options)
+            return w.Dropdown(options=options, value=self.value, description=self.description, style=style)
+        low, high = min(self.low, int(self.value)), max(self.high, int(self.value))
+        return w.IntSlider(value=int(self.value), min=low, max=high, step=self.step, description=self.description,
+                           style=style, continuous_update=False)
+
+
+class Controls:
+    """Widgets for `fields`, a line of text from `handler(**values)` that follows them."""
+
+    def __init__(self, handler: Callable[..., str], fields: list[Field], title: str = ""):
+        self.handler = handler
+        self.fields = fields
+        self.title = title
+        self._values = {f.name: f.value for f in fields}
+        self.widgets: dict[str, Any] = {}
+        self.output = None
+        self.box = None
+        try:
+            import ipywidgets as w
+            self.widgets = {f.name: f.make() for f in fields}
+            self.output = w.HTML(value=self.text())
+            for widget in self.widgets.values():
+                widget.observe(self.refresh, names="value")
+            parts = ([w.HTML(f"<b>{title}</b>")] if title else []) + list(self.widgets.values()) + [self.output]
+            self.box = w.VBox(parts)
+        except ImportError:  # no ipywidgets: plain values, printed text
+            self.widgets = {}
+
+    def values(self) -> dict:
+        """The current values (from the widgets when there are any)."""
+        if self.widgets:
+            self._values = {name: widget.value for name, widget in self.widgets.items()}
+        return dict(self._values)
+
+    def set(self, **values) -> str:
+        """Change values (and the widgets); returns the new text."""
+        unknown = set(values) - set(self._values)
+        if unknown:
+            raise KeyError(f"unknown control(s) {sorted(unknown)}; have {sorted(self._values)}")
+        self._values.update(values)
+        for name, value in values.items():
+            if name in self.widgets:
+                self.widgets[name].value = value
+        return self.refresh()
+
+    def text(self) -> str:
+        return self.handler(**self.values())
+
+    def refresh(self, _change=None) -> str:
+        text = self.text()
+        if self.output is not None:
+            self.output.value = text
+        return text
+
+    def show(self) -> str:
+        """Display the widgets (where there is a front end) and print the current answer (always)."""
+        if self.box is not None:
+            try:
+                from IPython.display import display
+                display(self.box)
+            except ImportError:
+                pass
+        text = self.text()
+        print(text)
+        return text
+
+
+def capacity_controls(model: str = EMBEDDED, dtype: str = "bfloat16", n_mem: int = 1) -> Controls:
+    """Model, dtype and number of vectors -> theoretical capacity (notebooks 01 and 06)."""
+    return Controls(describe_capacity, [
+        Field("model", model, "model", options=MODEL_CHOICES),
+        Field("dtype", dtype, "dtype", options=DTYPE_CHOICES),
+        Field("n_mem", n_mem, "vectors n_mem", low=1, high=16),
+    ], title="Capacity explorer")
+
+
+def cram_controls(model: str = EMBEDDED, n_tokens: int = 16, source: str = "unseen", n_mem: int = 1,
+                  dtype: str = "bfloat16") -> Controls:
+    """Text length, model, text source, number of vectors (notebook 03): change them, then run the next cell."""
+    return Controls(describe_cram_choice, [
+        Field("model", model, "model", options=CRAM_MODEL_CHOICES),
+        Field("n_tokens", n_tokens, "text length (tokens)", low=4, high=128, step=4),
+        Field("source", source, "text source", options=SOURCE_CHOICES),
+        Field("n_mem", n_mem, "vectors n_mem", low=1, high=8),
+        Field("dtype", dtype, "dtype (bits counted)", options=DTYPE_CHOICES),
+    ], title="What to cram (change, then run the next cell)")

@@ -1,0 +1,214 @@
+"""The notebook series as a regression check (papermill + nbval).
+
+- The whole series runs once in fast mode with papermill (session fixture, the embedded model); every
+  notebook must finish and record its key figures, and the figures must say what the notebook teaches
+  (03: the text converged and decodes back exactly).
+- nbval (`pytest --nbval-lax`) runs every notebook with its smoke parameters (tiny model, a few steps)
+  and compares the cells marked `# NBVAL_CHECK_OUTPUT` (capacity tables) with their committed outputs.
+- One notebook runs again with another n_tokens and seed: the recorded figures follow the parameters.
+"""
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cramlab.notebook_runner import find_notebooks, notebook_parameters, prepare_notebook, run_notebook, run_series
+
+pytestmark = pytest.mark.notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SERIES = ["00_welcome", "01_bits_in_a_vector", "02_how_surprising_is_text", "03_first_cram",
+          "04_how_many_tokens_fit", "05_capacity_is_entropy", "06_more_vectors"]
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("notebooks-fast")
+    summary = run_series(NOTEBOOKS, out, mode="fast", echo=None)
+    return out, summary
+
+
+def figures(fast_run, name):
+    entry = fast_run[1]["notebooks"][name]
+    assert entry["ok"], f"{name} failed: {entry['error']}"
+    return entry["figures"]
+
+
+def test_summary_json_lists_every_notebook_ok(fast_run):
+    out, summary = fast_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == summary
+    assert summary["mode"] == "fast" and summary["fast"] is True
+    assert set(SERIES) <= set(summary["notebooks"])
+    for name in SERIES:
+        entry = summary["notebooks"][name]
+        assert entry["ok"], f"{name}: {entry['error']}"
+        assert entry["duration_s"] > 0 and entry["figures"], name
+        assert Path(entry["output"]).is_file()
+    assert summary["ok"], {k: e["error"] for k, e in summary["notebooks"].items() if not e["ok"]}
+
+
+def test_fast_parameters_were_injected(fast_run):
+    entry = fast_run[1]["notebooks"]["03_first_cram"]
+    assert entry["parameters"]["fast"] is True
+    assert entry["parameters"]["n_tokens"] == notebook_parameters(NOTEBOOKS / "03_first_cram.ipynb", "fast")["n_tokens"]
+    executed = nbformat.read(entry["output"], as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_00_environment_and_embedded_model(fast_run):
+    f = figures(fast_run, "00_welcome")
+    assert f["environment_ok"] is True
+    assert (f["d"], f["vocab_size"]) == (576, 49152)
+    assert isinstance(f["continuation"], str) and f["continuation"].strip()
+
+
+def test_01_capacity_figures(fast_run):
+    f = figures(fast_run, "01_bits_in_a_vector")
+    assert f["capacity_tokens"] == 591 and f["capacity_bits"] == 576 * 16
+    assert f["paper_best_ratio"] == 1568
+
+
+def test_02_random_text_is_more_surprising(fast_run):
+    f = figures(fast_run, "02_how_surprising_is_text")
+    assert f["n_tokens"] == notebook_parameters(NOTEBOOKS / "02_how_surprising_is_text.ipynb", "fast")["n_tokens"]
+    assert f["random_costs_more_than_unseen"] is True
+    assert f["natural_bits_per_token"] < f["unseen_bits_per_token"] < f["random_bits_per_token"]
+    assert 0 < f["unseen_total_bits"]
+
+
+def test_03_converges_and_decodes_back_exactly(fast_run):
+    f = figures(fast_run, "03_first_cram")
+    assert f["converged"] is True and f["teacher_forced_accuracy"] == 1.0
+    assert f["greedy_exact"] is True
+    assert f["info_gain_bits"] > 0 and f["steps"] <= 300
+    assert f["early_teacher_forced_accuracy"] >= 0.9
+    assert 0.0 <= f["mem_first_accuracy"] <= 1.0
+
+
+def test_04_length_sweep(fast_run):
+    f = figures(fast_run, "04_how_many_tokens_fit")
+    lengths = notebook_parameters(NOTEBOOKS / "04_how_many_tokens_fit.ipynb", "fast")["lengths"]
+    assert sorted(int(k) for k in f["accuracy_by_length"]) == lengths
+    assert f["max_tokens"] in lengths                     # the shortest length fits even in fast mode
+    fitting = [int(k) for k, v in f["accuracy_by_length"].items() if v >= 0.99]
+    assert f["max_tokens"] == max(fitting)
+
+
+def test_05_information_gain(fast_run):
+    f = figures(fast_run, "05_capacity_is_entropy")
+    assert math.isfinite(f["constant_gain_nats"]) and f["constant_gain_nats"] > 0
+    assert f["unseen_mean_gain_nats"] > 0 and f["random_mean_gain_nats"] > 0
+    assert f["random_predicted_tokens"] < f["unseen_predicted_tokens"]   # more nats per token, fewer tokens
+
+
+def test_06_more_vectors(fast_run):
+    f = figures(fast_run, "06_more_vectors")
+    n_mems = notebook_parameters(NOTEBOOKS / "06_more_vectors.ipynb", "fast")["n_mems"]
+    assert sorted(int(k) for k in f["accuracy_by_n_mem"]) == n_mems
+    assert all(0 < v <= 1 for v in f["accuracy_by_n_mem"].values())
+    assert all(v > 0 for v in f["info_gain_bits_by_n_mem"].values())
+
+
+def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):
+    """Another n_tokens and seed: the figures are the run's, not the notebook text's."""
+    path = NOTEBOOKS / "02_how_surprising_is_text.ipynb"
+    before = figures(fast_run, "02_how_surprising_is_text")
+    fast = notebook_parameters(path, "fast")
+    entry = run_notebook(path, tmp_path, mode="fast", parameters={"n_tokens": fast["n_tokens"] // 2, "seed": 3})
+    assert entry["ok"], entry["error"]
+    after = entry["figures"]
+    assert after["n_tokens"] == fast["n_tokens"] // 2 != before["n_tokens"]
+    assert after["text_id"] != before["text_id"]                      # seed 3 picks another passage
+    assert after["unseen_total_bits"] != before["unseen_total_bits"]
+
+
+# --- nbval: deterministic outputs -----------------------------------------------------------------------------
+
+def _nbval(folder: Path) -> subprocess.CompletedProcess:
+    shutil.copy(NOTEBOOKS / "nbval_sanitize.cfg", folder / "nbval_sanitize.cfg")
+    return subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+                           "--nbval-sanitize-with", str(folder / "nbval_sanitize.cfg"), "-p", "no:cacheprovider",
+                           "-q", "--rootdir", str(folder), "-o", "addopts=", str(folder)],
+                          capture_output=True, text=True, cwd=folder, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def smoke_copies(tmp_path_factory):
+    """Every notebook with its smoke parameters injected (papermill, not executed)."""
+    folder = tmp_path_factory.mktemp("nbval")
+    for path in find_notebooks(NOTEBOOKS):
+        prepare_notebook(path, folder / path.name, notebook_parameters(path, "smoke"))
+    return folder
+
+
+def test_nbval_lax_passes_and_checks_the_capacity_cells(smoke_copies):
+    checked = sum(c.source.startswith("# NBVAL_CHECK_OUTPUT") for p in smoke_copies.glob("*.ipynb")
+                  for c in nbformat.read(p, as_version=4).cells)
+    assert checked >= 4
+    proc = _nbval(smoke_copies)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_nbval_catches_a_changed_capacity_table(smoke_copies, tmp_path):
+    """The checked outputs are compared for real: a wrong number in one makes nbval fail."""
+    src = smoke_copies / "01_bits_in_a_vector.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT") and "capacity_table" in c.source)
+    assert "3862" in cell.outputs[0]["text"]
+    cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("3862", "3863")
+    nbformat.write(nb, tmp_path / src.name)
+    proc = _nbval(tmp_path)
+    assert proc.returncode != 0 and "1 failed" in proc.stdout
+
+
+# --- the runner on small synthetic notebooks --------------------------------------------------------------------
+
+def _write_notebook(path: Path, body: str):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from cramlab.notebook_runner import Recorder"),
+        nbformat.v4.new_code_cell('value = 1\nrecord_path = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["cramlab"] = {"fast_parameters": {"value": 5}}
+    nbformat.write(nb, path)
+
+
+def test_runner_reports_failures_and_passes_only_declared_parameters(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_notebook(nbs / "00_good.ipynb", 'Recorder(record_path)("twice", value * 2)')
+    _write_notebook(nbs / "01_bad.ipynb", 'Recorder(record_path)("before", 1)\nraise ValueError("broken on purpose")')
+    summary = run_series(nbs, tmp_path / "out", mode="fast", parameters={"unknown": 3}, echo=None)
+    good, bad = summary["notebooks"]["00_good"], summary["notebooks"]["01_bad"]
+    assert good["ok"] and good["figures"] == {"twice": 10}
+    assert good["ignored_parameters"] == ["unknown"] and "unknown" not in good["parameters"]
+    assert not bad["ok"] and "ValueError: broken on purpose" in bad["error"]
+    assert bad["figures"] == {"before": 1}                   # what was recorded before the failure is kept
+    assert summary["ok"] is False
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["ok"] is False
+
+
+def test_cli_runs_only_the_chosen_notebook(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_notebook(nbs / "00_good.ipynb", 'Recorder(record_path)("value", value)')
+    _write_notebook(nbs / "01_other.ipynb", 'raise RuntimeError("must not run")')
+    proc = subprocess.run([sys.executable, "-m", "cramlab", "notebooks", "run", "--notebooks", str(nbs), "--only", "00",
+                           "--out", str(tmp_path / "out"), "-p", "value=7"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(summary["notebooks"]) == ["00_good"]
+    assert summary["notebooks"]["00_good"]["figures"] == {"value": 7} and summary["mode"] == "full"
+    bad = subprocess.run([sys.executable, "-m", "cramlab", "notebooks", "run", "--notebooks", str(nbs), "--only", "9"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no notebook matches 9")
