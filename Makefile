@@ -20,7 +20,6 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -m ipykernel install --user --name python3 --display-name "Python 3 (cramlab)" >/dev/null
 	touch $@
 
 demo: $(STAMP)

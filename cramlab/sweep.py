@@ -462,8 +462,10 @@ def _check_out(out: Path) -> None:
                               "choose another --out") from None
     if out.is_dir():
         raise OutputPathError(f"--out {out} is a folder; give a file name such as {out}/results.jsonl")
-    if (out.exists() and not os.access(out, os.W_OK)) or not os.access(folder, os.W_OK):
-        raise OutputPathError(f"{out} is not writable; choose another --out")
+    try:                                   # open it for appending now, not after the first batch
+        os.close(os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise OutputPathError(f"{out} cannot be written ({exc.strerror}); choose another --out") from None
 
 
 # --- the report: Table 1 -------------------------------------------------------------------------------

@@ -54,9 +54,9 @@ NB07 = dict(
         RUN_NOTE,
         params("""
         models = ["smollm2-135m"]                 # the first one is the widget's default; more run one after another
-        source = "unseen"                         # "unseen" (24 bundled passages) or "random"
+        source = "unseen"                         # "unseen" (bundled passages) or "random"
         lengths = [16, 32, 48, 64, 96, 128]       # the grid (the paper: 8, 16, 32, 64, 96, 128, ...)
-        n_texts = 24                              # texts per length (unseen has 24; the paper used 50)
+        n_texts = 32                              # texts per length (the paper used 50)
         layouts = ["sink-first", "mem-first"]     # mem-first is the paper's layout
         protocols = ["pc", "hc"]                  # pc scores all N tokens, hc (the authors' code) N-1
         n_mem = 1

@@ -112,6 +112,9 @@ def test_output_path_that_cannot_be_written(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputPathError, match="cannot create folder"):
         run_sweep(validate_config(dict(TINY_CFG)), blocker / "sub" / "r.jsonl", log=lambda *a: None)
+    if Path("/proc/self").is_dir():                       # Linux: nobody, root included, may create files in /proc
+        with pytest.raises(OutputPathError, match="cannot be written"):
+            run_sweep(validate_config(dict(TINY_CFG)), Path("/proc/r.jsonl"), log=lambda *a: None)
 
 
 # --- resuming ----------------------------------------------------------------------------------------------
