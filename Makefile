@@ -50,7 +50,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 bench-cpu: $(STAMP)
-	$(BIN)/python bench/bench_cram.py --device cpu
+	$(BIN)/cramlab bench --device cpu --parts embedded --n-texts 8 --n-tokens 16 --race --out runs/bench_cpu.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
