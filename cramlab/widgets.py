@@ -83,10 +83,13 @@ class Field:
 class Controls:
     """Widgets for `fields`, a line of text from `handler(**values)` that follows them."""
 
-    def __init__(self, handler: Callable[..., str], fields: list[Field], title: str = ""):
+    def __init__(self, handler: Callable[..., str], fields: list[Field], title: str = "",
+                 figure: Any = None, on_change: Callable[..., None] | None = None):
         self.handler = handler
         self.fields = fields
         self.title = title
+        self.figure = figure              # a plotly figure shown under the controls, redrawn by on_change
+        self.on_change = on_change        # on_change(figure, **values), called on every change
         self._values = {f.name: f.value for f in fields}
         self.widgets: dict[str, Any] = {}
         self.output = None
@@ -98,6 +101,8 @@ class Controls:
             for widget in self.widgets.values():
                 widget.observe(self.refresh, names="value")
             parts = ([w.HTML(f"<b>{title}</b>")] if title else []) + list(self.widgets.values()) + [self.output]
+            if isinstance(figure, w.DOMWidget):   # a FigureWidget: part of the box, redrawn in place
+                parts.append(figure)
             self.box = w.VBox(parts)
         except ImportError:  # no ipywidgets: plain values, printed text
             self.widgets = {}
@@ -126,6 +131,8 @@ class Controls:
         text = self.text()
         if self.output is not None:
             self.output.value = text
+        if self.figure is not None and self.on_change is not None:
+            self.on_change(self.figure, **self.values())
         return text
 
     def show(self) -> str:
@@ -141,13 +148,45 @@ class Controls:
         return text
 
 
-def capacity_controls(model: str = EMBEDDED, dtype: str = "bfloat16", n_mem: int = 1) -> Controls:
-    """Model, dtype and number of vectors -> theoretical capacity (notebooks 01 and 06)."""
+def update_capacity_chart(figure, model: str, dtype: str = "bfloat16", n_mem: int = 1) -> None:
+    """Redraw a `plots.capacity_bar_chart` figure for another dtype / number of vectors / highlighted model."""
+    from .plots import capacity_bar_chart
+    try:
+        new = capacity_bar_chart(cap.capacity_table(bits=cap.bits_per_value(dtype), n_mem=int(n_mem)),
+                                 highlight=model)
+    except CramlabError:
+        return                            # the text line already says what is wrong
+    batch = figure.batch_update() if hasattr(figure, "batch_update") else _nullcontext()
+    with batch:
+        for trace, fresh in zip(figure.data, new.data):
+            trace.y, trace.text = fresh.y, fresh.text
+            trace.marker.line.width = fresh.marker.line.width
+        figure.layout.title.text = new.layout.title.text
+
+
+def _nullcontext():
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def capacity_controls(model: str = EMBEDDED, dtype: str = "bfloat16", n_mem: int = 1,
+                      chart: bool = False) -> Controls:
+    """Model, dtype and number of vectors -> theoretical capacity (notebooks 01 and 06).
+
+    `chart=True` adds a bar chart of every registered model's capacity (`controls.figure`, a plotly
+    FigureWidget where a front end can show one) that the controls redraw: bits per value and number of
+    vectors change the bars, the chosen model is outlined.
+    """
+    figure = None
+    if chart:
+        from .plots import _figure_widget, capacity_bar_chart
+        rows = cap.capacity_table(bits=cap.bits_per_value(dtype), n_mem=int(n_mem))
+        figure = _figure_widget(capacity_bar_chart(rows, highlight=model))
     return Controls(describe_capacity, [
         Field("model", model, "model", options=MODEL_CHOICES),
         Field("dtype", dtype, "dtype", options=DTYPE_CHOICES),
         Field("n_mem", n_mem, "vectors n_mem", low=1, high=16),
-    ], title="Capacity explorer")
+    ], title="Capacity explorer", figure=figure, on_change=update_capacity_chart if chart else None)
 
 
 def cram_controls(model: str = EMBEDDED, n_tokens: int = 16, source: str = "unseen", n_mem: int = 1,

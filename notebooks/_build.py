@@ -258,11 +258,11 @@ NB01 = dict(
         """),
         md("""
         ### Explore
-        Pick a model, a format and a number of vectors (in JupyterLab the line below the controls follows them;
-        without a front end, the current values are printed).
+        Pick a model, a format and a number of vectors: in JupyterLab the line and the chart below the controls
+        follow them (the chosen model is outlined); without a front end, the current values are printed.
         """),
         code("""
-        explorer = widgets.capacity_controls(model, dtype, n_mem)
+        explorer = widgets.capacity_controls(model, dtype, n_mem, chart=True)
         explorer.show();
         """),
         md("""
@@ -566,6 +566,7 @@ NB03 = dict(
         print(f"teacher-forced accuracy {early.teacher_forced_accuracy:.3f} after {early.steps} steps")
         print(f"greedy exact: {early.greedy_exact}; first wrong token at position {early.first_mismatch}")
         print(f"decoded : {early.decoded_text!r}")
+        record("early_target", early_target)
         record("early_teacher_forced_accuracy", early.teacher_forced_accuracy)
         record("early_greedy_exact", early.greedy_exact)
         """),

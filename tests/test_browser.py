@@ -154,6 +154,11 @@ JS_DRIVEN_STATE = """(outputArea) => {
 }"""
 
 
+JS_FIGURE_STATE = """(outputArea) => JSON.stringify(Array.from(outputArea.querySelectorAll('.js-plotly-plot')).map(
+  gd => [(gd.data || []).map(t => [t.y, t.marker && t.marker.line && t.marker.line.width]),
+         gd.layout && gd.layout.title && gd.layout.title.text]))"""
+
+
 def _wait_for(page, js, predicate, timeout_s, what):
     deadline = time.monotonic() + timeout_s
     state = None
@@ -247,6 +252,20 @@ def test_notebook_01_widgets_drive_the_figure_in_jupyterlab(lab, tmp_path):
                 driven_after = output_area.evaluate(JS_DRIVEN_STATE)
             assert driven_after != driven_before, (
                 f"changing the {kind} from {shown_before!r} to {shown_after!r} did not update the figure or table")
+            # the chart under the controls follows them too: move the vectors slider, its bars must change
+            figure_before = output_area.evaluate(JS_FIGURE_STATE)
+            chart_followed = None
+            slider = output_area.locator(".widget-slider").filter(has_text="n_mem")
+            if nb_name == Path(NOTEBOOK).name:          # 01 has the chart and the slider; another notebook may not
+                assert figure_before != "[]" and slider.count(), "notebook 01's capacity chart or slider is missing"
+            if figure_before != "[]" and slider.count():
+                _change("slider", slider.first)
+                deadline, figure_after = time.monotonic() + 30, figure_before
+                while figure_after == figure_before and time.monotonic() < deadline:
+                    page.wait_for_timeout(500)
+                    figure_after = output_area.evaluate(JS_FIGURE_STATE)
+                assert figure_after != figure_before, "moving the n_mem slider did not redraw the capacity chart"
+                chart_followed = dict(before=figure_before[:1000], after=figure_after[:1000])
             page.wait_for_timeout(1000)
             control.scroll_into_view_if_needed()
             shots = [tmp_path / "notebook01_after_widget_change.png", tmp_path / "notebook01_figure.png"]
@@ -272,4 +291,5 @@ def test_notebook_01_widgets_drive_the_figure_in_jupyterlab(lab, tmp_path):
     (SCREENSHOTS / "notebook01_widget_change.json").write_text(json.dumps({
         "notebook": nb_name, "control": kind, "from": shown_before, "to": shown_after,
         "driven_before": driven_before[:2000], "driven_after": driven_after[:2000], "figure": figure_info,
+        "chart_followed_the_slider": chart_followed,
         "browser_console_errors": console[:50]}, indent=1))

@@ -169,6 +169,28 @@ def test_controls_follow_widget_changes(capsys):
         controls.set(colour="red")
 
 
+def test_capacity_chart_follows_the_controls():
+    controls = widgets.capacity_controls("smollm2-135m", "bfloat16", 1, chart=True)
+    fig = controls.figure
+    assert fig in controls.box.children                       # shown under the controls
+
+    def bar(model):
+        for trace in fig.data:
+            if model in trace.x:
+                i = list(trace.x).index(model)
+                return trace.y[i], trace.marker.line.width[i]
+        raise AssertionError(model)
+
+    assert bar("smollm2-135m") == (591, 3) and bar("pythia-160m")[1] == 0
+    controls.widgets["n_mem"].value = 4                        # a learner moves the slider
+    assert bar("smollm2-135m")[0] == cap.capacity_of("smollm2-135m", n_mem=4).capacity_tokens
+    assert "4 vectors" in fig.layout.title.text
+    controls.set(model="pythia-160m", dtype="float32", n_mem=1)
+    assert bar("pythia-160m") == (cap.capacity_of("pythia-160m", bits=32).capacity_tokens, 3)
+    assert bar("smollm2-135m")[1] == 0 and "32 bits" in fig.layout.title.text
+    assert widgets.capacity_controls("smollm2-135m").figure is None      # no chart unless asked
+
+
 def test_controls_accept_values_outside_the_preset_choices():
     controls = widgets.cram_controls("tiny-llama", n_tokens=300, n_mem=12)
     slider = controls.widgets["n_tokens"]

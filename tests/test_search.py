@@ -194,7 +194,10 @@ def test_grid_on_the_embedded_model(emb_grid):
 def test_bisection_agrees_with_the_grid_on_the_embedded_model(embedded, emb_texts, emb_grid):
     b = bisect_search(embedded, emb_texts[0], 6, 10, **EMB)
     first = b.records[0]                       # the probe at lo starts from scratch: it IS the grid's cell
-    cell = emb_grid.record(6).results[0]
+    # ... for the same batch: a batch of 2 texts and a batch of 1 round differently in the CPU matmuls
+    # (seen on CI: 70 vs 80 steps), so the cell to compare with is the grid over this one text
+    cell = grid_search(embedded, emb_texts[:1], [6], **EMB).record(6).results[0]
+    assert cell["text_id"] == emb_grid.record(6).results[0]["text_id"] and cell["converged"]
     assert first["n_tokens"] == 6 and not first["warm"]
     assert first["steps"] == cell["steps"] and first["converged"] == cell["converged"]
     assert first["final_ce_nats"] == pytest.approx(cell["final_ce_nats"], rel=1e-4)
