@@ -39,10 +39,12 @@ def params(text: str):
 
 
 def header(number: str, title: str, level: int, cpu: str, gpu: str, prereq: str, outcomes: list[str]):
+    """`cpu`: measured with `cramlab notebooks run [--fast]` on a 2-core CPU, 2026-11-28 (summaries in
+    docs/data/notebooks_*_summary_2026-11-28.json); `gpu`: an estimate, not yet measured."""
     lines = "\n".join(f"- {o}" for o in outcomes)
     return new_markdown_cell(
         f"# {number} · {title}\n\n"
-        "| Level | Time on a 2-core CPU | Time on a GPU | Prerequisites |\n"
+        "| Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |\n"
         "|---|---|---|---|\n"
         f"| {level} of 3 | {cpu} | {gpu} | {prereq} |\n\n"
         f"**After this notebook you will be able to:**\n{lines}")
@@ -66,7 +68,7 @@ NB00 = dict(
     fast={},
     smoke={"model": "tiny-llama"},
     cells=[
-        header("00", "Welcome: cramming a text into one vector", 1, "about 1 minute", "under 1 minute", "Python",
+        header("00", "Welcome: cramming a text into one vector", 1, "18 s / 18 s", "under 1 minute", "Python",
                ["say what the kit teaches and in which order",
                 "check that your environment has everything (versions, device, the embedded model)",
                 "load the embedded language model and let it finish a sentence",
@@ -182,7 +184,7 @@ NB01 = dict(
     fast={},
     smoke={},
     cells=[
-        header("01", "Bits in a vector", 1, "under 1 minute (no model is loaded)", "the same", "00",
+        header("01", "Bits in a vector", 1, "2 s / 2 s (no model is loaded)", "the same", "00",
                ["count the bits a vector can store for each number format",
                 "compute the theoretical capacity of one vector in tokens, d * bits / log2 |V|",
                 "compare capacities across real models, with a chart and a widget",
@@ -332,7 +334,7 @@ NB02 = dict(
     fast={"n_tokens": 24, "n_texts": 2},
     smoke={"model": "tiny-llama", "n_tokens": 8, "n_texts": 1},
     cells=[
-        header("02", "How surprising is text?", 1, "about 1 minute", "under 1 minute", "00, 01",
+        header("02", "How surprising is text?", 1, "19 s / 23 s", "under 1 minute", "00, 01",
                ["measure a text's cross-entropy under the model, in nats and bits",
                 "plot the surprisal of every token",
                 "compare a famous text, unseen text and random words",
@@ -470,7 +472,7 @@ NB03 = dict(
     fast={"n_tokens": 8, "max_steps": 300, "lr": 0.05, "layout_max_steps": 60},
     smoke={"model": "tiny-llama", "n_tokens": 6, "max_steps": 3, "layout_max_steps": 3},
     cells=[
-        header("03", "First cram: one text into one vector, and back again", 2, "3-5 minutes",
+        header("03", "First cram: one text into one vector, and back again", 2, "3 min / 48 s",
                "1-2 minutes", "00-02",
                ["cram a text into one vector and watch the loss and accuracy live",
                 "decode the vector back with greedy generation and check it reproduces the text",
@@ -637,7 +639,7 @@ NB04 = dict(
     fast={"lengths": [8, 12, 16], "n_texts": 2, "max_steps": 150, "lr": 0.05},
     smoke={"model": "tiny-llama", "lengths": [4, 6], "n_texts": 2, "max_steps": 3},
     cells=[
-        header("04", "How many tokens fit?", 2, "about 10 minutes", "2-3 minutes", "03",
+        header("04", "How many tokens fit?", 2, "11 min / 77 s", "2-3 minutes", "03",
                ["run the paper's length sweep: every text at every length, crammed from scratch",
                 "read an accuracy-vs-length curve and find Max, the longest length that fits",
                 "put your result beside the paper's Table 1"]),
@@ -758,7 +760,7 @@ NB05 = dict(
     fast={"lengths": [24], "n_texts": 2, "max_steps": 80, "lr": 0.05},
     smoke={"model": "tiny-llama", "lengths": [6], "n_texts": 1, "max_steps": 3},
     cells=[
-        header("05", "Capacity is entropy, not length", 3, "about 10 minutes", "1-2 minutes", "02, 04",
+        header("05", "Capacity is entropy, not length", 3, "10 min / 52 s", "1-2 minutes", "02, 04",
                ["measure the information gain of crammed vectors on natural and random text",
                 "draw the paper's slope-1 plot: CE with the vector against CE without it",
                 "predict how long a text fits from its cross-entropy"]),
@@ -869,7 +871,7 @@ NB06 = dict(
     fast={"n_mems": [1, 2], "n_tokens": 24, "max_steps": 100, "lr": 0.05},
     smoke={"model": "tiny-llama", "n_mems": [1, 2], "n_tokens": 6, "max_steps": 3},
     cells=[
-        header("06", "More vectors", 3, "5-10 minutes", "2-3 minutes", "03, 04",
+        header("06", "More vectors", 3, "8 min / 53 s", "2-3 minutes", "03, 04",
                ["cram the same text into 1, 2, 4 ... vectors and compare",
                 "compute the capacity of several vectors",
                 "read the paper's scaling: Max grows about linearly with the number of vectors"]),

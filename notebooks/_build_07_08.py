@@ -30,7 +30,7 @@ NB07 = dict(
            "max_steps": 3, "progressive_max_tokens": 6, "progressive_step_tokens": 2, "progressive_max_steps": 3,
            "out": ""},
     cells=[
-        header("07", "At scale: the paper's protocol on a GPU", 3, "2-3 minutes in fast mode (embedded model)",
+        header("07", "At scale: the paper's protocol on a GPU", 3, "full: not for a CPU / fast: 66 s (embedded model)",
                "10-60 minutes at the default size", "04",
                ["run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep",
                 "read our Table 1 beside the paper's (Max, gain, information gain, capacity utilisation)",
@@ -253,7 +253,7 @@ NB08 = dict(
     smoke={"model": "tiny-llama", "n_texts": 1, "step_tokens": 2, "max_tokens": 6, "max_steps": 3},
     cells=[
         header("08", "Beyond the paper: growing a vector, attention sinks, the path it takes", 3,
-               "2-3 minutes in fast mode", "5-15 minutes at the default size", "03, 07",
+               "full: not measured / fast: 48 s", "5-15 minutes at the default size", "03, 07",
                ["grow a vector token by token (progressive cramming) and see where it stops",
                 "measure how much attention the text pays to the trained vector, layer by layer",
                 "find how many directions the vector's path really uses (PCA)"]),

@@ -1,0 +1,51 @@
+"""The speed tools run end to end on the CPU with the tiny model (no timing is asserted, only their output)."""
+import importlib.util
+import json
+from pathlib import Path
+
+from cramlab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_cli_on_cpu_writes_ratios_and_the_race(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--device", "cpu", "--model", "tiny-llama", "--parts", "embedded", "--n-texts", "3",
+               "--n-tokens", "8", "--steps", "2", "--race", "--race-texts", "2", "--race-tokens", "6",
+               "--race-max-steps", "4", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    rows = {r["config"]: r for r in report["rows"]}
+    assert set(rows) == {"baseline", "plain", "fast-eager"}          # no CUDA graph on a CPU
+    assert rows["baseline"]["n_texts"] == 1 and rows["baseline"]["ratio_vs_baseline"] == 1.0
+    for r in rows.values():
+        assert r["step_ms"] > 0 and r["flops_per_step"] > 0
+    plain = rows["plain"]
+    assert plain["n_texts"] == 3
+    assert abs(plain["ratio_vs_baseline"] - plain["texts_steps_per_s"] / rows["baseline"]["texts_steps_per_s"]) < 1e-9
+    race = report["race"]
+    assert race["n_texts"] == 2 and len(race["baseline_steps"]) == 2 and len(race["ours_steps"]) == 2
+    assert race["ratio"] == race["baseline_seconds"] / race["ours_seconds"]
+    assert max(race["baseline_steps"]) <= 4
+    assert "x base" in capsys.readouterr().out
+
+
+def _profile_module():
+    spec = importlib.util.spec_from_file_location("profile_step", ROOT / "bench" / "profile_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_profile_step_groups_the_ops_of_a_step(tmp_path):
+    prof = _profile_module()
+    assert prof.category("aten::mm") == "matmul" and prof.category("aten::_log_softmax") == "loss"
+    assert prof.category("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    out = tmp_path / "profile.json"
+    assert prof.main(["--model", "tiny-llama", "--batches", "1", "2", "--n-tokens", "8", "--steps", "2",
+                      "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["batch"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
+        assert abs(sum(r["shares"].values()) - 1.0) < 1e-3
+        assert r["shares"].get("matmul", 0) > 0 and r["top"] and r["step_ms"] > 0
