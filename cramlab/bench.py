@@ -262,7 +262,8 @@ def run(args) -> dict:
         t0 = time.perf_counter()
         lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False)
         reload_s = time.perf_counter() - t0
-        lm = load_model(args.model, device=str(device), dtype="bfloat16" if device.type == "cuda" else "float32")
+        ours_dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
+        lm = load_model(args.model, device=str(device), dtype=ours_dtype)
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
         rows = [t.token_ids for t in texts]
         rows_out += bench_steady(lm32.model, lm.model, rows, device, args.steps, peak,
@@ -299,6 +300,8 @@ def register_cli(sub):
     p = sub.add_parser("bench", help="speed of our engine against the authors' loop, same process")
     p.add_argument("--device", default="auto")
     p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"],
+                   help="our engine's weights (default: bfloat16 on a GPU, float32 on a CPU); the baseline stays fp32")
     p.add_argument("--parts", nargs="+", default=["embedded", "llama1b"], choices=["embedded", "llama1b"])
     p.add_argument("--n-texts", type=int, default=64)
     p.add_argument("--n-tokens", type=int, default=64)

@@ -111,7 +111,8 @@ class FastStep:
         if self.fused_loss:
             loss_tok, correct = linear_cross_entropy(hidden, self.head.weight, self.targets)
         else:
-            logits = self.head(hidden).float()
+            b, n, d = hidden.shape          # one 2-D matmul (see cram.head_logits)
+            logits = self.head(hidden.reshape(b * n, d)).view(b, n, -1).float()
             loss_tok = F.cross_entropy(logits.transpose(1, 2), self.targets, reduction="none")
             correct = (logits.argmax(-1) == self.targets).float()
         loss, acc = loss_tok.mean(1), correct.mean(1)

@@ -54,3 +54,17 @@ def test_auto_engine_is_plain_on_cpu(tiny, texts):
 
 def test_buckets():
     assert [bucket_size(n) for n in (1, 3, 5, 33, 64, 65)] == [1, 4, 8, 64, 64, 128]
+
+
+def test_head_logits_equal_the_head_on_a_batch_slice(tiny):
+    """The LM head as one 2-D matmul (cram.head_logits) gives what nn.Linear gives on the 3-D slice."""
+    from cramlab.cram import head_logits
+    torch.manual_seed(0)
+    d = tiny.model.get_input_embeddings().weight.shape[1]
+    hidden = torch.randn(3, 7, d)
+    part = hidden[:, 2:6]                                   # not contiguous: the case that matters
+    assert not part.is_contiguous()
+    ours = head_logits(tiny.model, part)
+    ref = tiny.model.get_output_embeddings()(part)
+    assert ours.shape == ref.shape == (3, 4, tiny.model.get_output_embeddings().weight.shape[0])
+    assert torch.allclose(ours, ref, atol=1e-5)
