@@ -41,7 +41,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
 # --- 01: capacity ---------------------------------------------------------------------------------------
 
 def capacity_bar_chart(rows: Sequence[dict], highlight: str | None = None,
-                       title: str = "Theoretical capacity of one input vector") -> go.Figure:
+                       title: str | None = None) -> go.Figure:
     """Bars of `capacity_tokens` per model (rows as from `capacity.capacity_table()`), coloured by family."""
     fig = go.Figure()
     families = list(dict.fromkeys(_get(r, "family", "") for r in rows))
@@ -55,7 +55,9 @@ def capacity_bar_chart(rows: Sequence[dict], highlight: str | None = None,
                     customdata=[[_get(r, "d"), _get(r, "vocab_size")] for r in sub])
     bits = _get(rows[0], "bits_per_value", 16) if rows else 16
     n_mem = _get(rows[0], "n_mem", 1) if rows else 1
-    return _layout(fig, f"{title} ({bits} bits per value, {n_mem} vector{'s' if n_mem != 1 else ''})",
+    if title is None:
+        title = "Theoretical capacity of " + ("one input vector" if n_mem == 1 else f"{n_mem} input vectors")
+    return _layout(fig, f"{title} ({bits} bits per value)",
                    "model", "tokens (d * bits / log2 |V|)")
 
 

@@ -184,7 +184,7 @@ def test_capacity_chart_follows_the_controls():
     assert bar("smollm2-135m") == (591, 3) and bar("pythia-160m")[1] == 0
     controls.widgets["n_mem"].value = 4                        # a learner moves the slider
     assert bar("smollm2-135m")[0] == cap.capacity_of("smollm2-135m", n_mem=4).capacity_tokens
-    assert "4 vectors" in fig.layout.title.text
+    assert "of 4 input vectors" in fig.layout.title.text
     controls.set(model="pythia-160m", dtype="float32", n_mem=1)
     assert bar("pythia-160m") == (cap.capacity_of("pythia-160m", bits=32).capacity_tokens, 3)
     assert bar("smollm2-135m")[1] == 0 and "32 bits" in fig.layout.title.text
