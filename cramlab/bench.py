@@ -264,6 +264,7 @@ def run(args) -> dict:
         reload_s = time.perf_counter() - t0
         ours_dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
         lm = load_model(args.model, device=str(device), dtype=ours_dtype)
+        report["ours_dtype"] = ours_dtype
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
         rows = [t.token_ids for t in texts]
         rows_out += bench_steady(lm32.model, lm.model, rows, device, args.steps, peak,
@@ -315,6 +316,29 @@ def register_cli(sub):
     p.add_argument("--llama-batches", type=int, nargs="+", default=[64, 48, 32, 16, 8])
     p.add_argument("--out", help="write the report as JSON here")
     p.set_defaults(func=_cmd)
+    c = sub.add_parser("bench-chart", help="plotly chart (HTML) of one or more `cramlab bench --out` reports")
+    c.add_argument("reports", nargs="+", help="JSON files written by `cramlab bench --out`")
+    c.add_argument("--out", default="bench.html", help="HTML file to write")
+    c.set_defaults(func=_chart_cmd)
+
+
+def _chart_cmd(args) -> int:
+    from .errors import BadInputError
+    from .plots import bench_chart
+    reports = []
+    for path in args.reports:
+        try:
+            with open(path) as f:
+                reports.append(json.load(f))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInputError(f"cannot read bench report {path!r} ({exc}); give the JSON written by "
+                                f"`cramlab bench --out`") from exc
+    fig = bench_chart(reports)
+    if not fig.data:
+        raise BadInputError("no rows with a baseline in these reports; give JSON written by `cramlab bench --out`")
+    fig.write_html(args.out, include_plotlyjs="cdn")
+    print(f"wrote {args.out} ({len(fig.data)} report(s))")
+    return 0
 
 
 def _cmd(args) -> int:

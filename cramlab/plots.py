@@ -8,6 +8,7 @@ returns a figure; nothing here trains, loads or reads files.
 - `accuracy_vs_length_chart`   the length sweep (04)
 - `info_gain_scatter`       CE with the vector vs CE without it, with the slope-1 line (05)
 - `tokens_vs_n_mem_chart`   scaling with the number of vectors (06)
+- `bench_chart`             `cramlab bench` reports: texts·steps/s per configuration, ratio to the baseline
 - `text_table`              a plain-text table for printouts
 """
 from __future__ import annotations
@@ -265,6 +266,35 @@ def tokens_vs_n_mem_chart(ours: dict[int, float] | None = None, paper: dict[str,
 
 
 # --- text tables -------------------------------------------------------------------------------------------------
+
+def _ours_dtype(report) -> str:
+    dtype = _get(report, "ours_dtype") or _get(_get(report, "race") or {}, "ours_dtype")
+    return f", ours {str(dtype).replace('torch.', '')}" if dtype else ""
+
+
+def bench_chart(reports: Sequence[dict], title: str = "Our engine against the authors' loop") -> go.Figure:
+    """Texts·steps/s per configuration (log scale), one group of bars per `cramlab bench` report (card),
+    each bar labelled with its ratio to the baseline of the same run. Rows of other models (the
+    Llama-1B-shaped speed test) are left out: they have no baseline."""
+    fig = go.Figure()
+    for rep in reports:
+        device = _get(rep, "device", "?")
+        rows = [r for r in _get(rep, "rows", []) if _get(r, "device") == device]
+        if not rows:
+            continue
+        fig.add_bar(x=[_get(r, "config") for r in rows], y=[_get(r, "texts_steps_per_s") for r in rows],
+                    name=f"{device}{_ours_dtype(rep)} ({_get(rep, 'date', '')}, torch {_get(rep, 'torch', '')})",
+                    text=[f"{_get(r, 'ratio_vs_baseline'):.2f}×" if _get(r, "ratio_vs_baseline") else "" for r in rows],
+                    textposition="outside",
+                    customdata=[[_get(r, "n_texts"), _get(r, "n_tokens"), _get(r, "step_ms")] for r in rows],
+                    hovertemplate="%{x}: %{y:.1f} texts·steps/s<br>%{customdata[0]} texts × %{customdata[1]} "
+                                  "tokens, %{customdata[2]:.1f} ms/step<extra></extra>")
+    fig = _layout(fig, title, "configuration (same process, same texts)", "texts · steps / s (log)",
+                  barmode="group")
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=520, legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    return fig
+
 
 def text_table(rows: Iterable[Any], columns: Sequence[str], formats: dict[str, str] | None = None,
                headers: dict[str, str] | None = None) -> str:

@@ -49,3 +49,22 @@ def test_profile_step_groups_the_ops_of_a_step(tmp_path):
     for r in report["results"]:
         assert abs(sum(r["shares"].values()) - 1.0) < 1e-3
         assert r["shares"].get("matmul", 0) > 0 and r["top"] and r["step_ms"] > 0
+
+
+def test_bench_chart_from_reports(tmp_path, capsys):
+    report = {"device": "cpu (2 threads)", "date": "2026-11-28", "torch": "2.13.0+cpu", "ours_dtype": "float32",
+              "rows": [dict(config="baseline", device="cpu (2 threads)", n_texts=1, n_tokens=16, step_ms=130.0,
+                            texts_steps_per_s=7.7, ratio_vs_baseline=1.0),
+                       dict(config="plain", device="cpu (2 threads)", n_texts=8, n_tokens=16, step_ms=520.0,
+                            texts_steps_per_s=15.4, ratio_vs_baseline=2.0),
+                       dict(config="fast-graph", device="cpu (2 threads) llama-1b-shaped", n_texts=8, n_tokens=16,
+                            step_ms=1.0, texts_steps_per_s=8000.0, ratio_vs_baseline=None)]}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    out = tmp_path / "chart.html"
+    assert main(["bench-chart", str(path), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert ("2.00×" in html or "2.00\\u00d7" in html) and "ours float32" in html and "llama-1b-shaped" not in html   # no-baseline rows left out
+    assert "wrote" in capsys.readouterr().out
+    assert main(["bench-chart", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
+    assert "cannot read bench report" in capsys.readouterr().err
