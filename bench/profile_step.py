@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import torch
 
-from cramlab.bench import _settings, inputs_for
+from cramlab.bench import _settings, _sync, inputs_for, time_steps
 from cramlab.fast import FastStep
 from cramlab.models import load_model
 from cramlab.texts import get_texts
@@ -52,22 +52,12 @@ def profile_batch(lm, texts, batch, n_tokens, steps, device, fused_loss, graph, 
                   capturable=graph, fused_loss=fused_loss)
     if graph:
         fs.capture()
-    fs.run(3)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    fs.run(steps)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    step_ms = (time.perf_counter() - t0) / steps * 1e3
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if device.type == "cuda":
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    step_ms = time_steps(fs.run, steps, device) * 1e3       # 3 warm-up steps, then the timed ones
+    use_cuda = device.type == "cuda"
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if use_cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         fs.run(steps)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    use_cuda = device.type == "cuda"
+        _sync(device)
     events = list(prof.key_averages())     # on a GPU: kernels, by their device time; on a CPU: ops, self time
     if use_cuda:
         events = [e for e in events if getattr(e, "self_device_time_total", 0) > 0]
@@ -100,8 +90,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
-    lm = load_model(args.model, device=args.device, dtype=dtype)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype)   # None: bf16 on a GPU, fp32 on a CPU
+    dtype = lm.spec.dtype
     texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=max(args.batches), seed=0)
     label = torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     report = dict(device=label, torch=torch.__version__, date=time.strftime("%Y-%m-%d"), model=args.model,

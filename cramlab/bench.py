@@ -262,9 +262,8 @@ def run(args) -> dict:
         t0 = time.perf_counter()
         lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False)
         reload_s = time.perf_counter() - t0
-        ours_dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
-        lm = load_model(args.model, device=str(device), dtype=ours_dtype)
-        report["ours_dtype"] = ours_dtype
+        lm = load_model(args.model, device=str(device), dtype=args.dtype)   # None: bf16 on a GPU, fp32 on a CPU
+        report["ours_dtype"] = lm.spec.dtype
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
         rows = [t.token_ids for t in texts]
         rows_out += bench_steady(lm32.model, lm.model, rows, device, args.steps, peak,

@@ -246,7 +246,7 @@ def _plain_loop(lm, s, start, text_emb, sink_emb, targets, first_pos, n_sink, au
                 inputs.insert(0, sink_emb[: len(active)])
             with autocast:
                 hidden = _base(lm)(inputs_embeds=torch.cat(inputs, dim=1), use_cache=False).last_hidden_state
-                logits = head_logits(lm, hidden[:, first_pos:first_pos + n_scored]).float()
+                logits = head_logits(lm.get_output_embeddings(), hidden[:, first_pos:first_pos + n_scored]).float()
             tgt = targets[rows_t]
             loss_tok = F.cross_entropy(logits.transpose(1, 2), tgt, reduction="none")   # (b, S)
             loss = loss_tok.mean(dim=1)                                          # per text, nats/token
@@ -326,15 +326,15 @@ def _flush(pending, active, history):
     pending.clear()
 
 
-def head_logits(lm, hidden):
-    """The LM head over (b, n, d) hidden states as one (b·n, d) × (d, |V|) matmul.
+def head_logits(head, hidden):
+    """The LM head (`lm.get_output_embeddings()`) over (b, n, d) hidden states as one (b·n, d) × (d, |V|) matmul.
 
     A slice `hidden[:, i:j]` of a batch is not contiguous; `nn.Linear` on it falls back to a batched
     matmul over a copy of the head's weight per text (8 × 113 MB per step on a CPU for 8 texts, profiled:
     docs/performance.md). Flattening the few hidden rows first costs a small copy instead.
     """
     b, n, d = hidden.shape
-    return lm.get_output_embeddings()(hidden.reshape(b * n, d)).view(b, n, -1)
+    return head(hidden.reshape(b * n, d)).view(b, n, -1)
 
 
 def _evaluate(lm, vectors, text_emb, sink_emb, targets, first_pos, n_scored, n_sink, autocast):
@@ -343,7 +343,7 @@ def _evaluate(lm, vectors, text_emb, sink_emb, targets, first_pos, n_scored, n_s
         inputs.insert(0, sink_emb)
     with autocast:
         hidden = _base(lm)(inputs_embeds=torch.cat(inputs, dim=1)).last_hidden_state
-        logits = head_logits(lm, hidden[:, first_pos:first_pos + n_scored]).float()
+        logits = head_logits(lm.get_output_embeddings(), hidden[:, first_pos:first_pos + n_scored]).float()
     loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(1)
     return loss.cpu(), (logits.argmax(-1) == targets).float().mean(1).cpu()
 
@@ -360,7 +360,7 @@ def _baseline(lm, embed, ids, sink_emb, s, autocast):
         first_pos, targets = int(with_sink), ids[:, 1:]
     with autocast:
         hidden = _base(lm)(inputs_embeds=inputs).last_hidden_state
-        logits = head_logits(lm, hidden[:, first_pos:first_pos + targets.shape[1]]).float()
+        logits = head_logits(lm.get_output_embeddings(), hidden[:, first_pos:first_pos + targets.shape[1]]).float()
     loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(1)
     return loss.cpu(), (logits.argmax(-1) == targets).float().mean(1).cpu()
 

@@ -18,6 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .cram import CramProgress, head_logits
+
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -111,8 +113,7 @@ class FastStep:
         if self.fused_loss:
             loss_tok, correct = linear_cross_entropy(hidden, self.head.weight, self.targets)
         else:
-            b, n, d = hidden.shape          # one 2-D matmul (see cram.head_logits)
-            logits = self.head(hidden.reshape(b * n, d)).view(b, n, -1).float()
+            logits = head_logits(self.head, hidden).float()
             loss_tok = F.cross_entropy(logits.transpose(1, 2), self.targets, reduction="none")
             correct = (logits.argmax(-1) == self.targets).float()
         loss, acc = loss_tok.mean(1), correct.mean(1)
@@ -243,7 +244,6 @@ def cram_group_fast(lm, s, start, text_emb, sink_emb, targets, first_pos, callba
                 final[r] = _snapshot(step_obj, i)
                 step_obj.active[i] = 0
             if callback is not None:
-                from .cram import CramProgress
                 callback(CramProgress(step=step, active=[indices[r] for r in still],
                                       loss_per_token_nats=[float(loss[slot[r]]) for r in order],
                                       accuracy=[float(acc[slot[r]]) for r in order],

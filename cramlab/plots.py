@@ -265,7 +265,7 @@ def tokens_vs_n_mem_chart(ours: dict[int, float] | None = None, paper: dict[str,
     return fig
 
 
-# --- text tables -------------------------------------------------------------------------------------------------
+# --- cramlab bench -----------------------------------------------------------------------------------------------
 
 def _ours_dtype(report) -> str:
     dtype = _get(report, "ours_dtype") or _get(_get(report, "race") or {}, "ours_dtype")
@@ -295,6 +295,8 @@ def bench_chart(reports: Sequence[dict], title: str = "Our engine against the au
     fig.update_layout(height=520, legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     return fig
 
+
+# --- text tables -------------------------------------------------------------------------------------------------
 
 def text_table(rows: Iterable[Any], columns: Sequence[str], formats: dict[str, str] | None = None,
                headers: dict[str, str] | None = None) -> str:

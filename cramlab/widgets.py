@@ -7,6 +7,7 @@ without ipywidgets, `Controls.show()` still prints the handler's answer for the 
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -148,25 +149,25 @@ class Controls:
         return text
 
 
-def update_capacity_chart(figure, model: str, dtype: str = "bfloat16", n_mem: int = 1) -> None:
-    """Redraw a `plots.capacity_bar_chart` figure for another dtype / number of vectors / highlighted model."""
+def capacity_chart(model: str, dtype: str = "bfloat16", n_mem: int = 1):
+    """Every registered model's capacity for `n_mem` vectors of `dtype`, `model` outlined."""
     from .plots import capacity_bar_chart
+    return capacity_bar_chart(cap.capacity_table(bits=cap.bits_per_value(dtype), n_mem=int(n_mem)),
+                              highlight=model)
+
+
+def update_capacity_chart(figure, model: str, dtype: str = "bfloat16", n_mem: int = 1) -> None:
+    """Redraw a `capacity_chart` figure for another dtype / number of vectors / highlighted model."""
     try:
-        new = capacity_bar_chart(cap.capacity_table(bits=cap.bits_per_value(dtype), n_mem=int(n_mem)),
-                                 highlight=model)
+        new = capacity_chart(model, dtype, n_mem)
     except CramlabError:
         return                            # the text line already says what is wrong
-    batch = figure.batch_update() if hasattr(figure, "batch_update") else _nullcontext()
+    batch = figure.batch_update() if hasattr(figure, "batch_update") else contextlib.nullcontext()
     with batch:
         for trace, fresh in zip(figure.data, new.data):
             trace.y, trace.text = fresh.y, fresh.text
             trace.marker.line.width = fresh.marker.line.width
         figure.layout.title.text = new.layout.title.text
-
-
-def _nullcontext():
-    import contextlib
-    return contextlib.nullcontext()
 
 
 def capacity_controls(model: str = EMBEDDED, dtype: str = "bfloat16", n_mem: int = 1,
@@ -179,9 +180,8 @@ def capacity_controls(model: str = EMBEDDED, dtype: str = "bfloat16", n_mem: int
     """
     figure = None
     if chart:
-        from .plots import _figure_widget, capacity_bar_chart
-        rows = cap.capacity_table(bits=cap.bits_per_value(dtype), n_mem=int(n_mem))
-        figure = _figure_widget(capacity_bar_chart(rows, highlight=model))
+        from .plots import _figure_widget
+        figure = _figure_widget(capacity_chart(model, dtype, n_mem))
     return Controls(describe_capacity, [
         Field("model", model, "model", options=MODEL_CHOICES),
         Field("dtype", dtype, "dtype", options=DTYPE_CHOICES),

@@ -27,6 +27,7 @@ def test_bench_cli_on_cpu_writes_ratios_and_the_race(tmp_path, capsys):
     assert race["n_texts"] == 2 and len(race["baseline_steps"]) == 2 and len(race["ours_steps"]) == 2
     assert race["ratio"] == race["baseline_seconds"] / race["ours_seconds"]
     assert max(race["baseline_steps"]) <= 4
+    assert report["ours_dtype"] == "float32"                           # the CPU default, recorded
     assert "x base" in capsys.readouterr().out
 
 
@@ -64,7 +65,8 @@ def test_bench_chart_from_reports(tmp_path, capsys):
     out = tmp_path / "chart.html"
     assert main(["bench-chart", str(path), "--out", str(out)]) == 0
     html = out.read_text()
-    assert ("2.00×" in html or "2.00\\u00d7" in html) and "ours float32" in html and "llama-1b-shaped" not in html   # no-baseline rows left out
+    assert "2.00×" in html or "2.00\\u00d7" in html                  # the ratio label (JSON may escape the ×)
+    assert "ours float32" in html and "llama-1b-shaped" not in html   # no-baseline rows left out
     assert "wrote" in capsys.readouterr().out
     assert main(["bench-chart", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "cannot read bench report" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_head_logits_equal_the_head_on_a_batch_slice(tiny):
     hidden = torch.randn(3, 7, d)
     part = hidden[:, 2:6]                                   # not contiguous: the case that matters
     assert not part.is_contiguous()
-    ours = head_logits(tiny.model, part)
+    ours = head_logits(tiny.model.get_output_embeddings(), part)
     ref = tiny.model.get_output_embeddings()(part)
     assert ours.shape == ref.shape == (3, 4, tiny.model.get_output_embeddings().weight.shape[0])
     assert torch.allclose(ours, ref, atol=1e-5)
