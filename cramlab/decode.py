@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-LAYOUTS = ("sink-first", "mem-first")
-PROTOCOLS = ("pc", "hc")
+from .settings import LAYOUTS, PROTOCOLS  # noqa: F401  (re-exported: the names decoding understands)
 
 
 @dataclass
