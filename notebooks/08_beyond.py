@@ -23,14 +23,26 @@
 # %% [markdown]
 # # 08 · Beyond the paper: growing a vector, attention sinks, the path it takes
 #
-# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (estimate) | Prerequisites |
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/08_beyond.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not measured / fast: 48 s | 5-15 minutes at the default size | 03, 07 |
+# | 3 of 3 | full: not measured / fast: 48 s | not measured yet | 03, 07 |
 #
 # **After this notebook you will be able to:**
 # - grow a vector token by token (progressive cramming) and see where it stops
 # - measure how much attention the text pays to the trained vector, layer by layer
 # - find how many directions the vector's path really uses (PCA)
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import plotly.graph_objects as go
@@ -139,6 +151,12 @@ fig.update_layout(title="Attention on the prefix, per layer", xaxis_title="layer
                   yaxis_title="share of attention", template="plotly_white")
 
 # %% [markdown]
+# Two different things are called "sink" in this kit. Notebook 03's sink is a *position*: position 0 of
+# SmolLM2, whose output changes little with its input (which is why the kit puts a fixed token there). The
+# follow-up's "attention sink" measured here is *where attention goes*: the share of attention that the text
+# positions pay to the trained vector. A vector can draw much attention and still be the thing the text
+# reads from.
+#
 # In the `sink-first` layout the fixed token at position 0 already plays the sink; compare with
 # `layout = "mem-first"` (the paper's layout) in the parameters cell, where the vector itself sits at
 # position 0.
@@ -177,22 +195,26 @@ if pca is not None:
 # - The vector moves in few directions while it grows.
 #
 # ## Exercises
-# 1. Vectors fit the first N tokens of a text. Do they also fit its first M < N tokens without any more
-#    training? (`"yes"` or `"no"`)
+#
+# ### Exercise 1 · ★★☆ · ~3 min
+# The vector of section 2 (`vector`) fits the first `best.longest_tokens` tokens of its text (`ids`). Does it
+# also give back the first half of them, without any more training? (`"yes"` or `"no"`; the check decodes it)
 
 # %%
 answer_1 = ...
-exercises.check_prefix_fits(answer_1);
+exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
 
 # %% [markdown]
-# 2. The mean longest length reached over the texts of `grown`?
+# ### Exercise 2 · ★☆☆ · ~2 min
+# The mean longest length reached over the texts of `grown`?
 
 # %%
 answer_2 = ...
 exercises.check_progressive_mean(answer_2, grown);
 
 # %% [markdown]
-# 3. How many components hold 99 % of the variance of the path (`pca`)?
+# ### Exercise 3 · ★★☆ · ~4 min
+# How many components hold 99 % of the variance of the path (`pca`)?
 
 # %%
 answer_3 = ...
@@ -200,10 +222,35 @@ if pca is not None:
     exercises.check_components(answer_3, pca);
 
 # %% [markdown]
-# <details><summary>Solutions (try first)</summary>
+# ## Solutions
 #
-# 1. `"yes"`: a causal model's predictions for the first M tokens never see the later ones.
-# 2. `answer_2 = sum(t.longest_tokens for t in grown.texts) / len(grown.texts)`
-# 3. `answer_3 = pca.n_components(0.99)`, or count the entries of `pca.cumulative` below 0.99, plus one.
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: "yes" - the model is causal: the greedy steps for the first M tokens never see the later ones
+answer_1 = "yes"
+exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2
+answer_2 = sum(t.longest_tokens for t in grown.texts) / len(grown.texts)
+exercises.check_progressive_mean(answer_2, grown);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 3: the first index where the cumulative share reaches 0.99, plus one
+if pca is None:
+    print("no path in this run (the text did not grow): nothing to count")
+else:
+    answer_3 = next(i + 1 for i, c in enumerate(pca.cumulative) if c >= 0.99)
+    exercises.check_components(answer_3, pca);
+
+# %% [markdown]
+# ## Next
 #
-# </details>
+# **Next: [09 · In practice](09_in_practice.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
