@@ -6,6 +6,7 @@ counts as "not answered yet".
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 from . import capacity as cap
@@ -235,7 +236,7 @@ def check_scaling(answer, series_by_model: dict | None = None) -> bool:
     lines = []
     for name, s in series_by_model.items():
         ks = sorted(s)
-        doubling = [f"{a}->{b}" for a, b in zip(ks, ks[1:]) if b == 2 * a and s[b] == 2 * s[a]]
+        doubling = [f"{a}->{b}" for a, b in itertools.pairwise(ks) if b == 2 * a and s[b] == 2 * s[a]]
         lines.append(f"{name}: " + ", ".join(f"{k}: {s[k]}" for k in ks)
                      + (f" (exact doubling at {', '.join(doubling)})" if doubling else " (never exactly doubling)"))
     return _check_choice(answer, "yes" if linear else "no", ("yes", "no"), "roughly linear scaling with n_mem",

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 IPYNBS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 CHECK = "# NBVAL_CHECK_OUTPUT"
-EXERCISE = re.compile(r"^### Exercise (\d+) · (★{1,3}☆{0,2}) · ~(\d+) min", re.M)
+EXERCISE = re.compile(r"^### Exercise (\d+) · (★{1,3}☆{0,2}) · ~(\d+) min", re.MULTILINE)
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 ids = [p.stem for p in IPYNBS]
 
@@ -93,7 +93,7 @@ def test_every_notebook_has_the_series_shape(ipynb):
     exercises = [int(n) for n, _, _ in EXERCISE.findall(text)]
     assert exercises == list(range(1, len(exercises) + 1)) and exercises, \
         f"{ipynb.name}: exercises must be '### Exercise N · ★★☆ · ~M min', numbered 1, 2, ..."
-    assert re.search(r"^## Recap", text, re.M) and re.search(r"^## Solutions", text, re.M)
+    assert re.search(r"^## Recap", text, re.MULTILINE) and re.search(r"^## Solutions", text, re.MULTILINE)
     solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
     assert all(c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions)
     assert [int(re.match(r"# Exercise (\d+)", c.source).group(1)) for c in solutions] == exercises, \
@@ -137,5 +137,5 @@ def test_no_undefined_names_in_the_notebooks():
     """ruff's F821 over the .py twins: a solution using `math` that nothing imports fails here."""
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F821,E9",
                            "--output-format", "concise", *map(str, sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")))],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1000:]
