@@ -28,13 +28,14 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | 3 min / 48 s | not measured yet | 00-02 |
+# | 2 of 3 | 3 min / 48 s (measured before section 2, the hand-written loop, was added) | not measured yet | 00-02 |
 #
 # **After this notebook you will be able to:**
 # - cram a text into one vector and watch the loss and accuracy live
 # - decode the vector back with greedy generation and check it reproduces the text
 # - tell teacher-forced accuracy from greedy reproduction
-# - explain why the vector needs a fixed token before it in SmolLM2 (sink-first layout)
+# - write the cramming loop yourself and check it against the kit's `cram()`
+# - compare where the vector goes (sink-first vs mem-first) at the same step budget
 
 # %%
 # On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
