@@ -260,6 +260,18 @@ def test_own_loop_check_compares_the_trajectories(capsys):
     assert not exercises.check_own_loop([], ref) and "not answered" in capsys.readouterr().out
 
 
+def test_prefix_check_decodes_the_prefix(tiny):
+    import torch
+
+    from cramlab.decode import decode
+    vector = torch.randn(1, tiny.spec.d, generator=torch.Generator().manual_seed(0))
+    ids = decode(tiny, vector, 6).token_ids              # what these vectors give back, by construction
+    assert exercises.check_prefix_fits("yes", tiny, vector, ids, 6)
+    other = [(t + 1) % tiny.spec.vocab_size for t in ids]
+    assert exercises.check_prefix_fits("no", tiny, vector, other, 6)
+    assert not exercises.check_prefix_fits("yes", tiny, vector, ids, 1)    # nothing shorter to test
+
+
 def test_result_based_checks():
     class Result:
         baseline_ce_nats, final_ce_nats = 60.0, 4.0
