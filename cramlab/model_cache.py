@@ -140,8 +140,10 @@ def write_entry(folder: Path, fingerprint: str, gguf_path: Path, tokenizer, mode
                     "gguf_fingerprint": fingerprint, "gguf_file": str(gguf_path),
                     "converter": converter_versions(), "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if folder.exists():                      # an unsound entry being rebuilt
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            if check_entry(folder, fingerprint) is None:   # another process (a torchrun rank) finished first
+                return folder
+            shutil.rmtree(folder, ignore_errors=True)      # the unsound entry being rebuilt
         try:
             os.replace(tmp, folder)
         except OSError:

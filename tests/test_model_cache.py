@@ -251,3 +251,16 @@ def test_embedded_model_has_a_sound_entry_and_the_files_fingerprint(embedded):
     folder = model_cache.entry_dir(path, embedded.spec.fingerprint, "model")
     assert embedded.spec.fingerprint == file_fingerprint(path)
     assert model_cache.check_entry(folder, embedded.spec.fingerprint) is None
+
+
+def test_a_sound_entry_written_meanwhile_is_kept(cache_dir, gguf_file):
+    """Two processes (torchrun ranks) that both missed: the second writer keeps the first one's entry, which
+    the first may be reading, instead of deleting it."""
+    model, tok = models._parse_gguf(gguf_file, None)
+    fingerprint = file_fingerprint(gguf_file)
+    folder = _entry(gguf_file)
+    model_cache.write_entry(folder, fingerprint, gguf_file, tok, model)
+    inode = (folder / WEIGHTS_FILE).stat().st_ino
+    assert model_cache.write_entry(folder, fingerprint, gguf_file, tok, model) == folder
+    assert (folder / WEIGHTS_FILE).stat().st_ino == inode
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]       # no temporary folder left
