@@ -33,7 +33,7 @@ _FUSED_ROPE_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("craml
 _ROPE_STATE: dict = {}           # "original": transformers' apply_rotary_pos_emb, "fused": Liger's
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def liger_import_error() -> str | None:
     """None if Liger Kernel imports here, else the reason in one line."""
     try:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
+from . import model_cache
 from .capacity import MODEL_SHAPES, get_shape
 from .errors import BadInputError, DeviceError, HubUnreachableError, UnknownModelError
-from . import model_cache
 from .kernels import apply_kernels, check_kernels_option, resolve_kernels
 
 EMBEDDED_NAME = "smollm2-135m"
