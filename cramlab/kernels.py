@@ -1,0 +1,129 @@
+"""Fused GPU kernels for a loaded model: the `kernels` option (auto | liger | torch) and Liger Kernel.
+
+Owns: choosing which kernels a model runs (`resolve_kernels`) and patching ONE loaded model instance with
+Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU) for Llama-family models (`apply_kernels`).
+Does not own: loading models (models.py), timing them (bench.py), or the loss (cram.py / fast.py: Liger's
+fused cross-entropy is never switched on here, the kit computes its own loss).
+
+Liger (`pip install 'cramlab[gpu]'`) is optional: CPU machines and CI never need it. "auto" uses it on a
+CUDA device when it imports and the model is Llama-family, "liger" requires it (one-line error otherwise),
+"torch" leaves the model as transformers built it.
+
+Per instance, not per process: `apply_liger_kernel_to_llama(rope=True, ...)` swaps module-level names in
+transformers' `modeling_llama` (the RMSNorm and MLP classes, the RoPE function), which would also change
+every Llama model loaded later in the same process (a CPU one, or the unpatched baseline of a side-by-side
+bench). Here Liger patches the instance's RMSNorm and MLP modules (its `model=` path) with `rope=False`,
+the class names it swapped are put back, and RoPE is routed per attention module: a forward pre-hook on
+each patched attention module marks "this module is fused" while it runs, and a dispatcher installed once
+in place of `modeling_llama.apply_rotary_pos_emb` calls Liger's RoPE only then, the original otherwise.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import importlib
+
+from .errors import BadInputError, DeviceError
+
+KERNEL_CHOICES = ("auto", "liger", "torch")
+LIGER_FAMILIES = ("llama",)      # config.model_type values patched with apply_liger_kernel_to_llama
+GPU_EXTRA_HINT = "pip install 'cramlab[gpu]'"
+
+_FUSED_ROPE_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("cramlab_fused_rope", default=False)
+_ROPE_STATE: dict = {}           # "original": transformers' apply_rotary_pos_emb, "fused": Liger's
+
+
+@functools.cache
+def liger_import_error() -> str | None:
+    """None if Liger Kernel imports here, else the reason in one line."""
+    try:
+        importlib.import_module("liger_kernel.transformers")
+    except Exception as exc:  # noqa: BLE001 - ImportError, or Liger refusing this transformers version
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"{type(exc).__name__}: {first}"
+    return None
+
+
+def check_kernels_option(kernels: str | None, device: str) -> str:
+    """The option normalised ('auto' | 'liger' | 'torch'), refused in one line before any model is loaded
+    if it cannot be honoured here: 'liger' needs the liger-kernel package and a CUDA device."""
+    choice = "auto" if kernels is None else str(kernels).strip().lower()
+    if choice not in KERNEL_CHOICES:
+        raise BadInputError(f"unknown kernels option {kernels!r}; use auto, liger or torch")
+    if choice == "liger":
+        reason = liger_import_error()
+        if reason is not None:
+            raise BadInputError(f"--kernels liger needs the liger-kernel package ({reason}); run "
+                                f"`{GPU_EXTRA_HINT}` or use --kernels torch")
+        if not str(device).startswith("cuda"):
+            raise DeviceError(f"--kernels liger runs Triton kernels on a CUDA GPU, not on {device}; "
+                              "use --kernels auto or torch")
+    return choice
+
+
+def resolve_kernels(kernels: str | None, device: str, family: str) -> str:
+    """'liger' or 'torch': what a model of `family` (config.model_type) on `device` runs for `kernels`."""
+    choice = check_kernels_option(kernels, device)
+    if choice == "torch":
+        return "torch"
+    if family not in LIGER_FAMILIES:
+        if choice == "liger":
+            raise BadInputError(f"--kernels liger is wired for Llama-family models here, not {family!r}; "
+                                "use --kernels auto or torch")
+        return "torch"
+    if choice == "auto":
+        return "liger" if str(device).startswith("cuda") and liger_import_error() is None else "torch"
+    return "liger"
+
+
+def apply_kernels(model, kernels: str) -> str:
+    """Patch `model` in place for the resolved choice ('liger' | 'torch'); returns the choice."""
+    if kernels == "torch":
+        return "torch"
+    if kernels != "liger":
+        raise BadInputError(f"apply_kernels takes a resolved choice (liger or torch), not {kernels!r}")
+    from liger_kernel.transformers import apply_liger_kernel_to_llama, liger_rotary_pos_emb
+    from transformers.models.llama import modeling_llama
+    swapped = ("LlamaRMSNorm", "LlamaMLP", "apply_rotary_pos_emb")
+    saved = {name: getattr(modeling_llama, name) for name in swapped}
+    try:
+        apply_liger_kernel_to_llama(rope=False, rms_norm=True, swiglu=True, cross_entropy=False,
+                                    fused_linear_cross_entropy=False, model=model)
+    finally:
+        for name, value in saved.items():   # later models are built from transformers' own classes
+            setattr(modeling_llama, name, value)
+    fuse_rope(model, liger_rotary_pos_emb)
+    return "liger"
+
+
+def fuse_rope(model, fused_rope) -> int:
+    """Route `model`'s RoPE (and only this model's) through `fused_rope`; returns the attention modules
+    routed. `fused_rope` takes the arguments of transformers' `apply_rotary_pos_emb(q, k, cos, sin)`."""
+    from transformers.models.llama import modeling_llama
+    if "original" not in _ROPE_STATE:
+        _ROPE_STATE["original"] = modeling_llama.apply_rotary_pos_emb
+        modeling_llama.apply_rotary_pos_emb = _dispatch_rope
+    _ROPE_STATE["fused"] = fused_rope
+    routed = 0
+    for module in model.modules():
+        if isinstance(module, modeling_llama.LlamaAttention) and not getattr(module, "_cramlab_fused_rope", False):
+            module.register_forward_pre_hook(_enter_fused)
+            module.register_forward_hook(_leave_fused, always_call=True)
+            module._cramlab_fused_rope = True
+            routed += 1
+    return routed
+
+
+def _enter_fused(module, args):
+    module._cramlab_rope_token = _FUSED_ROPE_ACTIVE.set(True)
+
+
+def _leave_fused(module, args, output):
+    token = module.__dict__.pop("_cramlab_rope_token", None)
+    if token is not None:
+        _FUSED_ROPE_ACTIVE.reset(token)
+
+
+def _dispatch_rope(q, k, cos, sin, *args, **kwargs):
+    fn = _ROPE_STATE["fused"] if _FUSED_ROPE_ACTIVE.get() else _ROPE_STATE["original"]
+    return fn(q, k, cos, sin, *args, **kwargs)

@@ -1,0 +1,88 @@
+"""The `kernels` option: Liger only where asked for and possible, per model instance, named in the spec."""
+import pytest
+import torch
+
+from cramlab import kernels
+from cramlab.errors import BadInputError, CramlabError, DeviceError
+from cramlab.models import load_model
+
+
+def test_liger_asked_for_on_this_machine_fails_in_one_line_before_loading():
+    """Without liger-kernel (CPU machines, CI) the error names the package and the extra; with it on a
+    CPU the error names the device. Either way one line, and no model is loaded first."""
+    with pytest.raises(CramlabError) as err:
+        load_model("tiny-llama", device="cpu", kernels="liger", use_cache=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "--kernels torch" in msg
+    if kernels.liger_import_error() is not None:
+        assert isinstance(err.value, BadInputError) and "pip install 'cramlab[gpu]'" in msg
+    else:
+        assert isinstance(err.value, DeviceError) and "CUDA" in msg
+
+
+def test_auto_on_cpu_applies_nothing():
+    from transformers.models.llama import modeling_llama
+    lm = load_model("tiny-llama", device="cpu", kernels="auto", use_cache=False)
+    assert lm.spec.kernels == "torch" and lm.spec.to_dict()["kernels"] == "torch"
+    norm = lm.model.model.layers[0].input_layernorm
+    assert type(norm) is modeling_llama.LlamaRMSNorm and "forward" not in vars(norm)
+    assert not any(getattr(m, "_cramlab_fused_rope", False) for m in lm.model.modules())
+
+
+def test_unknown_option_and_choices():
+    with pytest.raises(BadInputError, match="use auto, liger or torch"):
+        load_model("tiny-llama", device="cpu", kernels="triton")
+    assert kernels.resolve_kernels("torch", "cuda", "llama") == "torch"
+    assert kernels.resolve_kernels("auto", "cpu", "llama") == "torch"
+    assert kernels.resolve_kernels(None, "cpu", "gpt_neox") == "torch"
+
+
+def test_fused_rope_is_routed_per_model_instance():
+    """RoPE is swapped by a module-level name in transformers; the kit routes it per attention module so
+    that a fused model and an unfused one can live in one process (a side-by-side bench)."""
+    from transformers.models.llama import modeling_llama
+    original = modeling_llama.apply_rotary_pos_emb
+    original = kernels._ROPE_STATE.get("original", original)
+    calls = []
+
+    def counting_rope(q, k, cos, sin, *args, **kwargs):
+        calls.append(q.shape)
+        return original(q, k, cos, sin, *args, **kwargs)
+
+    plain = load_model("tiny-llama", device="cpu", use_cache=False)
+    fused = load_model("tiny-llama", device="cpu", use_cache=False)
+    assert kernels.fuse_rope(fused.model, counting_rope) == fused.spec.n_layers
+    assert kernels.fuse_rope(fused.model, counting_rope) == 0        # already routed: no second hook
+    ids = torch.tensor([[5, 6, 7, 8]])
+    out_plain = plain.model(ids).logits
+    assert calls == []                                               # the other instance is untouched
+    out_fused = fused.model(ids).logits
+    assert len(calls) == fused.spec.n_layers
+    assert torch.equal(out_plain, out_fused)                         # same weights, same function here
+    plain.model(ids)
+    assert len(calls) == fused.spec.n_layers                         # the flag does not leak past a forward
+
+
+@pytest.mark.gpu
+def test_liger_on_cuda_matches_torch_and_stays_per_instance():
+    """On a GPU with liger-kernel: logits and input-vector gradients match the unfused model to bf16
+    tolerance, the spec names Liger, and a model loaded afterwards runs transformers' own kernels."""
+    if not torch.cuda.is_available() or kernels.liger_import_error() is not None:
+        pytest.fail("this GPU test needs a CUDA device and liger-kernel (pip install 'cramlab[gpu]')")
+    from transformers.models.llama import modeling_llama
+    fused = load_model("tiny-llama", device="cuda", dtype="bfloat16", kernels="liger", use_cache=False)
+    plain = load_model("tiny-llama", device="cuda", dtype="bfloat16", kernels="torch", use_cache=False)
+    assert fused.spec.kernels == "liger" and plain.spec.kernels == "torch"
+    assert type(plain.model.model.layers[0].mlp) is modeling_llama.LlamaMLP
+    assert "forward" not in vars(plain.model.model.layers[0].input_layernorm)
+    torch.manual_seed(0)
+    emb = torch.randn(4, 24, fused.spec.d, device="cuda", dtype=torch.bfloat16)
+    results = []
+    for lm in (fused, plain):
+        x = emb.clone().requires_grad_(True)
+        logits = lm.model(inputs_embeds=x).logits.float()
+        logits.logsumexp(-1).mean().backward()
+        results.append((logits.detach(), x.grad.float()))
+    (lf, gf), (lp, gp) = results
+    assert torch.allclose(lf, lp, atol=5e-2, rtol=5e-2)
+    assert torch.allclose(gf, gp, atol=5e-2 * gp.abs().max().item(), rtol=5e-2)
