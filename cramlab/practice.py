@@ -91,7 +91,7 @@ class PocSettings:
         return asdict(self) | {"normalise": list(self.normalise)}
 
     def digest(self) -> str:
-        keep = {k: v for k, v in self.to_dict().items() if k not in ("batch_size",)}
+        keep = {k: v for k, v in self.to_dict().items() if k not in ("batch_size", "retrieval")}
         keep["cram"] = {k: v for k, v in keep["cram"].items() if k != "progress"}
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

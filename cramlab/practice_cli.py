@@ -97,7 +97,7 @@ def cmd_poc(args) -> int:
     s = summary
     for skip in s.skipped:
         print(f"skipped {skip['path']}: {skip['reason']}")
-    print(f"{s.n_texts} documents ({run.n_resumed} resumed), model {args.model} on {s.device}")
+    print(f"{s.n_texts} documents ({run.n_resumed} lines resumed from an earlier run), model {args.model} on {s.device}")
     print(f"reconstruction rate {s.reconstruction_rate:.3f}, mean token accuracy {s.mean_token_accuracy:.3f}")
     print(f"bytes: UTF-8 {s.bytes_utf8}, gzip {s.bytes_gzip}, token ids {s.bytes_token_ids}, model coding "
           f"{s.bytes_lm}, vectors bf16 {s.bytes_vectors_bf16} -> smallest: {s.smallest_method}")

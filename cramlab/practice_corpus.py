@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
@@ -126,7 +127,9 @@ def demo_documents(n_per_group: int = 4, seed: int = 0) -> list[DemoDocument]:
     for i in range(n_per_group):
         docs.append(DemoDocument("records-en", f"record-{i:03d}.txt", english_record(i, rng)))
         p = passages[order[i % len(passages)]]
-        docs.append(DemoDocument("prose-en", f"{p['id']}.txt", p["text"]))
+        skip = i // len(passages)                 # beyond the passages: the same ones from a later sentence
+        text = " ".join(re.split(r"(?<=[.!?])\s+", p["text"])[skip:]) if skip else p["text"]
+        docs.append(DemoDocument("prose-en", f"{p['id']}{f'@{skip}' if skip else ''}.txt", text))
         docs.append(DemoDocument("records-ja", f"record-{i:03d}.txt", japanese_record(i, rng)))
     return docs
 

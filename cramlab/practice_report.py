@@ -98,10 +98,10 @@ def group_figures(records: list[dict]) -> dict:
             "ce_per_token_bits": mean(r["baseline_ce_per_token_nats"] for r in rs) / math.log(2),
             "tokens_per_vector": mean(r["n_tokens"] / r["n_mem"] for r in rs),
             "chars_per_vector": mean(r["chars"] / r["n_mem"] for r in rs),
-            "reconstruction_rate": mean(bool(r["greedy_exact"]) for r in rs),
+            "reconstruction_rate": float(mean(bool(r["greedy_exact"]) for r in rs)),
             "mean_token_accuracy": mean(r["teacher_forced_accuracy"] for r in rs),
             "mean_steps": mean(r["steps"] for r in rs),
-            "bytes_utf8_per_vector_bf16": sum(r["bytes"]["utf8"] for r in rs) / sum(r["bytes"]["vectors_bfloat16"] for r in rs),
+            "bf16_vector_to_utf8_ratio": sum(r["bytes"]["vectors_bfloat16"] for r in rs) / sum(r["bytes"]["utf8"] for r in rs),
         }
     return out
 
@@ -131,7 +131,7 @@ def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -
     counts["none"] = sum(r["smallest_exact_precision"] is None for r in rs)
     return PocSummary(
         n_texts=n, n_skipped=len(run.skipped),
-        reconstruction_rate=mean(bool(r["greedy_exact"]) for r in rs),
+        reconstruction_rate=float(mean(bool(r["greedy_exact"]) for r in rs)),
         mean_token_accuracy=mean(r["teacher_forced_accuracy"] for r in rs),
         mean_first_mismatch=mean(fails) if fails else None,
         n_tokens_total=sum(r["n_tokens"] for r in rs),
@@ -141,7 +141,7 @@ def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -
         bytes_vectors_fp8=b["fp8"], bytes_vectors_int8=b["int8"],
         corpus_bytes=corpus_bytes([r["text"] for r in rs]), ratio_to_utf8=ratios,
         smallest_method=min((k for k in b if b[k] is not None), key=lambda k: b[k]),
-        exact_rate_by_precision={SHORT[p]: mean(bool(r["exact_by_precision"][p]) for r in rs) for p in PRECISIONS},
+        exact_rate_by_precision={SHORT[p]: float(mean(bool(r["exact_by_precision"][p]) for r in rs)) for p in PRECISIONS},
         smallest_exact_precision_counts=counts,
         encode_seconds=enc, decode_seconds=dec, encode_seconds_per_doc=enc / n, decode_seconds_per_doc=dec / n,
         encode_seconds_per_token=enc / sum(r["n_tokens"] for r in rs),

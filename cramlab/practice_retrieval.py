@@ -81,15 +81,16 @@ def evaluate_retrieval(records: list[dict], queries: list[dict], top_k: int = 10
     bm_ms = (time.perf_counter() - t0) * 1000 / len(queries)
     bm_top = torch.as_tensor(bm_top)
 
-    def recall(top, n):
-        return float((top[:, :n] == target[:, None]).any(dim=1).float().mean())
+    def recall(top, n, rows=None):
+        hit = (top[:, :n] == target[:, None]).any(dim=1).float()
+        return float(hit.mean() if rows is None else hit[rows].mean())
 
     groups = sorted({records[int(t)]["group"] for t in target})
     by_group = {}
     for g in groups:
         rows = torch.tensor([records[int(t)]["group"] == g for t in target])
         by_group[g] = {"n_queries": int(rows.sum()),
-                       "vectors_recall_at_1": recall(vec_top[rows], 1), "bm25_recall_at_1": recall(bm_top[rows], 1)}
+                       "vectors_recall_at_1": recall(vec_top, 1, rows), "bm25_recall_at_1": recall(bm_top, 1, rows)}
     return {
         "n_queries": len(queries), "n_documents": len(records), "top_k": k,
         "query_vector": "the query sentence crammed into one vector (same model and settings)",
