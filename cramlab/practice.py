@@ -19,7 +19,6 @@ import hashlib
 import json
 import lzma
 import math
-import os
 import re
 import time
 from collections import Counter

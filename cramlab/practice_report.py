@@ -7,9 +7,9 @@ Does not own: measuring anything (practice.py, practice_retrieval.py).
 """
 from __future__ import annotations
 
+import bz2
 import datetime as _dt
 import gzip
-import bz2
 import html
 import json
 import lzma
@@ -122,7 +122,7 @@ def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -
         from .errors import BadInputError
         raise BadInputError("no document was crammed (all skipped?); see the skipped files and their reasons")
     n = len(rs)
-    b = {k: _sum(rs, k) for k in TEXT_METHODS} | {SHORT[p]: _sum(rs, f"vectors_{p}") for p in PRECISIONS}
+    b = {k: _sum(rs, k) for k in TEXT_METHODS} | {f"vectors_{SHORT[p]}": _sum(rs, f"vectors_{p}") for p in PRECISIONS}
     ratios = {k: (v / b["utf8"] if v is not None else None) for k, v in b.items()}
     fails = [r["first_mismatch"] for r in rs if not r["greedy_exact"] and r["first_mismatch"] is not None]
     enc = sum(r["encode_seconds"] for r in rs)
@@ -137,8 +137,8 @@ def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -
         n_tokens_total=sum(r["n_tokens"] for r in rs),
         bytes_utf8=b["utf8"], bytes_token_ids=b["token_ids"], bytes_gzip=b["gzip"], bytes_bz2=b["bz2"],
         bytes_lzma=b["lzma"], bytes_zstd=b["zstd"], bits_lm=sum(r["bits_lm"] for r in rs), bytes_lm=b["lm"],
-        bytes_vectors_fp32=b["fp32"], bytes_vectors_bf16=b["bf16"], bytes_vectors_fp16=b["fp16"],
-        bytes_vectors_fp8=b["fp8"], bytes_vectors_int8=b["int8"],
+        bytes_vectors_fp32=b["vectors_fp32"], bytes_vectors_bf16=b["vectors_bf16"], bytes_vectors_fp16=b["vectors_fp16"],
+        bytes_vectors_fp8=b["vectors_fp8"], bytes_vectors_int8=b["vectors_int8"],
         corpus_bytes=corpus_bytes([r["text"] for r in rs]), ratio_to_utf8=ratios,
         smallest_method=min((k for k in b if b[k] is not None), key=lambda k: b[k]),
         exact_rate_by_precision={SHORT[p]: float(mean(bool(r["exact_by_precision"][p]) for r in rs)) for p in PRECISIONS},
