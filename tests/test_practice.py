@@ -260,3 +260,17 @@ def test_embedded_model_one_short_document_end_to_end(embedded, tmp_path, capsys
     assert s["bytes_vectors_bf16"] == 1152 and s["bytes_token_ids"] == 16
     assert s["smallest_exact_precision_counts"]["none"] == 0
     assert 0 < s["bits_lm"] and s["bytes_lm"] == math.ceil(s["bits_lm"] / 8)
+
+
+def test_per_vector_plans_one_two_or_four_vectors(tiny):
+    from cramlab.practice import Document, plan_document
+    from cramlab.texts import encode
+    settings = PocSettings(n_tokens=None, per_vector=4)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau"
+    for n_words in (2, 6, 12, 19):
+        text = " ".join(words.split()[:n_words])
+        n_ids = len(encode(tiny.tokenizer, text))
+        p = plan_document(tiny.tokenizer, Document("d.txt", ".", text), settings)
+        want_k = next((k for k in (1, 2, 4) if 4 * k >= n_ids), 4)
+        assert p.n_mem == want_k and len(p.token_ids) == min(n_ids, 4 * want_k) and p.n_tokens_document == n_ids
+    assert plan_document(tiny.tokenizer, Document("d.txt", ".", "a"), settings).startswith("too short")
