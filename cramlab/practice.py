@@ -251,19 +251,28 @@ def plan_document(tokenizer, doc: Document, settings: PocSettings) -> Planned | 
 
 
 def plan_queries(tokenizer, planned: list[Planned], settings) -> list[Planned]:
-    """One query per document, planned for cramming into one vector (its own tokens, at most one vector's worth)."""
+    """One query per document: `query_tokens(settings)` tokens of its crammed text, starting where a sentence
+    (or line) chosen by the seed starts; the last tokens of the text when that sentence starts too late.
+    All queries have the same length, so they are crammed in full batches (one vector each)."""
     from .practice_retrieval import pick_query
     from .texts import encode
-    cap = settings.n_tokens or settings.per_vector
+    n_query = query_tokens(settings)
     seed = settings.cram.get("seed", 0)
     out = []
     for p in planned:
-        query = pick_query(p.text, seed, p.doc.doc_id)
-        ids = encode(tokenizer, query)[:cap]
+        start = p.text.find(pick_query(p.text, seed, p.doc.doc_id))
+        ids = encode(tokenizer, p.text[max(0, start):])[:n_query]
+        if len(ids) < n_query:
+            ids = p.token_ids[-n_query:]
         if len(ids) >= 2:
-            out.append(Planned(Document(f"query:{p.doc.doc_id}", "(query)", query), ids, 1, len(ids),
-                               tokenizer.decode(ids)))
+            out.append(Planned(Document(f"query:{p.doc.doc_id}", "(query)", tokenizer.decode(ids)), ids, 1,
+                               len(ids), tokenizer.decode(ids)))
     return out
+
+
+def query_tokens(settings) -> int:
+    """Tokens per retrieval query: half of what one vector of a document holds (at least 2)."""
+    return max(2, (settings.n_tokens or settings.per_vector) // 2)
 
 
 def _cram(model, token_rows: list[list[int]], n_mem: int, settings: PocSettings, text_ids: list[str]):

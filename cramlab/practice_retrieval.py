@@ -4,8 +4,9 @@ Owns: choosing the labelled queries (one sentence from each document's crammed t
 document), the query tokeniser for BM25, and the evaluation (recall@1/@10, latency per query).
 Does not own: cramming (the queries are crammed by `cramlab.practice.run_poc` like documents).
 
-How a query gets a vector, stated plainly: the query sentence is crammed by itself, with the same model
-and settings as the documents, into one vector; the search compares that vector with every document's
+How a query gets a vector, stated plainly: the query (half a vector's worth of tokens of the document's
+crammed text, from the start of a sentence or line chosen by the seed) is crammed by itself, with the
+same model and settings as the documents, into one vector; the search compares that vector with every document's
 vectors by cosine similarity (for a document of k vectors, its best-matching vector counts). Nothing in
 the training asks two crammings of overlapping text to lie close together, so this is a real test of
 whether they do, not an assumption that they will. BM25 (the `bm25s` library) indexes the same crammed
@@ -93,7 +94,7 @@ def evaluate_retrieval(records: list[dict], queries: list[dict], top_k: int = 10
                        "vectors_recall_at_1": recall(vec_top, 1, rows), "bm25_recall_at_1": recall(bm_top, 1, rows)}
     return {
         "n_queries": len(queries), "n_documents": len(records), "top_k": k,
-        "query_vector": "the query sentence crammed into one vector (same model and settings)",
+        "query_vector": "the query (half a vector's worth of tokens from a sentence start of the document) crammed into one vector, same model and settings",
         "vectors_recall_at_1": recall(vec_top, 1), f"vectors_recall_at_{k}": recall(vec_top, k),
         "bm25_recall_at_1": recall(bm_top, 1), f"bm25_recall_at_{k}": recall(bm_top, k),
         "chance_recall_at_1": 1 / len(records), f"chance_recall_at_{k}": k / len(records),

@@ -70,7 +70,7 @@ from cramlab.texts import encode
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
-n_per_group = 4          # documents per group: English records, English prose, Japanese records
+n_per_group = 2          # documents per group: English records, English prose, Japanese records
 n_tokens = 16            # tokens crammed per document (one vector)
 lr = 0.1                 # the follow-up paper's lr for SmolLM2
 max_steps = 300          # optimisation budget per document
@@ -106,7 +106,7 @@ for group in ("records-en", "prose-en", "records-ja"):
 # `run_poc` crams the first `n_tokens` tokens of each document into one vector, decodes the vector back
 # greedily, rounds it to bfloat16, float16, fp8 and int8 and decodes each rounded copy again, and writes
 # one line per finished document (kill it and run it again: it continues). Then it crams one query
-# sentence per document for the search test of section 5.
+# (half a vector's worth of tokens from a sentence start) per document for the search test of section 5.
 
 # %%
 settings = PocSettings(model=model, n_tokens=n_tokens, batch_size=batch_size,
@@ -159,7 +159,8 @@ record("exact_rate_by_precision", summary.exact_rate_by_precision)
 # %% [markdown]
 # ## 5. Search: vectors against BM25
 #
-# A query is one sentence of a document's crammed text; its target is that document. The query gets its
+# A query is half a vector's worth of tokens of a document's crammed text, from the start of a sentence;
+# its target is that document. The query gets its
 # vector the only way this method offers: it is crammed by itself. Cosine nearest neighbours over the
 # document vectors compete with BM25 (`bm25s`) over the same text. Nothing in cramming asks related
 # texts to get nearby vectors, so look at what the numbers say rather than what you hope.

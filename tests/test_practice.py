@@ -274,3 +274,13 @@ def test_per_vector_plans_one_two_or_four_vectors(tiny):
         want_k = next((k for k in (1, 2, 4) if 4 * k >= n_ids), 4)
         assert p.n_mem == want_k and len(p.token_ids) == min(n_ids, 4 * want_k) and p.n_tokens_document == n_ids
     assert plan_document(tiny.tokenizer, Document("d.txt", ".", "a"), settings).startswith("too short")
+
+
+def test_queries_all_have_half_a_vector_of_tokens_from_their_document(tiny, tmp_path):
+    from cramlab.practice import plan_queries, prepare, query_tokens
+    settings = tiny_settings()
+    planned, _, _ = prepare(tiny.tokenizer, corpus(tmp_path / "docs", 3), settings)
+    queries = plan_queries(tiny.tokenizer, planned, settings)
+    assert query_tokens(settings) == 4 and [len(q.token_ids) for q in queries] == [4, 4, 4]
+    for q, p in zip(queries, planned):
+        assert q.doc.doc_id == f"query:{p.doc.doc_id}" and q.text.strip() in p.text
