@@ -397,11 +397,13 @@ def run_poc(model, folder, out_dir, settings: PocSettings, *, progress: bool = T
     done = _done_lines(lines, settings)
     n_resumed = len(done)
     todo: list[Planned] = [p for p in planned if p.doc.doc_id not in done]
-    if settings.retrieval:
-        todo += [q for q in plan_queries(model.tokenizer, planned, settings) if q.doc.doc_id not in done]
-    bar = tqdm(total=len(todo) + n_resumed, initial=n_resumed, desc="documents", unit="doc", disable=not progress)
-    for start in range(0, len(todo), settings.batch_size):
-        batch = todo[start:start + settings.batch_size]
+    queries = [q for q in plan_queries(model.tokenizer, planned, settings) if q.doc.doc_id not in done] \
+        if settings.retrieval else []
+    batches = [chunk[i:i + settings.batch_size] for chunk in (todo, queries)          # documents first, then
+               for i in range(0, len(chunk), settings.batch_size)]                     # queries: never mixed
+    bar = tqdm(total=len(todo) + len(queries) + n_resumed, initial=n_resumed, desc="documents", unit="doc",
+               disable=not progress)
+    for batch in batches:
         for rec, p in zip(measure_batch(model, batch, settings, out_dir), batch):
             rec["kind"] = "query" if p.doc.group == "(query)" else "document"
             append_lines(lines, [rec])
