@@ -96,6 +96,7 @@ def group_figures(records: list[dict]) -> dict:
             "tokens_per_char": mean(r["tokens_per_char"] for r in rs),
             "ce_per_token_nats": mean(r["baseline_ce_per_token_nats"] for r in rs),
             "ce_per_token_bits": mean(r["baseline_ce_per_token_nats"] for r in rs) / math.log(2),
+            "bits_per_char": sum(r["bits_lm"] for r in rs) / sum(r["chars"] for r in rs),   # crammed part, no vector
             "tokens_per_vector": mean(r["n_tokens"] / r["n_mem"] for r in rs),
             "chars_per_vector": mean(r["chars"] / r["n_mem"] for r in rs),
             "reconstruction_rate": float(mean(bool(r["greedy_exact"]) for r in rs)),
