@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import inspect
 import json
 import lzma
 import math
@@ -276,15 +277,18 @@ def query_tokens(settings) -> int:
 
 
 def _cram(model, token_rows: list[list[int]], n_mem: int, settings: PocSettings, text_ids: list[str]):
-    """The one call to `cramlab.cram.cram` in this module (engine settings pass through unchanged)."""
+    """The one call to `cramlab.cram.cram` in this module. `settings.preset` picks a `CramSettings` preset
+    where the package has them (cramlab.settings); `settings.cram` fields override it."""
     from .cram import cram
     kwargs = dict(settings.cram)
-    if settings.preset is not None:
-        kwargs["preset"] = settings.preset
-    try:
-        return cram(model, token_rows, n_mem=n_mem, decode=False, text_ids=text_ids, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"cram() does not accept these settings ({exc}); check --preset and the cram options") from None
+    progress = kwargs.pop("progress", False)
+    if "settings" not in inspect.signature(cram).parameters:   # a cramlab before CramSettings: keywords only
+        if settings.preset is not None:
+            raise BadInputError("this cramlab has no cram presets; drop --preset")
+        return cram(model, token_rows, n_mem=n_mem, decode=False, text_ids=text_ids, progress=progress, **kwargs)
+    from .settings import CramSettings
+    base = CramSettings.from_preset(settings.preset) if settings.preset else None
+    return cram(model, token_rows, base, n_mem=n_mem, decode=False, text_ids=text_ids, progress=progress, **kwargs)
 
 
 def _decode_batch(model, vectors: torch.Tensor, results) -> list[list[int]]:
