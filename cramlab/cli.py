@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Sub-commands that live beside their module (notebooks, search, sweep, report, bench)."""
     out = []
-    for module in ("notebook_runner", "search", "sweep", "bench"):
+    for module in ("notebook_runner", "search", "sweep", "bench", "practice_cli"):
         try:
             mod = __import__(f"cramlab.{module}", fromlist=["register_cli"])
         except ImportError:

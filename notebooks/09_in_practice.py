@@ -1,0 +1,270 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters:
+#       max_steps: 150
+#       n_per_group: 1
+#       n_tokens: 8
+#     smoke_parameters:
+#       max_steps: 3
+#       model: tiny-llama
+#       n_per_group: 1
+#       n_tokens: 6
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 09 · In practice: should a team cram its records?
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/09_in_practice.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 2 of 3 | full: not measured yet / fast: not measured yet | not measured yet | 03 |
+#
+# People who read about the paper ask a business question: *if we turn our forms and logs into single
+# vectors, do storage and transfer costs fall, does search get faster, can we get the text back, and what
+# is the risk?* This notebook answers it on a small bundled corpus, with the same code as
+# `cramlab poc DIR` runs on your own folder (docs/practice.md).
+#
+# **After this notebook you will be able to:**
+# - count the bytes of a text every honest way (UTF-8, token ids, gzip, the model's own coding) and compare
+#   them with the bytes of its vector at five precisions
+# - say what cramming costs per document on your machine
+# - test whether crammed vectors work as search keys, against BM25
+# - explain why a vector must be protected like the text itself
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+import math
+import tempfile
+from pathlib import Path
+
+from cramlab import practice_exercises
+from cramlab.models import load_model
+from cramlab.notebook_runner import Recorder
+from cramlab.practice import PocSettings, boilerplate_lines, normalise, read_documents, run_poc
+from cramlab.practice_corpus import demo_documents, write_demo_corpus
+from cramlab.practice_privacy import privacy_check
+from cramlab.practice_report import figures, summarise
+from cramlab.practice_retrieval import evaluate_retrieval
+from cramlab.texts import encode
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+model = "smollm2-135m"
+n_per_group = 2          # documents per group: English records, English prose, Japanese records
+n_tokens = 16            # tokens crammed per document (one vector)
+lr = 0.1                 # the follow-up paper's lr for SmolLM2
+max_steps = 300          # optimisation budget per document
+batch_size = 8           # documents crammed together
+seed = 0
+out_dir = ""             # folder for the lines, vectors and report; empty: a temporary folder
+fast = False
+record_path = ""
+
+# %%
+record = Recorder(record_path)
+lm = load_model(model, device="cpu")
+work = Path(out_dir or tempfile.mkdtemp(prefix="cramlab-09-"))
+corpus = write_demo_corpus(work / "corpus", n_per_group, seed)
+print(f"{lm.spec.name}: d = {lm.spec.d}, |V| = {lm.spec.vocab_size}; corpus in {corpus}")
+
+# %% [markdown]
+# ## 1. The records
+#
+# Three groups, all fictional and generated with a fixed seed: English form and log records (timestamps,
+# ids, remarks with typos, a repeated header and footer), the kit's English prose passages, and Japanese
+# forms and logs. Here is the first document of each.
+
+# %%
+docs = demo_documents(n_per_group, seed)
+for group in ("records-en", "prose-en", "records-ja"):
+    first = next(d for d in docs if d.group == group)
+    print(f"--- {group}/{first.name}\n{first.text[:300]}\n")
+
+# %% [markdown]
+# ## 2. Cram every document, decode it back
+#
+# `run_poc` crams the first `n_tokens` tokens of each document into one vector, decodes the vector back
+# greedily, rounds it to bfloat16, float16, fp8 and int8 and decodes each rounded copy again, and writes
+# one line per finished document (kill it and run it again: it continues). Then it crams one query
+# (half a vector's worth of tokens from a sentence start) per document for the search test of section 5.
+
+# %%
+settings = PocSettings(model=model, n_tokens=n_tokens, batch_size=batch_size,
+                       cram=dict(lr=lr, max_steps=max_steps, seed=seed, progress=False))
+run = run_poc(lm, corpus, work / "report", settings, progress=True)
+retrieval = evaluate_retrieval(run.records, run.queries)
+summary = summarise(run, retrieval)
+print(f"{summary.n_texts} documents: reconstruction rate {summary.reconstruction_rate:.2f}, "
+      f"mean token accuracy {summary.mean_token_accuracy:.3f}")
+print(f"cost on this machine: {summary.encode_seconds_per_doc:.1f} s to cram, {summary.decode_seconds_per_doc:.2f} s "
+      f"to decode per document -> {summary.seconds_per_1000_docs / 3600:.1f} hours for 1,000 documents")
+record("reconstruction_rate", summary.reconstruction_rate)
+record("encode_seconds_per_doc", summary.encode_seconds_per_doc)
+
+# %% [markdown]
+# ## 3. Bytes: which representation is smallest?
+#
+# Every figure is for the crammed part of each document. The token ids take ⌈log2 |V|⌉ = 16 bits each; a
+# general-purpose compressor pays a header on every short document (see the whole-corpus figures for the
+# fair comparison); the model's own arithmetic coding needs Σ −log2 p(token) bits. The paper's ×1568
+# counts token positions per vector, not bytes.
+
+# %%
+fig_bytes, fig_groups, fig_precision, *fig_rest = figures(summary)
+fig_bytes.show()
+rows = {k: summary.to_dict()[f"bytes_{k}"] for k in ("utf8", "token_ids", "gzip", "bz2", "lzma", "zstd", "lm",
+                                                     "vectors_fp32", "vectors_bf16", "vectors_fp8", "vectors_int8")}
+print({k: f"{v} B ({v / summary.bytes_utf8:.2f}x UTF-8)" for k, v in rows.items() if v is not None})
+print("the crammed texts compressed as ONE stream:", summary.corpus_bytes)
+print("smallest per-document representation:", summary.smallest_method)
+record("smallest_method", summary.smallest_method)
+record("bf16_vectors_to_utf8", summary.bytes_vectors_bf16 / summary.bytes_utf8)
+
+# %% [markdown]
+# ## 4. Precision, and Japanese against English
+#
+# Does the vector still decode exactly after rounding? The chart counts, per document, the cheapest
+# precision that still gives the text back. The table compares the groups: a mostly-English 135M model
+# spends many more tokens per character on Japanese, and each token is more surprising to it.
+
+# %%
+fig_precision.show()
+fig_groups.show()
+for group, g in summary.by_group.items():
+    print(f"{group:<11} tokens/char {g['tokens_per_char']:.2f}  CE/token {g['ce_per_token_bits']:.1f} bits  "
+          f"chars/vector {g['chars_per_vector']:.0f}  reconstruction {g['reconstruction_rate']:.2f}")
+record("by_group", summary.by_group)
+record("exact_rate_by_precision", summary.exact_rate_by_precision)
+
+# %% [markdown]
+# ## 5. Search: vectors against BM25
+#
+# A query is half a vector's worth of tokens of a document's crammed text, from the start of a sentence;
+# its target is that document. The query gets its
+# vector the only way this method offers: it is crammed by itself. Cosine nearest neighbours over the
+# document vectors compete with BM25 (`bm25s`) over the same text. Nothing in cramming asks related
+# texts to get nearby vectors, so look at what the numbers say rather than what you hope.
+
+# %%
+for fig in fig_rest:
+    fig.show()
+k = retrieval["top_k"]
+print(f"recall@1: vectors {retrieval['vectors_recall_at_1']:.2f}, BM25 {retrieval['bm25_recall_at_1']:.2f}, "
+      f"chance {retrieval['chance_recall_at_1']:.2f}; recall@{k}: vectors {retrieval[f'vectors_recall_at_{k}']:.2f}")
+print(f"search per query: vectors {retrieval['vectors_search_ms_per_query']:.3f} ms, BM25 "
+      f"{retrieval['bm25_search_ms_per_query']:.3f} ms; but cramming the query took "
+      f"{retrieval['query_encode_seconds_mean']:.1f} s")
+record("retrieval", retrieval)
+
+# %% [markdown]
+# ## 6. Preprocessing: raw against normalised
+#
+# Messy records carry repeated boilerplate. Each normalisation step is cheap to measure in tokens; the
+# cost of cramming falls with the tokens when whole documents are crammed (`--per-vector`).
+
+# %%
+found, _ = read_documents(corpus)
+boiler = boilerplate_lines([d.text for d in found])
+steps_table = {}
+for steps in ("none", "whitespace", "case", "boilerplate", "all"):
+    n = sum(len(encode(lm.tokenizer, normalise(d.text, steps, boiler))) for d in found)
+    steps_table[steps] = n
+    print(f"{steps:<12} {n:>6} tokens in {len(found)} documents")
+print(f"repeated lines found: {sorted(boiler)[:3]}")
+record("tokens_by_normalisation", steps_table)
+
+# %% [markdown]
+# ## 7. Privacy: the vector *is* the text
+#
+# A separate process gets one vector file and the model's name, nothing else, and decodes it.
+
+# %%
+sample = next((r for r in run.records if r["greedy_exact"]), run.records[0])
+check = privacy_check(sample["vector_file"], model, sample["decoded_text"])
+print(f"{check.get('command')}\n-> {check.get('decoded_text')!r}\nsame text: {check['ok']}")
+record("privacy_ok", check["ok"])
+
+# %% [markdown]
+# Anyone who holds the public model can read the vectors. Treat them like plaintext: encryption at rest,
+# access control, retention rules. They are not an anonymised or obscured form of the records.
+
+# %% [markdown]
+# ### Exercise 1 · ★☆☆ · ~5 min
+#
+# How many bytes do the token ids of the first document take at ⌈log2 |V|⌉ bits per id? Work it out from
+# `lm.spec.vocab_size` and `run.records[0]["n_tokens"]`.
+
+# %%
+answer_1 = ...   # your number of bytes
+practice_exercises.check_token_id_bytes(answer_1, run.records[0], lm.spec.vocab_size);
+
+# %% [markdown]
+# ### Exercise 2 · ★★☆ · ~10 min
+#
+# In your run, which representation of the crammed texts is the smallest, per document? Answer with the
+# name used in the summary (`utf8`, `token_ids`, `gzip`, `bz2`, `lzma`, `zstd`, `lm`, `vectors_bf16`, ...),
+# and say in a sentence why that one wins.
+
+# %%
+answer_2 = ...   # a name, e.g. "gzip"
+practice_exercises.check_smallest_method(answer_2, summary);
+
+# %% [markdown]
+# ## Recap
+#
+# - One vector of the 135M model costs 1,152 bytes in bfloat16 whatever it holds. In the demo run recorded
+#   in docs/practice.md (6 documents of 16 tokens) that was 27x the UTF-8 bytes; the model's own arithmetic
+#   coding was the smallest representation (0.30x UTF-8).
+# - Cramming cost minutes per document on a shared 2-core CPU; decoding about a second.
+# - Crammed vectors are codes for token sequences, not semantic embeddings: in that run cosine search found
+#   2 of 6 documents first, BM25 all 6, and every query had to be crammed first.
+# - A vector file plus the public model gives the text back: protect vectors like the records.
+#
+# Run it on your own folder: `cramlab poc DIR --out REPORT_DIR` (docs/practice.md).
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: ids x ceil(log2 |V|) bits, rounded up to whole bytes
+answer_1 = math.ceil(run.records[0]["n_tokens"] * math.ceil(math.log2(lm.spec.vocab_size)) / 8)
+practice_exercises.check_token_id_bytes(answer_1, run.records[0], lm.spec.vocab_size);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: the smallest of the byte figures (a model that predicts the text well codes it in few bits)
+answer_2 = summary.smallest_method
+practice_exercises.check_smallest_method(answer_2, summary);
+
+# %% [markdown]
+# ## Next
+#
+# This is the last notebook of the series. **Next: [00 · Welcome](00_welcome.ipynb)** (the roadmap), or run
+# `cramlab poc DIR` on your own records (docs/practice.md).
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
