@@ -10,6 +10,10 @@ returns a figure; nothing here trains, loads or reads files.
 - `tokens_vs_n_mem_chart`   scaling with the number of vectors (06)
 - `bench_chart`             `cramlab bench` reports: texts·steps/s per configuration, ratio to the baseline
 - `text_table`              a plain-text table for printouts
+
+Owns: how things look. Does not own: any rule of what the numbers mean — the Max rule and Table 1's
+averages live in cramlab.report (`table1_row_from_grid` is re-exported here for notebook 04 until it
+calls `cramlab.report` itself).
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import statistics
 from typing import Any, Iterable, Sequence
 
 import plotly.graph_objects as go
+
+from .report import table1_row_from_grid  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
 
 ACCURACY_COLOR = "#2a9d8f"
 LOSS_COLOR = "#e76f51"
@@ -321,24 +327,3 @@ def text_table(rows: Iterable[Any], columns: Sequence[str], formats: dict[str, s
         if j == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
-
-
-def table1_row_from_grid(grid, model: str, d: int, vocab_size: int, threshold: float = 0.99) -> dict:
-    """Our row for the paper's Table 1, from a length sweep (`GridResult` or its records).
-
-    As the paper: Max from the sweep; gain tokens and information gain averaged over the texts that did not
-    fit (best accuracy <= threshold), pooled over lengths; utilisation = gain / L_max. None where no text
-    failed to fit.
-    """
-    from .capacity import capacity_tokens
-    records = _get(grid, "records", grid)
-    results = [res for rec in records for res in (_get(rec, "results", []) or [])]
-    not_fit = [r for r in results if _get(r, "teacher_forced_accuracy") <= threshold]
-    l_max = capacity_tokens(d, vocab_size)
-    gain = statistics.fmean(_get(r, "gain_tokens") for r in not_fit) if not_fit else None
-    info = statistics.fmean(_get(r, "info_gain_nats") for r in not_fit) if not_fit else None
-    fitting = [_get(r, "n_tokens") for r in records if _get(r, "fits")]
-    return dict(model=f"{model} (ours)", d=d, vocab_size=vocab_size, capacity_tokens=round(l_max),
-                max_tokens=_get(grid, "max_tokens", max(fitting) if fitting else None), gain_tokens=gain,
-                info_gain_nats=info, capacity_utilisation=None if gain is None else gain / l_max,
-                n_not_fit=len(not_fit))

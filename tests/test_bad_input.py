@@ -375,7 +375,7 @@ def test_readme_troubleshooting_messages_are_what_the_code_prints(lm, crammed, t
     via_api(save_vectors, blocker / "v.safetensors", crammed, lm.spec)
     # Ctrl-C during `cramlab cram`
     capsys.readouterr()
-    assert cli._cram_exit_code([dataclasses.replace(crammed, stop_reason="interrupted")]) == 130
+    assert cli.basic._cram_exit_code([dataclasses.replace(crammed, stop_reason="interrupted")]) == 130
     produced.append(capsys.readouterr().err.strip())
 
     patterns = _readme_patterns()

@@ -10,7 +10,8 @@ from cramlab import capacity as cap
 from cramlab import exercises, plots, widgets
 from cramlab.cram import CramProgress
 from cramlab.errors import BadInputError
-from cramlab.notebook_runner import Recorder, _parse_param, _plain, find_notebooks, notebook_parameters, record
+from cramlab.cli.notebooks import _parse_param
+from cramlab.notebook_runner import Recorder, _plain, find_notebooks, notebook_parameters, record
 
 
 # --- plots ------------------------------------------------------------------------------------------------
