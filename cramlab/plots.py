@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import plotly.graph_objects as go
 
+from .report import PAPER_THRESHOLD
 from .report import table1_row_from_grid  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
 
 ACCURACY_COLOR = "#2a9d8f"
@@ -168,7 +169,8 @@ def history_chart(histories: dict[str, Sequence[Sequence[float]]], title: str = 
 
 # --- 04: accuracy vs length ------------------------------------------------------------------------------------
 
-def accuracy_vs_length_chart(records: Sequence[Any], threshold: float = 0.99, title: str = "Accuracy vs length",
+def accuracy_vs_length_chart(records: Sequence[Any], threshold: float = PAPER_THRESHOLD,
+                             title: str = "Accuracy vs length",
                              paper_max_tokens: int | None = None, paper_label: str = "paper") -> go.Figure:
     """Mean best accuracy per length (with each text as a dot) and the threshold line.
 
