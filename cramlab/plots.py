@@ -8,12 +8,13 @@ returns a figure; nothing here trains, loads or reads files.
 - `accuracy_vs_length_chart`   the length sweep (04)
 - `info_gain_scatter`       CE with the vector vs CE without it, with the slope-1 line (05)
 - `tokens_vs_n_mem_chart`   scaling with the number of vectors (06)
+- `progressive_steps_chart`, `attention_share_chart`, `explained_variance_chart`   notebook 08
 - `bench_chart`             `cramlab bench` reports: texts·steps/s per configuration, ratio to the baseline
 - `text_table`              a plain-text table for printouts
 
 Owns: how things look. Does not own: any rule of what the numbers mean — the Max rule and Table 1's
-averages live in cramlab.report (`table1_row_from_grid` is re-exported here for notebook 04 until it
-calls `cramlab.report` itself).
+averages, and the slope-1 constant C, live in cramlab.report (`table1_row_from_grid` and
+`constant_gain_nats` are re-exported here for notebooks 04 and 05 until they call `cramlab.report`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Any, Iterable, Sequence
 
 import plotly.graph_objects as go
 
-from .report import PAPER_THRESHOLD
+from .report import PAPER_THRESHOLD, constant_gain_nats
 from .report import table1_row_from_grid  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
 
 ACCURACY_COLOR = "#2a9d8f"
@@ -211,15 +212,6 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     return a, my - a * mx
 
 
-def constant_gain_nats(points: Sequence[Any]) -> float:
-    """C of the slope-1 line CE_mem = CE_orig - C: the mean information gain over texts that did NOT fit
-    (all texts if every one fit)."""
-    rows = [p for p in points if not _get(p, "converged", False)] or list(points)
-    if not rows:
-        return math.nan
-    return statistics.fmean(_get(p, "baseline_ce_nats") - _get(p, "final_ce_nats") for p in rows)
-
-
 def info_gain_scatter(points: Sequence[Any], title: str = "Cross-entropy with the vector vs without it") -> go.Figure:
     """The paper's slope-1 plot. Each point is a text: x = CE without the vector (nats, whole text),
     y = CE with it. Dashed: y = x (no gain). Solid: y = x - C with C = `constant_gain_nats(points)`.
@@ -271,6 +263,40 @@ def tokens_vs_n_mem_chart(ours: dict[int, float] | None = None, paper: dict[str,
     fig.update_xaxes(type="log", dtick=math.log10(2))
     fig.update_yaxes(type="log")
     return fig
+
+
+# --- 08: progressive cramming, attention, the path of the vector ---------------------------------------------
+
+def progressive_steps_chart(texts: Sequence[Any], title: str = "Progressive cramming: steps per length") -> go.Figure:
+    """Optimisation steps at every length, one line per text (`ProgressiveSummary.texts`, or dicts with
+    text_id and records [{n_tokens, steps}, ...])."""
+    fig = go.Figure([go.Scatter(x=[_get(r, "n_tokens") for r in _get(t, "records", [])],
+                                y=[_get(r, "steps") for r in _get(t, "records", [])],
+                                mode="lines+markers", name=_get(t, "text_id")) for t in texts])
+    return _layout(fig, title, "length N (tokens)", "steps")
+
+
+def attention_share_chart(crammed: Any, baseline: Any | None = None,
+                          title: str = "Attention on the prefix, per layer") -> go.Figure:
+    """Per layer, the share of the text's attention on the trained vector (bars), on a random vector of
+    the same size (`baseline`, bars) and on the sink token (line); `AttentionShares` or their `to_dict()`."""
+    mem, sink = list(_get(crammed, "mem_share")), list(_get(crammed, "sink_share"))
+    layers = list(range(len(mem)))
+    traces = [go.Bar(x=layers, y=mem, name="trained vector")]
+    if baseline is not None:
+        traces.append(go.Bar(x=layers, y=list(_get(baseline, "mem_share")), name="random vector"))
+    traces.append(go.Scatter(x=layers, y=sink, name="sink token"))
+    return _layout(go.Figure(traces), title, "layer", "share of attention")
+
+
+def explained_variance_chart(pca: Any, share: float = 0.99,
+                             title: str = "Cumulative explained variance of the path") -> go.Figure:
+    """Cumulative share of variance against the number of principal components (`TrajectoryPCA` or its
+    `to_dict()`), with a dashed line at `share`."""
+    cumulative = list(_get(pca, "cumulative"))
+    fig = go.Figure(go.Scatter(x=list(range(1, len(cumulative) + 1)), y=cumulative, mode="lines+markers"))
+    fig.add_hline(y=share, line_dash="dash", annotation_text=f"{share:.0%}")
+    return _layout(fig, title, "components", "share of variance")
 
 
 # --- cramlab bench -----------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Owns:
   every text fit there is nothing to average, and the averages are None with the reason saying so;
 - `table1_columns` (both rules plus capacity and utilisation), used by `report` (a results file of
   `cramlab sweep`) and `table1_row_from_grid` (a `GridResult` of `cramlab.search`);
-- per-length records of a results file (`length_records`), the report's text, CSV and JSON columns.
+- per-length records of a results file (`length_records`), the report's text, CSV and JSON columns;
+- C of the paper's slope-1 line CE_mem = CE_orig - C (`constant_gain_nats`, notebook 05's figure).
 
 Does not own: running anything (cramlab.search, cramlab.sweep), the results file's format
 (cramlab.results_file), the published figures (cramlab.paper), drawing (cramlab.plots).
@@ -117,6 +118,15 @@ def table1_row_from_grid(grid, model: str, d: int, vocab_size: int, threshold: f
                 max_tokens=cols["max_tokens"], gain_tokens=cols["gain_tokens"], info_gain_nats=cols["info_gain_nats"],
                 capacity_utilisation=cols["capacity_utilisation"], n_not_fit=cols["n_not_fit"],
                 averages_note=cols["averages_note"])
+
+
+def constant_gain_nats(points: Sequence[Any]) -> float:
+    """C of the slope-1 line CE_mem = CE_orig - C: the mean information gain over texts that did NOT fit
+    (all texts if every one fit)."""
+    rows = [p for p in points if not _get(p, "converged", False)] or list(points)
+    if not rows:
+        return math.nan
+    return statistics.fmean(_get(p, "baseline_ce_nats") - _get(p, "final_ce_nats") for p in rows)
 
 
 # --- a results file as Table 1 ------------------------------------------------------------------------------
