@@ -20,6 +20,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from .cram import plain_loop
+from .fast import FastStep
+from .settings import CramSettings
+from .step import Group, OptimizerState, prepare_group
+
 
 @dataclass
 class BenchRow:
@@ -62,25 +67,9 @@ def measure_peak_tflops(device, n=8192, reps=10) -> float | None:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
-def inputs_for(lm, rows, layout="sink-first", protocol="pc", sink_token_id=0, n_mem=1, seed=0):
-    """The tensors one step needs (what cram() prepares once per group)."""
-    from .cram import _seeded_randn
-    device = lm.get_input_embeddings().weight.device
-    embed = lm.get_input_embeddings()
-    ids = torch.tensor(rows, device=device)
-    with torch.no_grad():
-        text_emb = embed(ids)
-        sink = embed(torch.tensor([sink_token_id], device=device)).expand(len(rows), 1, -1).contiguous()
-        std = embed.weight.float().std()
-    start = torch.stack([_seeded_randn(r, seed, n_mem, text_emb.shape[-1]) for r in rows]).to(device) * std
-    n_prefix = n_mem + (layout == "sink-first")
-    first_pos = n_prefix - 1 if protocol == "pc" else n_prefix
-    targets = ids if protocol == "pc" else ids[:, 1:]
-    return text_emb, (sink if layout == "sink-first" else None), targets, start, first_pos
-
-
-def _settings(lr=1e-2):
-    return dict(lr=lr, betas=[0.9, 0.9], weight_decay=0.01)
+def group_for(lm, rows, sink_token_id=0, settings: CramSettings | None = None) -> Group:
+    """What cram() prepares once per group of texts (step.prepare_group), for the bench's steps."""
+    return prepare_group(lm, rows, settings or CramSettings(), sink_token_id)
 
 
 class BaselineLoop:
@@ -88,11 +77,11 @@ class BaselineLoop:
 
     def __init__(self, lm, row, autocast_dtype=None, lr=1e-2, sink_token_id=0, seed=0):
         self.lm = lm
-        text_emb, sink, targets, start, first_pos = inputs_for(lm, [row], sink_token_id=sink_token_id, seed=seed)
-        self.prefix = sink
-        self.text_emb, self.first_pos = text_emb, first_pos
-        self.labels = targets
-        self.mem = torch.nn.Parameter(start.clone())
+        g = group_for(lm, [row], sink_token_id, CramSettings(seed=seed))
+        self.prefix = g.sink_emb
+        self.text_emb, self.first_pos = g.text_emb, g.first_pos
+        self.labels = g.targets
+        self.mem = torch.nn.Parameter(g.start.clone())
         self.opt = torch.optim.AdamW([self.mem], lr=lr, betas=(0.9, 0.9), weight_decay=0.01)
         device = text_emb.device
         self.autocast = torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
@@ -144,7 +133,6 @@ def time_steps(run, n_steps, device, warmup=3) -> float:
 def bench_steady(lm32, lm, rows, device, n_steps, peak, baseline_autocast, label, sink_token_id=0,
                  reload_s=None, configs=("baseline", "plain", "fast-eager", "fast-graph")) -> list[BenchRow]:
     """Steady-state step time of each configuration on the same texts."""
-    from .fast import FastStep
     n_texts, n_tokens = len(rows), len(rows[0])
     out: list[BenchRow] = []
     base_tps = None
@@ -176,22 +164,28 @@ def bench_steady(lm32, lm, rows, device, n_steps, peak, baseline_autocast, label
         out.append(row("baseline", 1, step_s, flops, peak_mem(), note))
         base_tps = out[-1].texts_steps_per_s
         out[-1].ratio_vs_baseline = 1.0
-    s = _settings()
-    text_emb, sink, targets, start, first_pos = inputs_for(lm, rows, sink_token_id=sink_token_id)
+    s = CramSettings(target_accuracy=1.0)
+    g = group_for(lm, rows, sink_token_id, s)
     flops = step_flops(lm, n_texts, n_tokens + 2, n_tokens)
+
+    def fast_step(fused_loss):
+        return FastStep(lm, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
+                        g.first_pos, fused_loss=fused_loss)
     if "plain" in configs:
         reset_mem()
-        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=False, fused_loss=False)
-        out.append(row("plain", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
-                       "batched, model dtype, full logits of scored positions, no host sync"))
+        # The readable loop itself (cram.plain_loop), k steps per call, one check at the end of each call.
+        plain = lambda k: plain_loop(lm, g, s.replace(max_steps=k, check_every=k), None,  # noqa: E731
+                                     torch.autocast(device.type, enabled=False), None, list(range(n_texts)), None)
+        out.append(row("plain", n_texts, time_steps(plain, n_steps, device), flops, peak_mem(),
+                       "cram.plain_loop: batched, model dtype, full logits of scored positions, no host sync"))
     if "fast-eager" in configs:
         reset_mem()
-        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=False, fused_loss=True)
+        fs = fast_step(True)
         out.append(row("fast-eager", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
-                       "+ chunked linear+cross-entropy (no full logits)"))
+                       "fast engine without a graph: chunked linear+cross-entropy (no full logits)"))
     if "fast-graph" in configs and device.type == "cuda":
         reset_mem()
-        fs = FastStep(lm, text_emb, sink, targets, start, s, first_pos, capturable=True, fused_loss=True)
+        fs = fast_step(True)
         t_capture = time.perf_counter()
         fs.capture()
         _sync(device)

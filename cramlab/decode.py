@@ -5,8 +5,9 @@ then the vectors; for the `hc` protocol also the first text token, which that pr
 and the model continues greedily with a KV cache. No sampling, no early stop at EOS: the text was
 crammed token by token, so it is decoded token by token.
 
-Owns: the layouts and protocols (LAYOUTS, PROTOCOLS), the prefix the vectors sit in, greedy decoding
-with a KV cache, `first_mismatch`. Does not own: training (cramlab.cram) or vector files (cramlab.vectors).
+Owns: the prefix the vectors sit in, greedy decoding
+with a KV cache, `first_mismatch`. Does not own: the layout and protocol names (cramlab.settings),
+training (cramlab.cram) or vector files (cramlab.vectors).
 """
 from __future__ import annotations
 
@@ -16,9 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .errors import BadInputError
-
-LAYOUTS = ("sink-first", "mem-first")
-PROTOCOLS = ("pc", "hc")
+from .settings import LAYOUTS, PROTOCOLS  # noqa: F401  (re-exported: the names decoding understands)
 
 
 @dataclass

@@ -24,11 +24,12 @@ from .errors import ConfigError, CramlabError
 
 #: What identifies one job (one text crammed at one length): a results file holds one line per key.
 KEY_FIELDS = ("model", "source", "layout", "protocol", "n_mem", "n_tokens", "text_id")
-#: Cram fields kept on every line (history only with keep_history: it is long).
+#: Cram fields kept on every line (history only with keep_history: it is long); `settings` is the
+#: CramSettings record (preset and every knob) the job was crammed with.
 LINE_FIELDS = ("n_tokens", "n_mem", "token_ids", "steps", "converged", "teacher_forced_accuracy",
                "baseline_accuracy", "baseline_ce_nats", "final_ce_nats", "baseline_ce_per_token_nats",
                "final_ce_per_token_nats", "n_scored", "info_gain_nats", "info_gain_bits", "gain_tokens",
-               "greedy_exact", "first_mismatch", "decoded_text", "seconds", "stop_reason", "failed_step")
+               "greedy_exact", "first_mismatch", "decoded_text", "seconds", "stop_reason", "failed_step", "settings")
 
 
 class ResultsFileError(CramlabError):

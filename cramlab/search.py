@@ -21,8 +21,8 @@ starts lies between the two, and `warm_start=False` gives the paper's from-scrat
 Every function returns plain data (dataclasses with `to_dict()`); the per-length records are kept.
 
 Owns: the three searches and their result dataclasses. Does not own: the Max rule and Table 1
-(cramlab.report: `grid_search` uses its `max_tokens_that_fit`), the loop (cramlab.cram), scheduling many
-jobs (cramlab.sweep), the command line (cramlab.cli.search).
+(cramlab.report: `grid_search` uses its `max_tokens_that_fit`), the settings (cramlab.settings), the loop
+(cramlab.cram), scheduling many jobs (cramlab.sweep), the command line (cramlab.cli.search).
 """
 from __future__ import annotations
 
@@ -32,14 +32,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from .errors import BadInputError, TextTooShortError
-from .report import PAPER_THRESHOLD, length_fits, max_tokens_that_fit
+from .report import PAPER_THRESHOLD, length_fits, max_tokens_that_fit  # noqa: F401  (PAPER_THRESHOLD re-exported)
+from .settings import CramSettings
+from .step import resolve_engine
 #: The length grid of the paper (Kuratov et al., 2025), in tokens.
 PAPER_LENGTHS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1280, 1568, 2048)
 
 #: Keys of a CramResult kept in the per-length records of `bisect_search` and `progressive`.
 RECORD_KEYS = ("n_tokens", "steps", "converged", "teacher_forced_accuracy", "baseline_accuracy",
                "baseline_ce_nats", "final_ce_nats", "info_gain_nats", "info_gain_bits", "gain_tokens",
-               "greedy_exact", "first_mismatch", "stop_reason", "seconds")
+               "greedy_exact", "first_mismatch", "stop_reason", "seconds", "train_accuracy",
+               "min_ce_per_token_nats", "baseline_ce_per_token_nats", "n_scored")
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -125,6 +128,8 @@ class ProgressiveResult:
     first_mismatch: int | None
     decoded_text: str | None
     records: list[dict] = field(default_factory=list)   # one per length tried
+    stop_reason: str = ""            # failed | max_tokens | max_total_steps
+    evaluation_disagreements: int = 0   # lengths where the re-evaluation disagreed with the training forward
     vectors: Any = None              # the vectors of the longest length (k x d), CPU
     trajectory: list = field(default_factory=list)      # vectors after every length (keep_trajectory=True)
 
@@ -159,40 +164,43 @@ class ProgressiveSummary:
         return {"model": self.model, "n_mem": self.n_mem, "mean_tokens": self.mean_tokens,
                 "std_tokens": self.std_tokens, "longest_tokens": self.longest_tokens,
                 "greedy_exact_fraction": _fraction([t.greedy_exact for t in self.texts]),
+                "median_tokens": statistics.median(self.longest_tokens),
+                "min_tokens": min(self.longest_tokens), "max_tokens": max(self.longest_tokens),
+                "evaluation_disagreements": sum(t.evaluation_disagreements for t in self.texts),
                 "total_steps": sum(t.total_steps for t in self.texts), "settings": self.settings,
                 "texts": [t.to_dict() for t in self.texts]}
 
 
 # --- the paper's grid ----------------------------------------------------------------------------------
 
-def grid_search(lm, texts, lengths: Sequence[int], n_mem: int = 1, *, threshold: float = PAPER_THRESHOLD,
-                stop_after_failures: int | None = None, callback=None, **cram_kwargs) -> GridResult:
+def grid_search(lm, texts, lengths: Sequence[int], settings: CramSettings | None = None, *,
+                stop_after_failures: int | None = None, callback=None, progress: bool = False,
+                **overrides) -> GridResult:
     """The paper's protocol: every text truncated to every length and crammed from scratch.
 
     `texts`: token-id lists or `Text` objects, each at least `max(lengths)` tokens long.
-    Max = the largest length whose mean best accuracy >= `threshold` (0.99 in the paper).
+    `settings` (e.g. `CramSettings.from_preset("grid-2025")`) and keyword overrides as in `cram`;
+    Max = the largest length whose mean best accuracy >= `settings.threshold` (0.99 in the paper).
     `stop_after_failures`: stop after that many consecutive lengths that do not fit (None: run the grid).
-    `callback(record)` is called after every length. Other keyword arguments go to `cram`.
+    `callback(record)` is called after every length.
     """
     from .cram import cram
-    lengths = check_lengths(lengths)
-    if not (0.0 < threshold <= 1.0):
-        raise BadInputError(f"threshold must be in (0, 1], got {threshold!r}; the paper uses 0.99")
+    s = _settings_from(settings, overrides)
+    lengths = check_lengths(lengths, s.min_tokens())
     rows, ids = _rows_and_ids(texts, max(lengths))
-    cram_kwargs.setdefault("progress", False)
     records, misses = [], 0
     for n in lengths:
-        results = cram(lm, [r[:n] for r in rows], n_mem=n_mem, text_ids=ids, **cram_kwargs)
-        rec = _length_record(n, results, threshold)
+        results = cram(lm, [r[:n] for r in rows], s, text_ids=ids, progress=progress)
+        rec = _length_record(n, results, s.threshold)
         records.append(rec)
         if callback is not None:
             callback(rec)
         misses = 0 if rec.fits else misses + 1
         if stop_after_failures is not None and misses >= stop_after_failures:
             break
-    settings = _settings(cram_kwargs) | {"n_texts": len(rows), "stop_after_failures": stop_after_failures}
-    return GridResult(model=_model_name(lm), n_mem=n_mem, lengths=list(lengths), threshold=threshold,
-                      max_tokens=max_tokens_that_fit(records, threshold), records=records, settings=settings)
+    settings_record = s.to_dict() | {"n_texts": len(rows), "stop_after_failures": stop_after_failures}
+    return GridResult(model=_model_name(lm), n_mem=s.n_mem, lengths=list(lengths), threshold=s.threshold,
+                      max_tokens=max_tokens_that_fit(records, s.threshold), records=records, settings=settings_record)
 
 
 def _length_record(n, results, threshold) -> LengthRecord:
@@ -211,11 +219,11 @@ def _length_record(n, results, threshold) -> LengthRecord:
 
 # --- bisection -----------------------------------------------------------------------------------------
 
-def bisect_search(lm, text, lo: int, hi: int, n_mem: int = 1, *, warm_start: bool = True,
-                  **cram_kwargs) -> BisectResult:
+def bisect_search(lm, text, lo: int, hi: int, settings: CramSettings | None = None, *, warm_start: bool = True,
+                  **overrides) -> BisectResult:
     """The longest N in [lo, hi] whose first N tokens of `text` fit in `n_mem` vectors.
 
-    "Fits" = the crammed vectors reach `target_accuracy` (cram's, default 1.0) teacher-forced.
+    "Fits" = the crammed vectors reach `target_accuracy` (default 1.0) teacher-forced.
     `lo` is tried first (if it fails the answer is None), then the interval is halved. With
     `warm_start=True` each probe starts from the vectors of the longest length that fit so far (valid:
     same text, a shorter prefix; see the module docstring); otherwise from scratch, as the paper.
@@ -224,18 +232,17 @@ def bisect_search(lm, text, lo: int, hi: int, n_mem: int = 1, *, warm_start: boo
     optimiser's within its step budget, not a proof that no vector exists.
     """
     from .cram import cram
-    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 2 or hi < lo:
-        raise BadInputError(f"need integers 2 <= lo <= hi, got lo={lo!r}, hi={hi!r}")
+    s = _settings_from(settings, overrides)
+    if not (isinstance(lo, int) and isinstance(hi, int)) or lo < s.min_tokens() or hi < lo:
+        raise BadInputError(f"need integers {s.min_tokens()} <= lo <= hi, got lo={lo!r}, hi={hi!r}")
     (row,), (text_id,) = _rows_and_ids([text], hi)
-    cram_kwargs.setdefault("progress", False)
-    cram_kwargs.pop("init_vectors", None)
     records, total_steps = [], 0
     best_n, best_vectors, bad = None, None, None
 
     def probe(n):
         nonlocal total_steps
         warm = best_vectors if (warm_start and best_vectors is not None) else None
-        res = cram(lm, [row[:n]], n_mem=n_mem, text_ids=[text_id], init_vectors=warm, **cram_kwargs)[0]
+        res = cram(lm, [row[:n]], s, text_ids=[text_id], init_vectors=warm, progress=False)[0]
         total_steps += res.steps
         records.append(_record(res) | {"warm": warm is not None})
         return res
@@ -254,89 +261,149 @@ def bisect_search(lm, text, lo: int, hi: int, n_mem: int = 1, *, warm_start: boo
         bad = bad if bad <= hi else None
     else:
         bad = lo
-    return BisectResult(model=_model_name(lm), text_id=text_id, n_mem=n_mem, lo=lo, hi=hi, max_tokens=best_n,
+    return BisectResult(model=_model_name(lm), text_id=text_id, n_mem=s.n_mem, lo=lo, hi=hi, max_tokens=best_n,
                         first_failed_tokens=bad, total_steps=total_steps, warm_start=warm_start, records=records,
-                        settings=_settings(cram_kwargs), vectors=best_vectors)
+                        settings=s.to_dict(), vectors=best_vectors)
 
 
 # --- progressive cramming ------------------------------------------------------------------------------
 
-def progressive(lm, texts, *, start: int = 2, step_tokens: int = 1, max_tokens: int = 64, n_mem: int = 1,
-                keep_trajectory: bool = False, callback=None, **cram_kwargs) -> ProgressiveSummary:
-    """Grow each text's target by `step_tokens` tokens, warm-starting from its previous vectors.
+def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: int = 64, start: int | None = None,
+                step_tokens: int | None = None, keep_trajectory: bool = False, callback=None,
+                **overrides) -> ProgressiveSummary:
+    """Grow each text's target by `step_tokens` tokens from `start`, warm-starting from its previous vectors.
 
     `texts`: one text or a list (token ids or `Text`), each at least `max_tokens` long. All texts still
-    growing are crammed in one batch per length; a text stops at the first length whose teacher-forced
-    accuracy does not reach 100 % (`target_accuracy`, default 1.0) or at `max_tokens`.
-    The first length starts from the usual seeded random init. Greedy decoding is done once per text at
-    the end, from the vectors of its longest length. `keep_trajectory=True` keeps the vectors after every
-    length (for a PCA of the path). `callback(n_tokens, results)` is called after every length.
-    Other keyword arguments go to `cram` (check_every defaults to 1 here: most lengths take few steps).
+    growing are crammed in one batch per length; a text stops at the first length whose training forward
+    does not reach `target_accuracy` within `max_steps`, at `max_tokens`, or when its cumulative steps
+    reach `max_total_steps`. With `carry_optimizer` (the progressive-2026 preset) AdamW's moments and the
+    schedule position go on from one length to the next, as in Tarasov et al.'s code; otherwise each
+    length starts a fresh AdamW from the previous vectors.
+    Greedy decoding is done once per text at the end, from the vectors of its longest length.
+    `keep_trajectory=True` keeps the vectors after every length (for a PCA of the path).
+    `callback(n_tokens, results)` is called after every length.
     """
+    import torch
+
     from .cram import cram
     from .decode import decode, first_mismatch
+    changes = {k: v for k, v in (("start_tokens", start), ("step_tokens", step_tokens)) if v is not None}
+    s = _settings_from(settings, overrides | changes)
     if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int):
         texts = [texts]
     elif not isinstance(texts, (list, tuple)):
         texts = [texts]
-    for name, value in (("start", start), ("step_tokens", step_tokens), ("max_tokens", max_tokens)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise BadInputError(f"{name} must be an integer >= 1, got {value!r}")
-    if start < 2:
-        raise BadInputError(f"start must be >= 2 tokens (cram scores at least 2), got {start}")
-    if max_tokens < start:
-        raise BadInputError(f"max_tokens ({max_tokens}) must be >= start ({start})")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise BadInputError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+    first = s.start_tokens
+    if first < s.min_tokens():
+        raise BadInputError(f"start must be >= {s.min_tokens()} token(s) under protocol {s.protocol}, got {first}")
+    if max_tokens < first:
+        raise BadInputError(f"max_tokens ({max_tokens}) must be >= start ({first})")
     rows, ids = _rows_and_ids(texts, max_tokens)
-    cram_kwargs.setdefault("progress", False)
-    cram_kwargs.setdefault("check_every", 1)
-    cram_kwargs.pop("init_vectors", None)
-    cram_kwargs.pop("decode", None)
-    target = cram_kwargs.get("target_accuracy", 1.0)
-    out = [ProgressiveResult(text_id=ids[i], n_mem=n_mem, start_tokens=start, step_tokens=step_tokens,
+    out = [ProgressiveResult(text_id=ids[i], n_mem=s.n_mem, start_tokens=first, step_tokens=s.step_tokens,
                              max_tokens=max_tokens, longest_tokens=0, failed_tokens=None, total_steps=0,
                              greedy_exact=None, first_mismatch=None, decoded_text=None) for i in range(len(rows))]
-    active = list(range(len(rows)))
-    vectors: dict[int, Any] = {}
-    n = start
+    if resolve_engine(s.engine, _unwrap_model(lm)) == "fast":
+        _grow_into(out, lm, rows, s, max_tokens)
+        active = []
+    else:
+        active = list(range(len(rows)))
+    carried: dict[int, Any] = {}                     # text -> CramResult of its last converged length
+    n = first
     while active:
-        warm = None
-        if n > start:
-            import torch
-            warm = torch.stack([vectors[i] for i in active])
-        results = cram(lm, [rows[i][:n] for i in active], n_mem=n_mem, text_ids=[ids[i] for i in active],
-                       init_vectors=warm, decode=False, **cram_kwargs)
+        results_now = {}
+        for budget, members in _by_budget(active, out, s).items():
+            warm = torch.stack([carried[i].vectors for i in members]) if n > first else None
+            opt = None
+            if n > first and s.carry_optimizer:
+                opt = _stack_optimizers([carried[i].optimizer for i in members])
+            results = cram(lm, [rows[i][:n] for i in members], s.replace(max_steps=budget),
+                           text_ids=[ids[i] for i in members], init_vectors=warm, init_optimizer=opt,
+                           decode=False, progress=False)
+            results_now.update(zip(members, results))
         still = []
-        for i, res in zip(active, results):
-            rec = out[i]
+        for i in active:
+            res, rec = results_now[i], out[i]
             rec.total_steps += res.steps
             rec.records.append(_record(res))
-            if res.teacher_forced_accuracy >= target:
+            rec.evaluation_disagreements += not res.evaluation_agrees
+            if res.converged:                          # decided on the training forward, as the paper
                 rec.longest_tokens, rec.vectors = n, res.vectors
-                vectors[i] = res.vectors
+                carried[i] = res
                 if keep_trajectory:
                     rec.trajectory.append(res.vectors)
-                still.append(i)
+                if s.max_total_steps is not None and rec.total_steps >= s.max_total_steps and n < max_tokens:
+                    rec.stop_reason = "max_total_steps"
+                else:
+                    still.append(i)
             else:
                 rec.failed_tokens = n
+                rec.stop_reason = "failed"
         if callback is not None:
-            callback(n, results)
+            callback(n, [results_now[i] for i in active])
         if n >= max_tokens:
+            for i in still:
+                out[i].stop_reason = "max_tokens"
             break
-        active, n = still, min(n + step_tokens, max_tokens)
+        active, n = still, min(n + s.step_tokens, max_tokens)
     # Back again, once per text: greedy decode of the vectors of the longest length that fit.
-    settings = _settings(cram_kwargs) | {"start": start, "step_tokens": step_tokens, "max_tokens": max_tokens}
-    layout = cram_kwargs.get("layout", "sink-first")
-    protocol = cram_kwargs.get("protocol", "pc")
     for i, rec in enumerate(out):
         if rec.vectors is None:
             continue
-        first = rows[i][0] if protocol == "hc" else None
-        decoded = decode(lm, rec.vectors, rec.longest_tokens, layout=layout, protocol=protocol,
-                         first_token_id=first, sink_token_id=cram_kwargs.get("sink_token_id"))
+        first_id = rows[i][0] if s.protocol == "hc" else None
+        decoded = decode(lm, rec.vectors, rec.longest_tokens, layout=s.layout, protocol=s.protocol,
+                         first_token_id=first_id, sink_token_id=s.sink_token_id)
         rec.first_mismatch = first_mismatch(decoded.token_ids, rows[i][:rec.longest_tokens])
         rec.greedy_exact = rec.first_mismatch is None
         rec.decoded_text = decoded.text
-    return ProgressiveSummary(model=_model_name(lm), n_mem=n_mem, texts=out, settings=settings)
+    record = s.to_dict() | {"max_tokens": max_tokens}
+    return ProgressiveSummary(model=_model_name(lm), n_mem=s.n_mem, texts=out, settings=record)
+
+
+def _grow_into(out, lm, rows, s, max_tokens):
+    """The fast engine (grow.py): every text grows on its own in one captured step; same protocol."""
+    from .grow import grow
+    spec = getattr(lm, "spec", None)
+    sink = s.sink_token_id if s.sink_token_id is not None else (spec.sink_token_id if spec else 0)
+    res = grow(_unwrap_model(lm), rows, s, max_tokens, sink)
+    for i, rec in enumerate(out):
+        rec.longest_tokens, rec.failed_tokens = res.longest_tokens[i], res.failed_tokens[i]
+        rec.stop_reason, rec.total_steps = res.stop_reasons[i], res.total_steps[i]
+        rec.records = [{"n_tokens": n, "steps": k, "converged": n <= res.longest_tokens[i]}
+                       for n, k in res.steps_per_length[i].items()]
+        rec.vectors = res.vectors[i] if res.longest_tokens[i] > 0 else None
+
+
+def _unwrap_model(lm):
+    return lm.model if isinstance(lm, tuple) and hasattr(lm, "spec") else lm
+
+
+def _by_budget(active, out, s) -> dict[int, list[int]]:
+    """Texts grouped by the steps they may take at this length: `max_steps`, or less near `max_total_steps`."""
+    groups: dict[int, list[int]] = {}
+    for i in active:
+        budget = s.max_steps
+        if s.max_total_steps is not None:
+            budget = max(1, min(budget, s.max_total_steps - out[i].total_steps))
+        groups.setdefault(budget, []).append(i)
+    return groups
+
+
+def _stack_optimizers(states):
+    import torch
+
+    from .step import OptimizerState
+    return OptimizerState(*(torch.cat([getattr(st, k) for st in states]) for k in ("exp_avg", "exp_avg_sq", "steps")))
+
+
+def _settings_from(settings, overrides) -> CramSettings:
+    """The run's settings: given (or the kit's defaults) with keyword overrides applied."""
+    base = settings if settings is not None else CramSettings()
+    if not isinstance(base, CramSettings):
+        raise BadInputError(f"settings must be a CramSettings, got {type(base).__name__}; "
+                            "use CramSettings.from_preset('grid-2025') or keyword arguments")
+    return base.replace(**overrides) if overrides else base
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -357,13 +424,13 @@ def _rows_and_ids(texts, need: int):
     return rows, ids
 
 
-def check_lengths(lengths) -> list[int]:
+def check_lengths(lengths, shortest: int = 2) -> list[int]:
     try:
         out = sorted({int(n) for n in lengths})
     except (TypeError, ValueError):
         raise BadInputError(f"lengths must be a list of integers, got {lengths!r}") from None
-    if not out or out[0] < 2 or any(int(n) != n for n in lengths):
-        raise BadInputError(f"lengths must be integers >= 2, got {list(lengths)!r}")
+    if not out or out[0] < shortest or any(int(n) != n for n in lengths):
+        raise BadInputError(f"lengths must be integers >= {shortest}, got {list(lengths)!r}")
     return out
 
 
@@ -380,12 +447,3 @@ def _fraction(values) -> float | None:
 def _model_name(lm) -> str:
     spec = getattr(lm, "spec", None)
     return getattr(spec, "name", type(getattr(lm, "model", lm)).__name__)
-
-
-def _settings(cram_kwargs) -> dict:
-    out = {}
-    for k, v in cram_kwargs.items():
-        if k in ("callback", "init_vectors"):
-            continue
-        out[k] = v if isinstance(v, (int, float, str, bool, type(None), list, tuple)) else str(v)
-    return out

@@ -24,13 +24,14 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
-import math
 import os
 import time
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import ConfigError, OutputPathError
+from .errors import BadInputError, ConfigError, OutputPathError
+from .settings import CramSettings
 from .results_file import (LINE_FIELDS, append_lines, check_same_settings, job_key, merge_parts, part_files,
                            part_path, read_results, settings_digest)
 # Notebook 07 reads Table 1 through this module until its source imports it from cramlab.report (where it lives).
@@ -38,33 +39,37 @@ from .report import format_report, length_records, report, write_csv  # noqa: F4
 
 #: Settings that change a job's result: a results file holds one value of each.
 RESULT_SETTINGS = ("max_steps", "lr", "patience", "target_accuracy", "check_every", "seed", "dtype", "decode")
-#: cram's engines: auto (fast on a GPU), plain or fast.
-ENGINES = ("auto", "plain", "fast")
+#: The sweep's keys that are cram settings (CramSettings validates them); list keys hold several values.
+CRAM_KEYS = {"max_steps": "max_steps", "lr": "lr", "patience": "patience", "target_accuracy": "target_accuracy",
+             "check_every": "check_every", "seed": "seed", "dtype": "dtype", "engine": "engine",
+             "n_mem": "n_mem", "layouts": "layout", "protocols": "protocol"}
+_KIT = CramSettings()
 
 
 # --- configuration -------------------------------------------------------------------------------------
 
 @dataclass
 class SweepConfig:
-    """What a sweep runs. Every field may come from a YAML/JSON file or from CLI flags."""
+    """What a sweep runs. Every field may come from a YAML/JSON file or from CLI flags; the cram knobs
+    take their defaults and their validation from `CramSettings` (the kit's settings)."""
     models: list[str] = field(default_factory=lambda: ["smollm2-135m"])
     sources: list[str] = field(default_factory=lambda: ["unseen"])
     lengths: list[int] = field(default_factory=lambda: [8, 16, 32])
-    n_mem: list[int] = field(default_factory=lambda: [1])
-    layouts: list[str] = field(default_factory=lambda: ["sink-first"])
-    protocols: list[str] = field(default_factory=lambda: ["pc"])
+    n_mem: list[int] = field(default_factory=lambda: [_KIT.n_mem])
+    layouts: list[str] = field(default_factory=lambda: [_KIT.layout])
+    protocols: list[str] = field(default_factory=lambda: [_KIT.protocol])
     n_texts: int = 4
-    seed: int = 0
+    seed: int = _KIT.seed
     batch_size: int = 16              # texts crammed together (same model, source, length, n_mem)
-    max_steps: int = 2000
-    lr: float = 1e-2
-    patience: int | None = None
-    target_accuracy: float = 1.0
-    check_every: int = 10
+    max_steps: int = _KIT.max_steps
+    lr: float = _KIT.lr
+    patience: int | None = _KIT.patience
+    target_accuracy: float = _KIT.target_accuracy
+    check_every: int = _KIT.check_every
     device: str = "auto"
-    dtype: str | None = None
+    dtype: str | None = _KIT.dtype
     decode: bool = True               # greedy decode every result ("back again")
-    engine: str = "auto"              # cram's engine: auto (fast on a GPU), plain or fast
+    engine: str = _KIT.engine         # cram's engine: auto (fast on a GPU), plain or fast
     keep_history: bool = False        # keep the per-step loss/accuracy history on every line
 
     def to_dict(self) -> dict:
@@ -73,18 +78,16 @@ class SweepConfig:
     def result_settings(self) -> dict:
         return {k: getattr(self, k) for k in RESULT_SETTINGS}
 
+    def cram_settings(self, group: "Group") -> CramSettings:
+        """The settings one group of jobs is crammed with: the kit's, with this config's knobs."""
+        return CramSettings(max_steps=self.max_steps, lr=self.lr, patience=self.patience,
+                            target_accuracy=self.target_accuracy, check_every=self.check_every, seed=self.seed,
+                            dtype=self.dtype, engine=self.engine, n_mem=group.n_mem, layout=group.layout,
+                            protocol=group.protocol)
 
-# field name -> (kind, example) ; kinds: str, int, float, bool, list[str], list[int], optional variants
-_TYPES = {
-    "models": ("list[str]", "models: [smollm2-135m]"), "sources": ("list[str]", "sources: [unseen, random]"),
-    "lengths": ("list[int]", "lengths: [8, 16, 32]"), "n_mem": ("list[int]", "n_mem: [1, 2]"),
-    "layouts": ("list[str]", "layouts: [sink-first, mem-first]"), "protocols": ("list[str]", "protocols: [pc, hc]"),
-    "n_texts": ("int", "n_texts: 8"), "seed": ("int", "seed: 0"), "batch_size": ("int", "batch_size: 16"),
-    "max_steps": ("int", "max_steps: 2000"), "lr": ("float", "lr: 0.01"), "patience": ("int?", "patience: 500"),
-    "target_accuracy": ("float", "target_accuracy: 1.0"), "check_every": ("int", "check_every: 10"),
-    "device": ("str", "device: cuda"), "dtype": ("str?", "dtype: bfloat16"), "decode": ("bool", "decode: true"),
-    "keep_history": ("bool", "keep_history: false"), "engine": ("str", "engine: auto"),
-}
+
+#: Examples for the error messages where a field's default says nothing (None).
+_EXAMPLES = {"patience": "patience: 500", "dtype": "dtype: bfloat16", "device": "device: cuda"}
 
 
 def load_config(path: str | os.PathLike | None = None, **overrides) -> SweepConfig:
@@ -114,86 +117,83 @@ def load_config(path: str | os.PathLike | None = None, **overrides) -> SweepConf
 
 
 def validate_config(data: dict, where: str = "the config") -> SweepConfig:
-    """A SweepConfig from a plain dict; ConfigError names the key and the fix."""
+    """A SweepConfig from a plain dict; ConfigError names the key and the fix. Types come from the
+    dataclass's annotations; the cram knobs' values are checked by CramSettings, the rest here."""
     known = [f.name for f in fields(SweepConfig)]
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
             raise ConfigError(f"unknown key {key!r} in {where}; {hint}")
-    clean = {}
-    for key, value in data.items():
-        kind, example = _TYPES[key]
-        clean[key] = _coerce(key, value, kind, example, where)
-    cfg = SweepConfig(**clean)
+    hints = typing.get_type_hints(SweepConfig)
+    cfg = SweepConfig(**{key: _coerce(key, value, hints[key], where) for key, value in data.items()})
     _check_values(cfg, where)
     return cfg
 
 
-def _coerce(key, value, kind, example, where):
-    def bad():
-        names = {"list[str]": "a list of names", "list[int]": "a list of integers", "int": "an integer",
-                 "int?": "an integer or null", "float": "a number", "str": "a string", "str?": "a string or null",
-                 "bool": "true or false"}
-        return ConfigError(f"key {key!r} in {where} must be {names[kind]}, got {value!r}; e.g. '{example}'")
+def _example(key: str) -> str:
+    if key in _EXAMPLES:
+        return _EXAMPLES[key]
+    default = getattr(SweepConfig(), key)
+    text = json.dumps(default).replace('"', "")
+    return f"{key}: {text}"
 
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-    if kind.endswith("?"):
+
+def _coerce(key, value, hint, where):
+    """`value` as the annotated type `hint` (int, float, str, bool, list[...], X | None), else ConfigError."""
+    args = typing.get_args(hint)
+    optional = type(None) in args and typing.get_origin(hint) is not list
+    if optional:
         if value is None:
             return None
-        kind = kind[:-1]
-    if kind.startswith("list"):
+        hint = next(a for a in args if a is not type(None))
+    inner = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    what = f"a list of {'integers' if inner is int else 'names'}" if inner else names[hint]
+
+    def bad():
+        return ConfigError(f"key {key!r} in {where} must be {what}{' or null' if optional else ''}, got {value!r}; "
+                           f"e.g. '{_example(key)}'")
+
+    def is_a(v, kind):
+        if kind is float:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+        if kind is int:
+            return isinstance(v, int) and not isinstance(v, bool)
+        return isinstance(v, kind) and (kind is not str or bool(v.strip()) or inner is None)
+    if inner is not None:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]                      # a single value is a list of one
-        if not isinstance(value, (list, tuple)) or not value:
-            raise bad()
-        inner = kind[5:-1]
-        if inner == "int" and not all(is_int(v) for v in value):
-            raise bad()
-        if inner == "str" and not all(isinstance(v, str) and v.strip() for v in value):
+        if not isinstance(value, (list, tuple)) or not value or not all(is_a(v, inner) for v in value):
             raise bad()
         return list(value)
-    if kind == "int" and not is_int(value):
+    if not is_a(value, hint):
         raise bad()
-    if kind == "float":
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise bad()
-        value = float(value)
-    if kind == "str" and not isinstance(value, str):
-        raise bad()
-    if kind == "bool" and not isinstance(value, bool):
-        raise bad()
-    return value
+    return float(value) if hint is float else value
 
 
 def _check_values(cfg: SweepConfig, where: str) -> None:
-    from .decode import LAYOUTS, PROTOCOLS
     from .texts import SOURCES
-
-    def one_of(key, values, allowed):
-        for v in values:
-            if v not in allowed:
-                raise ConfigError(f"key {key!r} in {where}: unknown value {v!r}; use one of {', '.join(allowed)}")
-    one_of("sources", cfg.sources, SOURCES)
-    one_of("layouts", cfg.layouts, LAYOUTS)
-    one_of("protocols", cfg.protocols, PROTOCOLS)
-    one_of("engine", [cfg.engine], ENGINES)
-    for key in ("lengths",):
-        if min(getattr(cfg, key)) < 2:
-            raise ConfigError(f"key {key!r} in {where}: every length must be >= 2 tokens, got {cfg.lengths}")
-    for key in ("n_mem",):
-        if min(cfg.n_mem) < 1:
-            raise ConfigError(f"key 'n_mem' in {where}: every n_mem must be >= 1, got {cfg.n_mem}")
-    for key in ("n_texts", "batch_size", "max_steps", "check_every"):
+    for v in cfg.sources:
+        if v not in SOURCES:
+            raise ConfigError(f"key 'sources' in {where}: unknown value {v!r}; use one of {', '.join(SOURCES)}")
+    if min(cfg.lengths) < 2:
+        raise ConfigError(f"key 'lengths' in {where}: every length must be >= 2 tokens, got {cfg.lengths}")
+    for key in ("n_texts", "batch_size"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"key {key!r} in {where} must be >= 1, got {getattr(cfg, key)}")
-    if cfg.patience is not None and cfg.patience < 1:
-        raise ConfigError(f"key 'patience' in {where} must be >= 1 or null, got {cfg.patience}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise ConfigError(f"key 'lr' in {where} must be a finite number > 0, got {cfg.lr}; the paper uses 0.01")
-    if not 0 < cfg.target_accuracy <= 1:
-        raise ConfigError(f"key 'target_accuracy' in {where} must be in (0, 1], got {cfg.target_accuracy}")
+    for key, name in CRAM_KEYS.items():          # one knob at a time, so the error names its key
+        values = getattr(cfg, key)
+        for v in (values if isinstance(values, list) else [values]):
+            try:
+                _KIT.replace(**{name: v})
+            except BadInputError as exc:
+                raise ConfigError(f"key {key!r} in {where}: {exc}") from None
+    for g in plan(cfg):                          # and every combination the sweep will run
+        try:
+            cfg.cram_settings(g)
+        except BadInputError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 # --- the job list --------------------------------------------------------------------------------------
@@ -306,11 +306,8 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
         for start in range(0, len(mine), cfg.batch_size):
             batch = mine[start:start + cfg.batch_size]
             t0 = time.perf_counter()
-            results = cram(lm, [t.token_ids[:g.n_tokens] for t in batch], n_mem=g.n_mem, max_steps=cfg.max_steps,
-                           lr=cfg.lr, patience=cfg.patience, target_accuracy=cfg.target_accuracy,
-                           protocol=g.protocol, layout=g.layout, dtype=cfg.dtype, seed=cfg.seed,
-                           check_every=cfg.check_every, progress=False, decode=cfg.decode,
-                           text_ids=[t.text_id for t in batch], engine=cfg.engine)
+            results = cram(lm, [t.token_ids[:g.n_tokens] for t in batch], cfg.cram_settings(g), progress=False,
+                           decode=cfg.decode, text_ids=[t.text_id for t in batch])
             rows = [_line(cfg, g, lm.spec, r, rank) for r in results]
             append_lines(target, rows)
             crammed += len(rows)

@@ -2,7 +2,9 @@
 
 - `unseen`: original passages written for this kit (package data), standing in for the paper's
   "texts published after the model's training cut-off".
-- `random`: whole words drawn uniformly (seeded) from the tokenizer's vocabulary, joined by spaces.
+- `random`: the paper's random text: words drawn uniformly (seeded) from the 100,000 most frequent English
+  words (`wordfreq`'s list, standing in for the authors' GloVe top-100k list), joined by spaces,
+  truncated to N tokens; `random_lengths=True` draws each text's N uniformly in [2, N] as their code does.
 - `pg19`, `fanfics`: the paper's sources, loaded from the hub or a local file (see `load_pg19`).
 - user text: a string or a file, its first `n_tokens` tokens.
 """
@@ -100,29 +102,32 @@ def _from_quarter(text: str, quarter: int) -> str:
     return text[match.end():] if match else text[cut:]
 
 
-@lru_cache(maxsize=8)
-def _word_vocabulary(tokenizer) -> tuple[str, ...]:
-    """Whole words of the vocabulary: tokens that start a word (space marker) and are letters only."""
-    words = set()
-    for piece in tokenizer.get_vocab():
-        if piece[:1] in ("\u0120", "\u2581"):     # 'Ġ' (byte-level BPE) or '▁' (SentencePiece)
-            word = piece[1:]
-            if len(word) >= 2 and re.fullmatch(r"[A-Za-z]+", word):
-                words.add(word)
-    return tuple(sorted(words))
+#: How many of the most frequent English words the random source draws from (the paper: 100k).
+RANDOM_VOCABULARY_SIZE = 100_000
 
 
-def random_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
-    """The paper's random-text protocol: uniform whole words joined by spaces, truncated to N tokens."""
+@lru_cache(maxsize=1)
+def random_vocabulary() -> tuple[str, ...]:
+    """The 100,000 most frequent English words (`wordfreq.top_n_list`), the random source's vocabulary."""
+    from wordfreq import top_n_list
+    return tuple(top_n_list("en", RANDOM_VOCABULARY_SIZE))
+
+
+def random_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0,
+                 random_lengths: bool = False) -> list[Text]:
+    """The paper's random-text protocol (Kuratov et al.'s code): 5·N words drawn uniformly with replacement
+    from the 100k-word list, joined by spaces, truncated to N tokens. With `random_lengths`, each text's
+    N is drawn uniformly in [2, n_tokens] first (their `--shuffled` runs), so texts differ in length."""
     _check_n_tokens(n_tokens)
     _check_n_texts(n_texts, None, "random")
-    vocab = _word_vocabulary(tokenizer)
+    vocab = random_vocabulary()
     rng = random.Random(seed)
     out = []
     for i in range(n_texts):
-        words = [rng.choice(vocab) for _ in range(n_tokens + 1)]   # every word is >= 1 token
-        ids = encode(tokenizer, " ".join(words))[:n_tokens]
-        out.append(Text("random", f"random-{seed}-{i}", n_tokens, ids, tokenizer.decode(ids)))
+        n = rng.randint(2, n_tokens) if random_lengths else n_tokens
+        words = [rng.choice(vocab) for _ in range(5 * n)]     # as theirs: 5 words per token, then truncate
+        ids = encode(tokenizer, " ".join(words))[:n]
+        out.append(Text("random", f"random-{seed}-{i}", n, ids, tokenizer.decode(ids)))
     return out
 
 

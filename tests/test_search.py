@@ -57,7 +57,7 @@ def test_grid_stop_after_failures_and_bad_input(tiny, tiny_texts):
     with pytest.raises(TextTooShortError, match="needs 30"):
         grid_search(tiny, tiny_texts, [8, 30], **TINY)
     with pytest.raises(BadInputError, match="lengths"):
-        grid_search(tiny, tiny_texts, [1, 8], **TINY)
+        grid_search(tiny, tiny_texts, [1, 8], protocol="hc", **TINY)   # hc never scores t_1: N >= 2
     with pytest.raises(BadInputError, match="threshold"):
         grid_search(tiny, tiny_texts, [8], threshold=1.5, **TINY)
 
@@ -120,8 +120,8 @@ def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_gr
     import cramlab.cram as cram_module
     calls = []
 
-    def spy(lm, rows, **kw):
-        results = cram(lm, rows, **kw)
+    def spy(lm, rows, settings=None, **kw):
+        results = cram(lm, rows, settings, **kw)
         calls.append((len(rows[0]), [r.text_id for r in results], kw.get("init_vectors"), results))
         return results
     monkeypatch.setattr(cram_module, "cram", spy)
@@ -136,7 +136,7 @@ def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_gr
 
 def test_progressive_bad_input(tiny, tiny_texts):
     with pytest.raises(BadInputError, match="start"):
-        progressive(tiny, tiny_texts, start=1, max_tokens=8)
+        progressive(tiny, tiny_texts, start=1, max_tokens=8, protocol="hc")   # pc allows 1, hc needs 2
     with pytest.raises(BadInputError, match="max_tokens"):
         progressive(tiny, tiny_texts, start=8, max_tokens=4)
     with pytest.raises(TextTooShortError):

@@ -33,12 +33,6 @@ def test_sources_are_seeded(tok):
         [t.text_id for t in get_texts(tok, "unseen", 8, 3, seed=5)]
 
 
-def test_random_text_is_space_separated_words(tok):
-    text = get_texts(tok, "random", 40, seed=3)[0].text
-    words = text.split()
-    assert len(words) >= 10 and all(w.isalpha() for w in words[:-1])
-
-
 def test_user_text_and_too_short(tok):
     t = first_tokens(tok, "The quick brown fox jumps over the lazy dog.", 4)
     assert len(t.token_ids) == 4 and t.text.startswith("The quick")
@@ -60,3 +54,21 @@ def test_pg19_and_fanfics_fail_clearly_offline(tok, monkeypatch, tmp_path):
     monkeypatch.setenv("CRAMLAB_PG19_FILE", str(tmp_path / "pg19.csv"))
     t = get_texts(tok, "pg19", 4)[0]
     assert t.text.startswith("Third sentence") and second_half(chunk).startswith("Third")
+
+
+def test_random_source_draws_words_from_the_100k_list_with_a_fixed_seed(tiny):
+    from cramlab.texts import RANDOM_VOCABULARY_SIZE, random_texts, random_vocabulary
+    vocab = random_vocabulary()
+    assert len(vocab) == RANDOM_VOCABULARY_SIZE == 100_000 and vocab[0] == "the"
+    a = random_texts(tiny.tokenizer, 12, n_texts=3, seed=7)
+    b = random_texts(tiny.tokenizer, 12, n_texts=3, seed=7)
+    c = random_texts(tiny.tokenizer, 12, n_texts=3, seed=8)
+    assert [t.token_ids for t in a] == [t.token_ids for t in b] != [t.token_ids for t in c]
+    assert all(t.n_tokens == len(t.token_ids) == 12 for t in a)
+    known = set(vocab)
+    words = " ".join(t.text for t in a).split()[:-1]          # the last word may be cut by the truncation
+    assert words and all(w in known for w in words)
+    varied = random_texts(tiny.tokenizer, 40, n_texts=20, seed=1, random_lengths=True)
+    lengths = [t.n_tokens for t in varied]
+    assert all(2 <= n <= 40 for n in lengths) and len(set(lengths)) > 5
+    assert all(len(t.token_ids) == t.n_tokens for t in varied)

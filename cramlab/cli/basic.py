@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
-from ..decode import LAYOUTS, PROTOCOLS
+from ..settings import LAYOUTS, PROTOCOLS, CramSettings
 from ..texts import SOURCES
 from .common import add_model_args, check_writable
+
+_KIT = CramSettings()          # the flags' defaults are the kit's settings
 
 
 def register(subparsers) -> None:
@@ -34,13 +36,13 @@ def register(subparsers) -> None:
     src.add_argument("--source", choices=SOURCES, help="a text source")
     p.add_argument("--n-texts", type=int, default=1, help="texts from --source (crammed as one batch)")
     p.add_argument("--n-tokens", type=int, required=True)
-    p.add_argument("--n-mem", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=2000)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--layout", choices=LAYOUTS, default="sink-first")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="pc")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-mem", type=int, default=_KIT.n_mem)
+    p.add_argument("--max-steps", type=int, default=_KIT.max_steps)
+    p.add_argument("--patience", type=int, default=_KIT.patience)
+    p.add_argument("--lr", type=float, default=_KIT.lr)
+    p.add_argument("--layout", choices=LAYOUTS, default=_KIT.layout)
+    p.add_argument("--protocol", choices=PROTOCOLS, default=_KIT.protocol)
+    p.add_argument("--seed", type=int, default=_KIT.seed)
     p.add_argument("--out", help="folder for vector files (.safetensors) and results.json")
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per text")
     p.add_argument("--no-progress", action="store_true")

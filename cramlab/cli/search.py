@@ -1,16 +1,15 @@
 """`cramlab search grid | bisect | progressive`: how far it goes, from the command line.
 
-Owns: the flags of the three searches and what they print. Does not own: the searches (cramlab.search)
-or the Max rule (cramlab.report).
+Owns: the flags of the three searches and what they print. Does not own: the searches (cramlab.search),
+the settings and presets the flags override (cramlab.settings) or the Max rule (cramlab.report).
 """
 from __future__ import annotations
 
 import json
 
-from ..decode import LAYOUTS, PROTOCOLS
 from ..errors import BadInputError
-from ..report import PAPER_THRESHOLD
 from ..search import bisect_search, check_lengths, grid_search, progressive
+from ..settings import INITS, LAYOUTS, PRESETS, PROTOCOLS, CramSettings
 from ..texts import SOURCES
 from .common import add_model_args
 
@@ -23,20 +22,23 @@ def register(subparsers) -> None:
     def common(q):
         add_model_args(q)
         q.add_argument("--source", default="unseen", choices=SOURCES)
-        q.add_argument("--n-mem", type=int, default=1)
-        q.add_argument("--max-steps", type=int, default=2000)
-        q.add_argument("--lr", type=float, default=1e-2)
+        q.add_argument("--preset", default="kit", choices=list(PRESETS),
+                       help="grid-2025 (Kuratov et al.) or progressive-2026 (Tarasov et al.); flags below override it")
+        q.add_argument("--n-mem", type=int, default=None)
+        q.add_argument("--max-steps", type=int, default=None)
+        q.add_argument("--lr", type=float, default=None)
         q.add_argument("--patience", type=int, default=None)
-        q.add_argument("--layout", choices=LAYOUTS, default="sink-first")
-        q.add_argument("--protocol", choices=PROTOCOLS, default="pc")
-        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--layout", choices=list(LAYOUTS), default=None)
+        q.add_argument("--protocol", choices=list(PROTOCOLS), default=None)
+        q.add_argument("--init", choices=list(INITS), default=None)
+        q.add_argument("--seed", type=int, default=None)
         q.add_argument("--json", action="store_true", help="print one JSON object")
 
     q = sub.add_parser("grid", help="the paper's protocol: every text at every length from scratch")
     common(q)
     q.add_argument("--lengths", default="8,16,32", help="comma-separated lengths (the paper: 8,16,32,64,...)")
     q.add_argument("--n-texts", type=int, default=4)
-    q.add_argument("--threshold", type=float, default=PAPER_THRESHOLD)
+    q.add_argument("--threshold", type=float, default=None, help="Max rule threshold (the paper: 0.99)")
     q.set_defaults(func=_cmd_grid)
 
     q = sub.add_parser("bisect", help="the longest prefix of one text that fits, by bisection")
@@ -50,8 +52,9 @@ def register(subparsers) -> None:
     q = sub.add_parser("progressive", help="grow the target token by token, warm-starting (ICML 2026)")
     common(q)
     q.add_argument("--n-texts", type=int, default=1)
-    q.add_argument("--start", type=int, default=2)
-    q.add_argument("--step-tokens", type=int, default=1)
+    q.add_argument("--start", type=int, default=None, help="first length (kit: 2; progressive-2026: 1)")
+    q.add_argument("--step-tokens", type=int, default=None)
+    q.add_argument("--no-carry-optimizer", action="store_true", help="fresh AdamW at every length")
     q.add_argument("--max-tokens", type=int, default=64)
     q.set_defaults(func=_cmd_progressive)
 
@@ -60,10 +63,14 @@ def _load(args, n_tokens, n_texts):
     from ..models import load_model
     from ..texts import get_texts
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    texts = get_texts(lm.tokenizer, args.source, n_tokens, n_texts=n_texts, seed=args.seed)
-    kwargs = dict(max_steps=args.max_steps, lr=args.lr, patience=args.patience, layout=args.layout,
-                  protocol=args.protocol, seed=args.seed)
-    return lm, texts, kwargs
+    flags = dict(n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr, patience=args.patience,
+                 layout=args.layout, protocol=args.protocol, init=args.init, seed=args.seed,
+                 threshold=getattr(args, "threshold", None))
+    settings = CramSettings.from_preset(args.preset, **{k: v for k, v in flags.items() if v is not None})
+    if getattr(args, "no_carry_optimizer", False):
+        settings = settings.replace(carry_optimizer=False)
+    texts = get_texts(lm.tokenizer, args.source, n_tokens, n_texts=n_texts, seed=settings.seed)
+    return lm, texts, settings
 
 
 def _parse_lengths(text: str) -> list[int]:
@@ -76,7 +83,7 @@ def _parse_lengths(text: str) -> list[int]:
 def _cmd_grid(args) -> int:
     lengths = check_lengths(_parse_lengths(args.lengths))
     lm, texts, kwargs = _load(args, max(lengths), args.n_texts)
-    res = grid_search(lm, texts, lengths, n_mem=args.n_mem, threshold=args.threshold, **kwargs)
+    res = grid_search(lm, texts, lengths, kwargs)
     if args.json:
         print(res.to_json())
         return 0
@@ -93,8 +100,7 @@ def _cmd_grid(args) -> int:
 
 def _cmd_bisect(args) -> int:
     lm, texts, kwargs = _load(args, args.hi, args.text_index + 1)
-    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, n_mem=args.n_mem,
-                        warm_start=not args.no_warm_start, **kwargs)
+    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, kwargs, warm_start=not args.no_warm_start)
     if args.json:
         print(json.dumps(res.to_dict()))
         return 0
@@ -109,13 +115,13 @@ def _cmd_bisect(args) -> int:
 
 def _cmd_progressive(args) -> int:
     lm, texts, kwargs = _load(args, args.max_tokens, args.n_texts)
-    res = progressive(lm, texts, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens,
-                      n_mem=args.n_mem, **kwargs)
+    res = progressive(lm, texts, kwargs, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens)
     if args.json:
         print(json.dumps(res.to_dict()))
         return 0
-    print(f"progressive cramming: {res.model}, n_mem {res.n_mem}, start {args.start}, step {args.step_tokens}, "
-          f"cap {args.max_tokens}")
+    s = res.settings
+    print(f"progressive cramming: {res.model}, preset {s['preset']}, n_mem {res.n_mem}, start {s['start_tokens']}, "
+          f"step {s['step_tokens']}, cap {args.max_tokens}")
     for t in res.texts:
         print(f"  {t.text_id:<28} longest {t.longest_tokens:>5}  steps {t.total_steps:>6}  "
               f"greedy exact {t.greedy_exact}")

@@ -9,11 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..decode import LAYOUTS, PROTOCOLS
 from ..errors import BadInputError, ConfigError
 from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
 from ..results_file import job_key, read_results
-from ..sweep import ENGINES, dist_env, load_config, n_jobs, plan, run_sweep
+from ..settings import ENGINES, LAYOUTS, PROTOCOLS
+from ..sweep import dist_env, load_config, n_jobs, plan, run_sweep
 from ..texts import SOURCES
 
 

@@ -1,0 +1,197 @@
+"""Progressive cramming with every text growing on its own, in one batch and one captured step (GPU path).
+
+Owns: `grow()`, the engine behind `search.progressive(..., engine="fast")`, and `GrowOutcome`.
+Does not: define the protocol (search.progressive documents it and runs the readable per-length loop,
+which this engine must equal), the bookkeeping of a fixed-length run (step.py), or decoding.
+
+Why one batch can hold texts of different lengths with no re-capture: the model is causal, so the
+logits at positions <= n do not depend on the tokens after n. Every text is fed at the cap length once
+and for all; a per-text length `n_r` masks the loss and the accuracy to the first n_r scored positions.
+When a text's training forward reaches the target at its length, its vectors become its longest fit,
+its length grows by `step_tokens` and it goes on with its vectors, AdamW moments and schedule position
+(or a fresh AdamW when `carry_optimizer` is off) — all inside the step, so one CUDA graph serves every
+length. A text stops when `max_steps` steps at one length did not reach the target (failed), when it fits
+the cap, or when its cumulative steps reach `max_total_steps`. Texts never wait for one another, which
+changes nothing for a text: in the per-length loop a converged text also waits without a step.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .fast import linear_cross_entropy
+from .settings import CramSettings
+from .step import OptimizerState, adamw_update, base, head_logits, prepare_group
+
+
+@dataclass
+class GrowOutcome:
+    """Per text (input order): what progressive growth reached."""
+    longest_tokens: list[int]               # longest length that reached the target (0: not even the start)
+    failed_tokens: list[int | None]         # the length where it stopped failing (None: it did not fail)
+    stop_reasons: list[str]                 # failed | max_tokens | max_total_steps | non_finite
+    total_steps: list[int]
+    steps_per_length: list[dict[int, int]]  # optimiser steps spent at each length tried
+    vectors: torch.Tensor                   # (B, k, d) float32, CPU: the vectors of the longest fit
+    seconds: float
+
+
+class GrowStep:
+    """Every tensor of the growing batch at static addresses; `run(k)` does k steps (graph replays on CUDA)."""
+
+    def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
+                 fused_loss: bool = True):
+        self.s, self.max_tokens = s, max_tokens
+        self.g = prepare_group(lm, [r[:max_tokens] for r in rows], s, sink_token_id)
+        self.base, self.head = base(lm), lm.get_output_embeddings()
+        self.fused_loss = fused_loss and getattr(self.head, "bias", None) is None
+        g, dev = self.g, self.g.start.device
+        b = g.start.shape[0]
+        self.inputs_static = g.inputs(g.start)          # (B, P + N, d): the vectors are overwritten each step
+        self.mem = torch.nn.Parameter(g.start.clone())
+        self.opt = OptimizerState.zeros(g.start)
+        self.position = torch.arange(g.n_scored, device=dev)
+        self.length = torch.full((b,), s.start_tokens, dtype=torch.long, device=dev)
+        self.steps_here = torch.zeros(b, dtype=torch.long, device=dev)
+        self.total = torch.zeros(b, dtype=torch.long, device=dev)
+        self.longest = torch.zeros(b, dtype=torch.long, device=dev)
+        self.done = torch.zeros(b, dtype=torch.bool, device=dev)
+        self.reason = torch.zeros(b, dtype=torch.long, device=dev)     # index into REASONS
+        self.best_mem = g.start.clone()
+        self.steps_log = torch.zeros(b, max_tokens + 1, dtype=torch.long, device=dev)
+        self.graph = None
+
+    REASONS = ("", "failed", "max_tokens", "max_total_steps", "non_finite")
+
+    def _step(self):
+        s, g = self.s, self.g
+        n_prefix = s.n_prefix
+        inputs = torch.cat([self.inputs_static[:, :n_prefix - s.n_mem], self.mem.to(g.text_emb.dtype),
+                            self.inputs_static[:, n_prefix:]], dim=1)
+        hidden = self.base(inputs_embeds=inputs, use_cache=False).last_hidden_state
+        hidden = hidden[:, g.first_pos:g.first_pos + g.n_scored]
+        if self.fused_loss:
+            loss_tok, correct = linear_cross_entropy(hidden, self.head.weight, g.targets)
+        else:
+            logits = head_logits(self.head, hidden).float()
+            loss_tok = F.cross_entropy(logits.transpose(1, 2), g.targets, reduction="none")
+            correct = (logits.argmax(-1) == g.targets).float()
+        n_scored = self.length - (s.protocol == "hc")                  # scored positions at each text's length
+        mask = (self.position[None, :] < n_scored[:, None]).float()
+        loss = (loss_tok * mask).sum(1) / n_scored
+        acc = (correct * mask).sum(1) / n_scored
+        with torch.no_grad():
+            live = ~self.done
+            finite = torch.isfinite(loss)
+            fits = live & finite & (acc >= s.target_accuracy)           # decided on this forward, before a step
+            self.longest.copy_(torch.where(fits, self.length, self.longest))
+            self.best_mem.copy_(torch.where(fits[:, None, None], self.mem.detach(), self.best_mem))
+            self._log(live & (fits | ~finite))
+            at_cap = fits & (self.length >= self.max_tokens)
+            self._finish(at_cap, 2)
+            self._finish(live & ~finite, 4)
+            grown = fits & ~at_cap
+            self.length.copy_(torch.where(grown, (self.length + s.step_tokens).clamp(max=self.max_tokens),
+                                          self.length))
+            self.steps_here.copy_(torch.where(grown, 0, self.steps_here))
+            if not s.carry_optimizer:                                   # a fresh AdamW at every length
+                keep = (~grown)[:, None, None]
+                self.opt.exp_avg.mul_(keep)
+                self.opt.exp_avg_sq.mul_(keep)
+                self.opt.steps.mul_(~grown)
+            train = live & finite & ~fits
+        torch.where(train, loss, torch.zeros_like(loss)).sum().backward()
+        with torch.no_grad():
+            adamw_update(self.mem, self.mem.grad, self.opt, s, train)
+            self.mem.grad.zero_()
+            self.steps_here.add_(train.long())
+            self.total.add_(train.long())
+            out_of_steps = train & (self.steps_here >= s.max_steps)
+            self._log(out_of_steps)
+            self._finish(out_of_steps, 1)
+            if s.max_total_steps is not None:
+                self._finish(train & ~out_of_steps & (self.total >= s.max_total_steps), 3)
+
+    def _finish(self, rows, reason: int):
+        self.reason.copy_(torch.where(rows & ~self.done, reason, self.reason))
+        self.done.logical_or_(rows)
+
+    def _log(self, rows):
+        """steps_log[r, length_r] = steps spent at that length, for the rows that leave their length now."""
+        current = self.steps_log.gather(1, self.length[:, None]).squeeze(1)
+        self.steps_log.scatter_(1, self.length[:, None], torch.where(rows, self.steps_here, current)[:, None])
+
+    def _tensors(self):
+        return [self.mem.data, self.opt.exp_avg, self.opt.exp_avg_sq, self.opt.steps, self.length,
+                self.steps_here, self.total, self.longest, self.done, self.reason, self.best_mem, self.steps_log]
+
+    def capture(self):
+        """Warm up on a side stream, put the state back, capture one step as a CUDA graph."""
+        saved = [t.clone() for t in self._tensors()]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream().wait_stream(side)
+        for t, v in zip(self._tensors(), saved):
+            t.copy_(v)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+        for t, v in zip(self._tensors(), saved):
+            t.copy_(v)
+        self.mem.grad.zero_()
+
+    def run(self, n_steps: int):
+        for _ in range(n_steps):
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self._step()
+
+
+def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,
+         use_graph: bool | None = None, steps_per_check: int = 50, callback=None) -> GrowOutcome:
+    """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring."""
+    t0 = time.perf_counter()
+    step = GrowStep(lm, rows, s, max_tokens, sink_token_id)
+    dev = step.mem.device
+    use_graph = dev.type == "cuda" if use_graph is None else use_graph
+    if use_graph:
+        step.capture()
+    # Every text stops within max_total_steps trained steps (or (lengths to go) x max_steps without that
+    # cap), plus one untrained forward per length that fits at once.
+    limit = (s.max_total_steps or (max_tokens - s.start_tokens + 1) * s.max_steps) + max_tokens + 1
+    n = 0
+    while n < limit:
+        k = min(steps_per_check, limit - n)
+        step.run(k)
+        n += k
+        done = step.done.cpu()
+        if callback is not None:
+            callback(n, int(done.sum()), step.length.cpu().tolist())
+        if bool(done.all()):
+            break
+    reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in step.reason.cpu().tolist()]
+    longest = step.longest.cpu().tolist()
+    length = step.length.cpu().tolist()
+    log = step.steps_log.cpu()
+    per_length = [{k: int(log[r, k]) for k in lengths_tried(s, max_tokens, length[r])} for r in range(len(rows))]
+    failed = [length[r] if reasons[r] in ("failed", "non_finite") else None for r in range(len(rows))]
+    return GrowOutcome(longest_tokens=longest, failed_tokens=failed, stop_reasons=reasons,
+                       total_steps=step.total.cpu().tolist(), steps_per_length=per_length,
+                       vectors=step.best_mem.detach().float().cpu(), seconds=time.perf_counter() - t0)
+
+
+def lengths_tried(s: CramSettings, max_tokens: int, last: int) -> list[int]:
+    """The lengths a text visits from `start_tokens` by `step_tokens` (capped at max_tokens) up to `last`."""
+    out, n = [], s.start_tokens
+    while True:
+        out.append(n)
+        if n >= last or n >= max_tokens:
+            return out
+        n = min(n + s.step_tokens, max_tokens)

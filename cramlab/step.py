@@ -1,0 +1,272 @@
+"""What both engines share: a group's inputs, the per-text running state, AdamW per text, the stop rule.
+
+Owns: `Group` (one batch of equal-length texts: frozen embeddings, targets, scored positions, start
+vectors), `initial_vectors` (seeded per text), `TextState` (per-text bookkeeping kept on the device:
+best-so-far vectors, accuracy and loss, the minimum loss, steps, AdamW's moments, non-finite steps),
+`adamw_update` (AdamW with a learning rate and a step count per text), `stop_reason` (the retire
+rule), `LoopOutcome` (what a loop hands back), `CramProgress`, `head_logits` and the model helpers.
+Does not: loop (cram.py has the readable loop, fast.py the GPU one), load models, decode or report.
+
+Why AdamW is written here instead of taken from torch.optim: every text is its own optimisation
+problem with its own place in the learning-rate schedule (progressive cramming carries a text's
+moments and schedule position from one length to the next, and texts converge at different steps),
+and a text that reached its target on this step's forward must not move. torch.optim.AdamW takes one
+learning rate and one step count per parameter; `adamw_update` is its update with both per text, and
+`tests/test_step.py` checks it against torch.optim.AdamW step by step.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import torch
+
+from .settings import UNIFORM_INIT_HIGH, CramSettings, lr_factor
+
+#: What a text's run ended with.
+STOP_REASONS = ("converged", "patience", "max_steps", "non_finite", "interrupted")
+
+
+@dataclass
+class CramProgress:
+    """What a callback sees every `check_every` steps (plain numbers, already on the CPU)."""
+    step: int
+    active: list[int]                   # indices (into the input list) of texts still training
+    loss_per_token_nats: list[float]    # of the texts trained this check, last step
+    accuracy: list[float]
+    n_done: int
+    n_texts: int
+
+
+@dataclass
+class Group:
+    """Texts of one length, ready to train: everything the step needs that never changes."""
+    ids: torch.Tensor            # (B, N) token ids
+    text_emb: torch.Tensor       # (B, N, d) frozen input embeddings
+    sink_emb: torch.Tensor | None  # (B, 1, d) or None (mem-first)
+    targets: torch.Tensor        # (B, S) the scored tokens
+    first_pos: int               # position whose logits predict targets[:, 0]
+    start: torch.Tensor          # (B, k, d) float32 start vectors
+
+    @property
+    def n_scored(self) -> int:
+        return self.targets.shape[1]
+
+    def inputs(self, mem: torch.Tensor, rows=None) -> torch.Tensor:
+        """[sink] [mem] [text] embeddings of the given rows (all rows: None)."""
+        text = self.text_emb if rows is None else self.text_emb[rows]
+        parts = [mem.to(text.dtype), text]
+        if self.sink_emb is not None:
+            parts.insert(0, self.sink_emb[: text.shape[0]])
+        return torch.cat(parts, dim=1)
+
+
+def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int, warm=None) -> Group:
+    """Embed the texts once, pick the scored positions, draw (or take) the start vectors."""
+    embed = lm.get_input_embeddings()
+    device = embed.weight.device
+    ids = torch.tensor(rows, dtype=torch.long, device=device)
+    n_texts = ids.shape[0]
+    n_sink = int(s.layout == "sink-first")
+    # Scored positions: position p predicts the token at p + 1. `pc` starts at the last vector.
+    first_pos = n_sink + s.n_mem - 1 if s.protocol == "pc" else n_sink + s.n_mem
+    with torch.no_grad():
+        text_emb = embed(ids)
+        sink_emb = embed(torch.tensor([sink_token_id], device=device)).expand(n_texts, 1, -1) if n_sink else None
+        std = embed.weight.float().std()
+    d = text_emb.shape[-1]
+    if warm is not None:
+        start = warm.to(device=device, dtype=torch.float32).reshape(n_texts, s.n_mem, d).clone()
+    else:
+        start = torch.stack([initial_vectors(row, s, d, std) for row in rows]).to(device)
+    targets = ids if s.protocol == "pc" else ids[:, 1:]
+    return Group(ids=ids, text_emb=text_emb, sink_emb=sink_emb, targets=targets, first_pos=first_pos,
+                 start=start)
+
+
+def initial_vectors(row: list[int], s: CramSettings, d: int, std) -> torch.Tensor:
+    """A text's start vectors (k, d), seeded by `s.seed` and the text's own ids: the same start alone
+    or in any batch. `randn`: randn * std(E) (Kuratov et al.); `uniform`: uniform[0, 0.02) (Tarasov et al.)."""
+    key = zlib.crc32(torch.tensor(row, dtype=torch.int64).numpy().tobytes())
+    gen = torch.Generator().manual_seed((s.seed * 1_000_003 + key) % (2**63))
+    if s.init == "uniform":
+        return torch.rand(s.n_mem, d, generator=gen) * UNIFORM_INIT_HIGH
+    return torch.randn(s.n_mem, d, generator=gen) * float(std)
+
+
+@dataclass
+class OptimizerState:
+    """AdamW's per-text state: moments (B, k, d) and optimiser steps taken (B,), the schedule position."""
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    steps: torch.Tensor
+
+    @classmethod
+    def zeros(cls, like: torch.Tensor) -> "OptimizerState":
+        return cls(torch.zeros_like(like), torch.zeros_like(like),
+                   torch.zeros(like.shape[0], dtype=torch.long, device=like.device))
+
+    def rows(self, idx) -> "OptimizerState":
+        return OptimizerState(self.exp_avg[idx].clone(), self.exp_avg_sq[idx].clone(), self.steps[idx].clone())
+
+    def to(self, device) -> "OptimizerState":
+        return OptimizerState(self.exp_avg.to(device), self.exp_avg_sq.to(device), self.steps.to(device))
+
+
+def adamw_update(param: torch.Tensor, grad: torch.Tensor, opt: OptimizerState, s: CramSettings,
+                 live: torch.Tensor) -> None:
+    """torch.optim.AdamW's update, in place, with each text's own lr and step count; rows not `live` stay.
+
+    param, grad, opt.exp_avg, opt.exp_avg_sq: (b, k, d); opt.steps, live: (b,). Same arithmetic as
+    torch's single-tensor AdamW: decay p by lr·wd, m ← lerp(m, g, 1-β1), v ← β2·v + (1-β2)·g², then
+    p ← p − lr/(1-β1^t) · m / (√v / √(1-β2^t) + ε).
+    """
+    beta1, beta2 = s.betas
+    lr = s.lr * lr_factor(opt.steps.float(), s.lr_schedule, s.warmup_steps, s.schedule_steps, s.lr_floor / s.lr)
+    live3 = live[:, None, None]
+    steps = opt.steps + live.long()
+    t = steps.clamp(min=1).float()[:, None, None]
+    lr3 = lr[:, None, None]
+    exp_avg = torch.where(live3, opt.exp_avg.lerp(grad, 1 - beta1), opt.exp_avg)
+    exp_avg_sq = torch.where(live3, opt.exp_avg_sq * beta2 + grad * grad * (1 - beta2), opt.exp_avg_sq)
+    denom = exp_avg_sq.sqrt() / torch.sqrt(1 - beta2 ** t) + s.eps
+    new = param * (1 - lr3 * s.weight_decay) - (lr3 / (1 - beta1 ** t)) * exp_avg / denom
+    param.copy_(torch.where(live3, new, param))
+    opt.exp_avg.copy_(exp_avg)
+    opt.exp_avg_sq.copy_(exp_avg_sq)
+    opt.steps.copy_(steps)
+
+
+class TextState:
+    """Per-text running state on the device; `update` runs inside a step (no host sync).
+
+    All tensors have one row per text of the group (the fast engine: per row of its padded batch).
+    `rows` selects the texts a step trained (a LongTensor; None: all rows).
+    """
+
+    def __init__(self, start: torch.Tensor):
+        b, dev = start.shape[0], start.device
+        self.best_acc = torch.full((b,), -1.0, device=dev)
+        self.best_loss = torch.full((b,), math.inf, device=dev)
+        self.min_loss = torch.full((b,), math.inf, device=dev)     # over every training forward (Table 1)
+        self.best_mem = start.detach().clone()
+        self.last_better = torch.zeros(b, dtype=torch.long, device=dev)   # step of the last better accuracy
+        self.steps_done = torch.zeros(b, dtype=torch.long, device=dev)    # optimiser steps in this call
+        self.failed_at = torch.full((b,), -1, dtype=torch.long, device=dev)
+        self.loss = torch.zeros(b, device=dev)                              # of the last forward
+        self.acc = torch.zeros(b, device=dev)
+
+    TENSORS = ("best_acc", "best_loss", "min_loss", "best_mem", "last_better", "steps_done", "failed_at",
+               "loss", "acc")
+
+    @torch.no_grad()
+    def update(self, rows, mem, loss, acc, step, trained, target_accuracy) -> torch.Tensor:
+        """Record this forward (before the optimiser moves `mem`); return the rows the optimiser may move.
+
+        `trained`: rows that are really training (the fast engine's padding and retired rows are not).
+        A text whose forward reached `target_accuracy` is not moved: its vectors are the ones measured
+        (the progressive paper decides convergence on the training forward, before the step).
+        """
+        finite = torch.isfinite(loss) & trained
+        best_acc, best_loss = _get(self.best_acc, rows), _get(self.best_loss, rows)
+        better = finite & (acc > best_acc)
+        keep = better | (finite & (acc == best_acc) & (loss < best_loss))
+        _put(self.best_mem, rows, torch.where(keep[:, None, None], mem.detach(), _get(self.best_mem, rows)))
+        _put(self.best_acc, rows, torch.where(keep, acc, best_acc))
+        _put(self.best_loss, rows, torch.where(keep, loss, best_loss))
+        _put(self.min_loss, rows, torch.where(finite, torch.minimum(loss, _get(self.min_loss, rows)),
+                                              _get(self.min_loss, rows)))
+        _put(self.last_better, rows, torch.where(better, step, _get(self.last_better, rows)))
+        failed = _get(self.failed_at, rows)
+        _put(self.failed_at, rows, torch.where(trained & ~torch.isfinite(loss) & (failed < 0), step, failed))
+        _put(self.loss, rows, loss)
+        _put(self.acc, rows, acc)
+        live = finite & (acc < target_accuracy)
+        _put(self.steps_done, rows, _get(self.steps_done, rows) + live.long())
+        return live
+
+    def host(self) -> dict:
+        """One read of what the stop rule needs."""
+        return {"best_acc": self.best_acc.cpu(), "last_better": self.last_better.cpu(),
+                "failed_at": self.failed_at.cpu(), "loss": self.loss.cpu(), "acc": self.acc.cpu()}
+
+
+def stop_reason(best_acc: float, last_better: int, failed_at: int, step: int, s: CramSettings) -> str | None:
+    """The retire rule, read at a check: why a text stops now (None: it goes on)."""
+    if failed_at >= 0:
+        return "non_finite"
+    if best_acc >= s.target_accuracy:
+        return "converged"
+    if s.patience is not None and step - last_better >= s.patience:
+        return "patience"
+    return None
+
+
+@dataclass
+class LoopOutcome:
+    """What an engine's loop hands back to `cram`, per text of the group (group order)."""
+    best_mem: torch.Tensor                 # (B, k, d) float32
+    steps: list[int]
+    failed_step: list[int | None]
+    stop_reasons: list[str]
+    histories: list[list[list[float]]]     # per text: [step, loss per token (nats), accuracy] at each check
+    train_accuracy: list[float]            # best accuracy seen on the training forwards
+    min_loss_per_token_nats: list[float]   # minimum training loss (HC's Table 1 uses it)
+    optimizer: OptimizerState | None       # final per-text AdamW state (for progressive carry-over)
+    seconds: float
+    interrupted: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def untrained(cls, start: torch.Tensor, reason: str = "interrupted") -> "LoopOutcome":
+        n = start.shape[0]
+        return cls(best_mem=start, steps=[0] * n, failed_step=[None] * n, stop_reasons=[reason] * n,
+                   histories=[[] for _ in range(n)], train_accuracy=[float("nan")] * n,
+                   min_loss_per_token_nats=[float("nan")] * n, optimizer=None, seconds=0.0,
+                   interrupted=reason == "interrupted")
+
+
+def head_logits(head, hidden):
+    """The LM head (`lm.get_output_embeddings()`) over (b, n, d) hidden states as one (b·n, d) × (d, |V|) matmul.
+
+    A slice `hidden[:, i:j]` of a batch is not contiguous; `nn.Linear` on it falls back to a batched
+    matmul over a copy of the head's weight per text (8 × 113 MB per step on a CPU for 8 texts, profiled:
+    docs/performance.md). Flattening the few hidden rows first costs a small copy instead.
+    """
+    b, n, d = hidden.shape
+    return head(hidden.reshape(b * n, d)).view(b, n, -1)
+
+
+def base(lm):
+    """The transformer body without the LM head (Llama: .model, GPT-NeoX: .gpt_neox, OPT: .model)."""
+    return lm.base_model
+
+
+def model_dtype(lm) -> str:
+    return str(lm.get_input_embeddings().weight.dtype).replace("torch.", "")
+
+
+def autocast_for(lm, dtype, device):
+    """Autocast in `dtype` when it differs from the model's own (the authors' fp32 + bf16 setting)."""
+    name = str(dtype).replace("torch.", "")
+    if name in ("None", model_dtype(lm)):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, name))
+
+
+def resolve_engine(engine: str, lm) -> str:
+    if engine == "auto":
+        return "fast" if lm.get_input_embeddings().weight.device.type == "cuda" else "plain"
+    return engine
+
+
+def _get(t, rows):
+    return t if rows is None else t[rows]
+
+
+def _put(t, rows, value):
+    if rows is None:
+        t.copy_(value)
+    else:
+        t[rows] = value
