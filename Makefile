@@ -9,7 +9,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.cramlab-installed
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: demo test test-fast test-slow test-notebooks test-browser test-gpu lab notebooks bench-cpu install clean
+.PHONY: demo test test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install clean
 
 install: $(STAMP)
 
@@ -45,6 +45,16 @@ test-gpu: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/cramlab notebooks run --fast --out runs/notebooks
+
+# notebooks/NN_*.py (percent format, what developers edit and ruff lints) and NN_*.ipynb (what learners
+# open) are jupytext pairs (jupytext.toml). After editing either, sync the other; `make test` fails on a
+# pair out of sync. `notebooks-outputs` refills the outputs nbval compares (cells marked NBVAL_CHECK_OUTPUT).
+notebooks-sync: $(STAMP)
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+notebooks-outputs: notebooks-sync
+	$(BIN)/python -c "import sys; from cramlab.notebook_runner import find_notebooks, refresh_checked_outputs; \
+	[print(p.name, refresh_checked_outputs(p)) for p in find_notebooks('notebooks')]"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -9,6 +9,7 @@ from cramlab.capacity, the paper's Max rule from cramlab.report (`max_tokens_tha
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 from . import capacity as cap
@@ -113,18 +114,60 @@ def check_info_gain_bits(answer, result) -> bool:
                          "(result.baseline_ce_nats - result.final_ce_nats) / math.log(2)", rel=0.005, abs_tol=0.05)
 
 
-def check_greedy_after_first_miss(answer) -> bool:
-    """If greedy decoding gets the first token wrong, can teacher-forced accuracy still be high?"""
-    return _check_choice(answer, "yes", ("yes", "no"), "high teacher-forced accuracy with a wrong first token",
-                         "Teacher forcing feeds the true previous tokens, so later positions can still be right; "
-                         "greedy decoding feeds its own mistake back and drifts.")
+def check_own_loop(history, reference, rel: float = 0.02) -> bool:
+    """A hand-written cramming loop against `cram()` from the same start: `history` holds one
+    [loss, accuracy] pair per step (before the optimiser step); `reference` is the CramResult of `cram()`
+    run for as many steps (its history: [step, loss, accuracy]). Losses must agree within `rel`, accuracies
+    within one token, over every step both ran."""
+    if history is ... or history is None or (hasattr(history, "__len__") and len(history) == 0):
+        print(f"{NO} not answered yet: complete my_cram so that it returns one [loss, accuracy] per step")
+        return False
+    ref = [(float(h[1]), float(h[2])) for h in reference.history]
+    try:
+        mine = [(float(h[0]), float(h[1])) for h in history]
+    except (TypeError, ValueError, IndexError):
+        return _report(False, "", f"your loop: expected a list of [loss, accuracy] pairs, got {history!r:.80}")
+    n = min(len(mine), len(ref))
+    if len(mine) != len(ref):
+        print(f"note: your loop ran {len(mine)} steps, cram() {len(ref)}; comparing the first {n}")
+    one_token = 1.0 / reference.n_scored + 1e-6
+    for step, ((loss, acc), (ref_loss, ref_acc)) in enumerate(zip(mine, ref), start=1):
+        if not math.isclose(loss, ref_loss, rel_tol=rel) or abs(acc - ref_acc) > one_token:
+            return _report(False, "", f"your loop departs from cram() at step {step}: loss {loss:.4f} vs "
+                                      f"{ref_loss:.4f}, accuracy {acc:.3f} vs {ref_acc:.3f}. Hint: same start "
+                                      "(start.clone()), AdamW betas (0.9, 0.9) and weight decay 0.01, logits at "
+                                      "positions 1..n, loss recorded before opt.step()")
+    return _report(n > 0, f"your loop follows cram() for {n} steps (loss {mine[0][0]:.3f} -> {mine[n - 1][0]:.3f},"
+                          f" accuracy {mine[0][1]:.3f} -> {mine[n - 1][1]:.3f})", "no step to compare")
 
 
-def check_layout_that_steers(answer) -> bool:
-    """Which layout lets the vector steer SmolLM2: 'sink-first' or 'mem-first'."""
-    return _check_choice(answer, "sink-first", ("sink-first", "mem-first"), "layout that steers SmolLM2",
-                         "Position 0 is an attention sink: its output ignores its input, so a vector needs a "
-                         "fixed token before it.")
+def check_greedy_exact(answer, result) -> bool:
+    """Does greedy decoding from this run's vector reproduce the text exactly? (from the result itself)"""
+    if result.greedy_exact is None:
+        print(f"{NO} this result was not decoded (cram(..., decode=False)): nothing to compare")
+        return False
+    reference = "yes" if result.greedy_exact else "no"
+    return _check_choice(answer, reference, ("yes", "no"), "greedy decoding reproduces the text",
+                         f"Teacher-forced accuracy {result.teacher_forced_accuracy:.3f}, first wrong greedy "
+                         f"token at position {result.first_mismatch}. Greedy-exact implies 100 % teacher-forced "
+                         "accuracy, so below 100 % greedy decoding is never exact.")
+
+
+def check_layout_that_steers(answer, accuracy_by_layout: dict) -> bool:
+    """Which layout reached the higher teacher-forced accuracy in the learner's own runs, at the same step
+    budget (`accuracy_by_layout`: {"sink-first": acc, "mem-first": acc}). A tie accepts either."""
+    best = max(accuracy_by_layout.values())
+    winners = [k for k, v in accuracy_by_layout.items() if v == best]
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in accuracy_by_layout.items())
+    if len(winners) > 1:
+        if _unanswered(answer):
+            return False
+        given = str(answer).strip().lower()
+        return _report(given in winners, f"both layouts reached {best:.3f} in this run ({shown}): {given!r} is "
+                                         "right; a longer text or a smaller budget separates them",
+                       f"answer one of {', '.join(repr(w) for w in winners)}")
+    return _check_choice(answer, winners[0], tuple(accuracy_by_layout), "layout with the higher accuracy",
+                         f"This run, same budget: {shown}.")
 
 
 # --- 04 how many tokens fit -------------------------------------------------------------------------------
@@ -176,10 +219,26 @@ def check_compression_ratio(n_tokens: int, n_mem: int, answer) -> bool:
                          "n_tokens / n_mem", rel=0.001)
 
 
-def check_scaling(answer) -> bool:
-    """Does the paper's Max grow about linearly with the number of vectors?"""
-    return _check_choice(answer, "yes", ("yes", "no"), "roughly linear scaling with n_mem",
-                         "Llama-3.2-1B: 512, 1024, 2048, 4096 tokens for 1, 2, 4, 8 vectors (7168 at 16).")
+def scaling_is_roughly_linear(series: dict, within: float = 2.0) -> bool:
+    """Max(k) / (k * Max(1)) stays within a factor `within` of 1 for every k of a {k: Max} series."""
+    one = series[min(series)] / min(series)
+    return all(1 / within <= (v / k) / one <= within for k, v in series.items())
+
+
+def check_scaling(answer, series_by_model: dict | None = None) -> bool:
+    """Does Max grow about linearly with the number of vectors? Derived from the paper's multi-vector
+    figures (`cramlab.paper.MULTI_VECTOR_MAX_TOKENS`, or the series given)."""
+    if series_by_model is None:
+        from .paper import MULTI_VECTOR_MAX_TOKENS as series_by_model
+    linear = all(scaling_is_roughly_linear(s) for s in series_by_model.values())
+    lines = []
+    for name, s in series_by_model.items():
+        ks = sorted(s)
+        doubling = [f"{a}->{b}" for a, b in itertools.pairwise(ks) if b == 2 * a and s[b] == 2 * s[a]]
+        lines.append(f"{name}: " + ", ".join(f"{k}: {s[k]}" for k in ks)
+                     + (f" (exact doubling at {', '.join(doubling)})" if doubling else " (never exactly doubling)"))
+    return _check_choice(answer, "yes" if linear else "no", ("yes", "no"), "roughly linear scaling with n_mem",
+                         "Max per vector stays within a factor 2 of one vector's: " + "; ".join(lines) + ".")
 
 
 def _get(row, key):
@@ -212,11 +271,21 @@ def check_progressive_mean(answer, summary) -> bool:
                          "average t.longest_tokens over summary.texts", rel=0, abs_tol=0.05)
 
 
-def check_prefix_fits(answer) -> bool:
-    """Vectors that fit N tokens also fit every shorter prefix (the model is causal)."""
-    return _check_choice(answer, "yes", ("yes", "no"), "do vectors that fit N tokens fit the first M < N",
-                         "The model is causal: the predictions for the first M tokens never see the later ones, "
-                         "so they are exactly the same.")
+def check_prefix_fits(answer, lm, vectors, token_ids, n_fit: int, layout: str = "sink-first") -> bool:
+    """Vectors that fit the first `n_fit` tokens of `token_ids`: do they also give back the first M < n_fit
+    tokens, with no more training? Decided by decoding M = n_fit // 2 tokens greedily from the vectors."""
+    if n_fit < 2:
+        print(f"cannot check: these vectors fit {n_fit} token(s), so there is no shorter prefix to test; "
+              "grow a longer one first (more steps or a higher lr)")
+        return False
+    from .decode import decode
+    m = n_fit // 2
+    got = decode(lm, vectors, m, layout=layout).token_ids
+    reference = "yes" if list(got) == list(token_ids[:m]) else "no"
+    return _check_choice(answer, reference, ("yes", "no"), f"do vectors that fit {n_fit} tokens give back the "
+                         f"first {m}", f"Decoding {m} tokens from them gave {'the' if reference == 'yes' else 'not the'}"
+                         " prefix: the model is causal, so the greedy steps for the first M tokens never see the "
+                         "later ones.")
 
 
 def check_components(answer, pca, share: float = 0.99) -> bool:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .fast import linear_cross_entropy
 from .settings import CramSettings
-from .step import OptimizerState, adamw_update, base, head_logits, prepare_group
+from .step import OptimizerState, adamw_update, base, head_logits, initial_vectors, prepare_group
 
 
 @dataclass
@@ -45,7 +45,11 @@ class GrowStep:
     def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
                  fused_loss: bool = True):
         self.s, self.max_tokens = s, max_tokens
-        self.g = prepare_group(lm, [r[:max_tokens] for r in rows], s, sink_token_id)
+        # Start vectors seeded by the first length's tokens, exactly as the per-length loop seeds them.
+        embed = lm.get_input_embeddings()
+        std = embed.weight.float().std()
+        start = torch.stack([initial_vectors(r[:s.start_tokens], s, embed.embedding_dim, std) for r in rows])
+        self.g = prepare_group(lm, [r[:max_tokens] for r in rows], s, sink_token_id, warm=start)
         self.base, self.head = base(lm), lm.get_output_embeddings()
         self.fused_loss = fused_loss and getattr(self.head, "bias", None) is None
         g, dev = self.g, self.g.start.device
@@ -79,7 +83,7 @@ class GrowStep:
             logits = head_logits(self.head, hidden).float()
             loss_tok = F.cross_entropy(logits.transpose(1, 2), g.targets, reduction="none")
             correct = (logits.argmax(-1) == g.targets).float()
-        n_scored = self.length - (s.protocol == "hc")                  # scored positions at each text's length
+        n_scored = self.length - int(s.protocol == "hc")                # scored positions at each text's length
         mask = (self.position[None, :] < n_scored[:, None]).float()
         loss = (loss_tok * mask).sum(1) / n_scored
         acc = (correct * mask).sum(1) / n_scored

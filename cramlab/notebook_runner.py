@@ -157,6 +157,33 @@ def prepare_notebook(path, out_path, parameters: dict) -> Path:
     return out_path
 
 
+CHECKED_OUTPUT_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def refresh_checked_outputs(path) -> int:
+    """Run a notebook in smoke mode and store, in the notebook itself, the outputs of its cells marked
+    `# NBVAL_CHECK_OUTPUT` (the only outputs committed: nbval compares them). Returns how many."""
+    import tempfile
+
+    import nbformat
+    import papermill
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / path.name
+        papermill.execute_notebook(str(path), str(out), parameters=notebook_parameters(path, "smoke"),
+                                   kernel_name=KERNEL_NAME, cwd=str(path.parent), progress_bar=False)
+        ran = {c.get("id"): c for c in nbformat.read(out, as_version=4).cells}
+    nb = nbformat.read(path, as_version=4)
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(CHECKED_OUTPUT_MARK):
+            cell.outputs = [o for o in ran[cell["id"]].outputs if o.get("output_type") == "stream"]
+            cell.execution_count = ran[cell["id"]].execution_count   # nbval skips "unrun" cells with outputs
+            n += 1
+    nbformat.write(nb, path)
+    return n
+
+
 def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None = None,
                  kernel_name: str = KERNEL_NAME, cell_timeout_s: int = CELL_TIMEOUT_S) -> dict:
     """Execute one notebook with papermill; return its summary entry (ok, duration_s, figures, ...).

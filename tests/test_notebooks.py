@@ -6,6 +6,9 @@
 - nbval (`pytest --nbval-lax`) runs every notebook with its smoke parameters (tiny model, a few steps)
   and compares the cells marked `# NBVAL_CHECK_OUTPUT` (capacity tables) with their committed outputs.
 - One notebook runs again with another n_tokens and seed: the recorded figures follow the parameters.
+- Every solution cell (tagged `solution`) ran in the fast series and its check printed ✔, never ✘
+  (nbval runs them too, in smoke mode). The notebooks' shape and the jupytext pairs are checked without a
+  kernel in tests/test_notebook_sources.py.
 """
 import json
 import math
@@ -60,6 +63,32 @@ def test_fast_parameters_were_injected(fast_run):
     assert entry["parameters"]["n_tokens"] == notebook_parameters(NOTEBOOKS / "03_first_cram.ipynb", "fast")["n_tokens"]
     executed = nbformat.read(entry["output"], as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_solution_cells_run_and_pass_their_checks(fast_run):
+    for name, entry in fast_run[1]["notebooks"].items():
+        assert entry["ok"], f"{name}: {entry['error']}"
+        cells = [c for c in nbformat.read(entry["output"], as_version=4).cells
+                 if "solution" in c.metadata.get("tags", [])]
+        assert cells, f"{name} has no solution cells"
+        printed = []
+        for cell in cells:
+            assert cell.execution_count is not None, f"{name}: a solution cell did not run"
+            assert not [o for o in cell.outputs if o.output_type == "error"], f"{name}: {cell.source[:80]}"
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert "✘" not in text, f"{name}: a reference answer fails its own check: {text[-400:]}"
+            printed.append(text)
+        assert any("✔" in t for t in printed), f"{name}: no solution was checked"
+
+
+def test_03_own_loop_matches_cram(fast_run):
+    """The reference hand-written loop follows cram() step by step (the check printed ✔ for it)."""
+    entry = fast_run[1]["notebooks"]["03_first_cram"]
+    cell = next(c for c in nbformat.read(entry["output"], as_version=4).cells
+                if "solution" in c.metadata.get("tags", []) and "def my_cram" in c.source)
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    steps = notebook_parameters(NOTEBOOKS / "03_first_cram.ipynb", "fast")["hand_steps"]
+    assert f"✔ your loop follows cram() for {steps} steps" in text, text
 
 
 def test_00_environment_and_embedded_model(fast_run):

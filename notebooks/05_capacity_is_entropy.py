@@ -1,0 +1,202 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters:
+#       lengths:
+#       - 24
+#       lr: 0.05
+#       max_steps: 80
+#       n_texts: 2
+#     smoke_parameters:
+#       lengths:
+#       - 6
+#       max_steps: 3
+#       model: tiny-llama
+#       n_texts: 1
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 05 · Capacity is entropy, not length
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/05_capacity_is_entropy.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 3 of 3 | 10 min / 52 s | not measured yet | 02, 04 |
+#
+# **After this notebook you will be able to:**
+# - measure the information gain of crammed vectors on natural and random text
+# - draw the paper's slope-1 plot: CE with the vector against CE without it
+# - predict how long a text fits from its cross-entropy
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+import math
+
+from cramlab import exercises, plots
+from cramlab.cram import cram
+from cramlab.models import load_model
+from cramlab.notebook_runner import Recorder
+from cramlab.texts import get_texts
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+model = "smollm2-135m"
+lengths = [32, 64]              # long enough that many texts do not fit
+n_texts = 2                     # per source and length
+sources = ["unseen", "random"]
+max_steps = 400
+lr = 2e-2
+seed = 0
+fast = False
+record_path = ""
+
+# %% [markdown]
+# ## 1. Cram texts that do not fit
+#
+# The paper's finding: on texts too long to fit, the vector removes about the **same number of nats**
+# C from every text, whatever its length or kind: CE_mem = CE_orig - C, a line of slope 1.
+# We cram unseen and random texts of a few lengths (all texts of a length train together in one batch).
+
+# %%
+record = Recorder(record_path)
+lm = load_model(model)
+texts = [t for src in sources for n in lengths
+         for t in get_texts(lm.tokenizer, src, n, n_texts=n_texts, seed=seed)]
+results = cram(lm, texts, max_steps=max_steps, lr=lr, seed=seed, progress=False)
+points = [r.to_dict() | {"source": t.source} for t, r in zip(texts, results)]
+print(plots.text_table(points, ["source", "n_tokens", "teacher_forced_accuracy", "baseline_ce_nats",
+                                "final_ce_nats", "info_gain_nats", "steps"],
+                       formats={"teacher_forced_accuracy": ".3f", "baseline_ce_nats": ".1f",
+                                "final_ce_nats": ".1f", "info_gain_nats": ".1f"},
+                       headers={"teacher_forced_accuracy": "accuracy", "baseline_ce_nats": "CE without",
+                                "final_ce_nats": "CE with", "info_gain_nats": "gain (nats)"}))
+
+# %% [markdown]
+# ## 2. The slope-1 plot
+
+# %%
+not_fit = [p for p in points if not p["converged"]]      # the law is about texts the vector could NOT hold
+n_not_fit = len(not_fit)
+if not not_fit:
+    gain, slope = None, None
+    print(f"every one of the {len(points)} texts fit: none shows the vector's limit, so C cannot be measured "
+          "here. Use longer `lengths` (or random text) so that some texts do not fit.")
+else:
+    # as the paper: the line and C over the texts that did not fit only
+    slope, intercept = plots.fit_line([p["baseline_ce_nats"] for p in not_fit], [p["final_ce_nats"] for p in not_fit])
+    gain = plots.constant_gain_nats(not_fit)
+    print(f"{n_not_fit} of {len(points)} texts did not fit; on them the vector removed C = {gain:.1f} nats "
+          f"= {gain / math.log(2):.0f} bits on average")
+    if math.isnan(slope):
+        print("(a least-squares slope needs texts of at least two different cross-entropies)")
+    else:
+        print(f"least-squares line through them: CE_with = {slope:.2f} * CE_without + {intercept:.1f}")
+record("constant_gain_nats", gain)
+record("slope", slope)
+record("n_not_fit", n_not_fit)
+for src in sources:
+    gains = [p["info_gain_nats"] for p in points if p["source"] == src]
+    record(f"{src}_mean_gain_nats", sum(gains) / len(gains))
+plots.info_gain_scatter(points)
+
+# %% [markdown]
+# Our C beside the paper's information gain (Table 1: mean IG over the PG-19 texts that did not fit, one
+# vector, 5000-step budget). SmolLM2-135M is not in the paper; the closest in size is Pythia-160M.
+
+# %%
+from cramlab.paper import TABLE1
+
+ig_rows = [dict(model=f"{name} (paper)", d=row["d"], ig_nats=row["info_gain_nats"]) for name, row in TABLE1.items()]
+ig_rows.append(dict(model=f"{lm.spec.name} (this run)", d=lm.spec.d, ig_nats=gain if gain is not None else math.nan))
+print(plots.text_table(ig_rows, ["model", "d", "ig_nats"], formats={"ig_nats": ".0f"},
+                       headers={"ig_nats": "C = mean IG (nats)"}))
+
+# %% [markdown]
+# If the vectors were trained to their limit, the filled circles (texts that did not fit) lie near the
+# solid line of slope 1 and random texts remove about as many nats as natural ones: the vector holds a
+# fixed amount of *information*, not of tokens. With a short budget (`fast` mode) they are not at their
+# limit yet and the slope can differ; raise `max_steps` to see the law appear.
+#
+# ## 3. From entropy to length
+#
+# If a vector removes C nats, a text fits while its cross-entropy stays below C; a text costing h nats
+# per token therefore fits about C / h tokens:
+
+# %%
+C = gain if gain is not None else float(TABLE1["pythia-160m"]["info_gain_nats"])
+if gain is None:
+    print(f"no C measured in this run: below (and in the exercises) C is Pythia-160M's {C:.0f} nats from the paper")
+for src in sources:
+    per_token = [p["baseline_ce_per_token_nats"] for p in points if p["source"] == src]
+    h = sum(per_token) / len(per_token)
+    print(f"{src:<7} {h:.2f} nats per token -> about {C / h:5.1f} tokens fit in one vector")
+    record(f"{src}_predicted_tokens", C / h)
+
+# %% [markdown]
+# ## Recap
+# - Information gain = CE without the vector - CE with it; on texts that do not fit it is about constant.
+# - Random text costs more nats per token, so fewer tokens fit: the limit is entropy, not length.
+# - The paper saw the same C within a model across PG-19, fan fiction and random words.
+#
+# ## Exercises
+#
+# ### Exercise 1 · ★☆☆ · ~2 min
+# A text costs 500 nats without the vector. On the slope-1 line with the `C` above, how many nats does it
+# cost with the vector? (never below 0)
+
+# %%
+answer_1 = ...
+exercises.check_remaining_ce(500.0, C, answer_1);
+
+# %% [markdown]
+# ### Exercise 2 · ★☆☆ · ~2 min
+# How many tokens of a text costing 2.5 nats per token fit in a vector that removes `C` nats?
+
+# %%
+answer_2 = ...
+exercises.check_longest_text(C, 2.5, answer_2);
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: CE_mem = CE_orig - C, never below zero
+answer_1 = max(0.0, 500.0 - C)
+exercises.check_remaining_ce(500.0, C, answer_1);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: C / h
+answer_2 = C / 2.5
+exercises.check_longest_text(C, 2.5, answer_2);
+
+# %% [markdown]
+# ## Next
+#
+# **Next: [06 · More vectors](06_more_vectors.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -1,0 +1,319 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters:
+#       layouts:
+#       - sink-first
+#       lengths:
+#       - 6
+#       - 10
+#       lr: 0.1
+#       max_steps: 100
+#       n_texts: 2
+#       out: ''
+#       progressive_max_steps: 80
+#       progressive_max_tokens: 12
+#       progressive_step_tokens: 6
+#       protocols:
+#       - pc
+#     smoke_parameters:
+#       layouts:
+#       - sink-first
+#       lengths:
+#       - 4
+#       - 6
+#       max_steps: 3
+#       models:
+#       - tiny-llama
+#       n_texts: 2
+#       out: ''
+#       progressive_max_steps: 3
+#       progressive_max_tokens: 6
+#       progressive_step_tokens: 2
+#       protocols:
+#       - pc
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 07 · At scale: the paper's protocol on a GPU
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/07_gpu_scale.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | not measured yet | 04 |
+#
+# **After this notebook you will be able to:**
+# - run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep
+# - read our Table 1 beside the paper's (Max, gain, information gain, capacity utilisation)
+# - measure how far progressive cramming goes, mean +- std over texts, beside the follow-up paper
+# - split a sweep over several GPUs with torchrun
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+import tempfile
+from pathlib import Path
+
+import torch
+
+from cramlab import exercises, plots, widgets
+from cramlab.models import hub_reachable, load_model
+from cramlab.notebook_runner import Recorder
+from cramlab.paper import PROGRESSIVE_TOKENS, published
+from cramlab.search import progressive
+from cramlab.sweep import format_report, length_records, n_jobs, plan, report, run_sweep, validate_config
+from cramlab.sweep import write_csv
+from cramlab.texts import get_texts
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+models = ["smollm2-135m"]                 # the first one is the widget's default; more run one after another
+source = "unseen"                         # "unseen" (bundled passages) or "random"
+lengths = [16, 32, 48, 64, 96, 128]       # the grid (the paper: 8, 16, 32, 64, 96, 128, ...)
+n_texts = 32                              # texts per length (the paper used 50)
+layouts = ["sink-first", "mem-first"]     # mem-first is the paper's layout
+protocols = ["pc", "hc"]                  # pc scores all N tokens, hc (the authors' code) N-1
+n_mem = 1
+max_steps = 2000                          # per text and length (the paper: up to 5000)
+lr = 1e-2                                 # the paper's AdamW learning rate
+batch_size = 64                           # texts crammed together (same length and layout)
+dtype = None                              # None: bfloat16 on a GPU, float32 on a CPU
+progressive_max_tokens = 160              # progressive cramming: the cap
+progressive_step_tokens = 1               # grow by this many tokens (the follow-up: 1)
+progressive_max_steps = 500               # steps per length
+progressive_lr = 0.1                      # the follow-up's lr for Llama/SmolLM2
+out = "../runs/07_gpu_scale/results.jsonl"  # resumable (run again after a stop); empty: a temp file
+seed = 0
+fast = False
+record_path = ""
+
+# %% [markdown]
+# ## 1. The machine
+
+# %%
+record = Recorder(record_path)
+device = "cuda" if torch.cuda.is_available() else "cpu"
+if device == "cuda":
+    props = torch.cuda.get_device_properties(0)
+    print(f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, {torch.cuda.device_count()} device(s)")
+else:
+    print(f"no GPU: running on the CPU with {torch.get_num_threads()} threads (use fast mode here)")
+hub = hub_reachable()
+print(f"Hugging Face hub reachable: {hub}")
+record("device", device)
+
+# %% [markdown]
+# ## 2. Choose the model
+#
+# With the hub reachable, any registry model can be picked (Pythia-160M ... Llama-3.1-8B; they download on
+# first use). Offline, the embedded SmolLM2-135M is the one that works.
+
+# %%
+choices = widgets.CRAM_MODEL_CHOICES if hub else ("smollm2-135m",) + widgets.TINY
+picker = widgets.Controls(lambda model: widgets.describe_cram_choice(model, max(lengths), n_mem, source),
+                          [widgets.Field("model", models[0], "model", options=choices)],
+                          title="Model (change, then run the next cell)")
+picker.show();
+
+# %%
+chosen = picker.values()["model"]
+models = [chosen] + [m for m in models[1:] if m != chosen]
+if not hub:
+    offline = [m for m in models if m not in choices]
+    models = [m for m in models if m in choices]
+    if offline:
+        print(f"hub unreachable: skipping {offline}")
+print("models:", models)
+
+# %% [markdown]
+# ## 3. The paper's protocol, as a resumable sweep
+#
+# Every text is cut to every length of the grid and crammed **from scratch**; texts of one length are
+# crammed together in batches. `run_sweep` appends one JSON line per finished (model, source, layout,
+# protocol, n_mem, length, text) and skips what the file already holds: if the kernel dies or you stop
+# it, run the cell again and it goes on where it stopped.
+
+# %%
+out = out or str(Path(tempfile.mkdtemp(prefix="cramlab07-")) / "results.jsonl")
+config = validate_config(dict(models=models, sources=[source], lengths=lengths, n_mem=[n_mem],
+                              layouts=layouts, protocols=protocols, n_texts=n_texts, batch_size=batch_size,
+                              max_steps=max_steps, lr=lr, dtype=dtype, seed=seed, device=device))
+print(f"{n_jobs(config)} jobs in {len(plan(config))} batches of up to {batch_size} texts -> {out}")
+
+# %%
+summary = run_sweep(config, out)
+record("sweep_seconds", summary.seconds)
+record("n_jobs", summary.n_jobs)
+
+# %% [markdown]
+# ## 4. Our Table 1 beside the paper's
+#
+# Max = the largest length whose mean accuracy is >= 0.99. Gain (tokens decoded beyond what the model
+# guesses alone), information gain and capacity utilisation (gain / L_max) are averaged, as in the paper,
+# over the texts that did **not** fit, pooled over lengths. The paper's figure is in brackets where the
+# model is in its Table 1 (measured on PG-19 books; ours on unseen passages).
+
+# %%
+rows = report(out)
+print(format_report(rows))
+csv_path = str(Path(out).with_suffix(".csv"))
+write_csv(rows, csv_path)
+print(f"CSV: {csv_path}")
+record("max_tokens", {f"{r.model}/{r.layout}/{r.protocol}": r.max_tokens for r in rows})
+record("capacity_utilisation", {f"{r.model}/{r.layout}/{r.protocol}": r.capacity_utilisation for r in rows})
+
+# %%
+curves = length_records(out)
+for (model_name, src, layout, protocol, k), recs in curves.items():
+    paper_max = published(model_name, source=src, n_mem=k).get("max_tokens")
+    plots.accuracy_vs_length_chart(recs, title=f"{model_name}, {layout}, {protocol}: accuracy vs length",
+                                   paper_max_tokens=paper_max).show()
+
+# %% [markdown]
+# ## 5. Progressive cramming (the follow-up)
+#
+# Tarasov et al. (ICML 2026) grow the target one token at a time and warm-start each length from the
+# previous vector; a text stops at the first length that does not reach 100 %. The longest length reached,
+# mean +- std over texts, is their measure (SmolLM2-135M: 38.5 +- 14.1 tokens). All texts still growing are
+# crammed in one batch.
+
+# %%
+lm = load_model(models[0], device=device, dtype=dtype)
+texts = get_texts(lm.tokenizer, source, progressive_max_tokens, n_texts=n_texts, seed=seed)
+prog_rows = []
+for layout in layouts:
+    for protocol in protocols:
+        s = progressive(lm, texts, start=2 if progressive_step_tokens == 1 else progressive_step_tokens,
+                        step_tokens=progressive_step_tokens, max_tokens=progressive_max_tokens,
+                        max_steps=progressive_max_steps, lr=progressive_lr, layout=layout, protocol=protocol,
+                        seed=seed)
+        prog_rows.append(dict(layout=layout, protocol=protocol, texts=len(s.texts), mean_tokens=s.mean_tokens,
+                              std_tokens=s.std_tokens, longest=max(s.longest_tokens),
+                              greedy_exact=s.to_dict()["greedy_exact_fraction"],
+                              steps=s.to_dict()["total_steps"]))
+        last = s
+print(plots.text_table(prog_rows, ["layout", "protocol", "texts", "mean_tokens", "std_tokens", "longest",
+                                   "greedy_exact", "steps"],
+                       formats={"mean_tokens": ".1f", "std_tokens": ".1f", "greedy_exact": ".2f"},
+                       headers={"mean_tokens": "mean tokens", "std_tokens": "std",
+                                "greedy_exact": "greedy exact"}))
+theirs = PROGRESSIVE_TOKENS.get(lm.spec.name)
+if theirs and theirs.get("mean") is not None:
+    print(f"\nfollow-up paper, {lm.spec.name}: {theirs['mean']} +- {theirs['std']} tokens")
+record("progressive", prog_rows)
+
+# %% [markdown]
+# How the settings differ from the follow-up's (printed from this run's parameters):
+
+# %%
+ours = dict(texts=f"{len(texts)} {source} texts", step=f"+{progressive_step_tokens} token(s)",
+            lr=progressive_lr, batch=f"{len(texts)} texts", layout=", ".join(layouts),
+            protocol=", ".join(protocols), budget=f"{progressive_max_steps} steps per length, "
+                                                  f"cap {progressive_max_tokens} tokens")
+theirs = dict(texts="see the paper", step="+1 token", lr="0.1 (Llama, SmolLM2)", batch="10-25 texts",
+              layout="mem-first (no sink token)", protocol="pc (all N tokens scored)", budget="see the paper")
+print(plots.text_table([dict(setting=k, ours=str(ours[k]), follow_up=str(theirs[k])) for k in ours],
+                       ["setting", "ours", "follow_up"]))
+
+# %% [markdown]
+# ## 6. Several GPUs
+#
+# The same sweep splits over the GPUs of one machine: every process loads the model once, takes every
+# G-th text of each batch, writes its own part file, and process 0 merges them (after a barrier):
+#
+# ```
+# torchrun --nproc-per-node=4 -m cramlab sweep sweep.yaml --out runs/results.jsonl
+# cramlab report runs/results.jsonl --csv runs/table1.csv
+# ```
+#
+# `sweep.yaml` holds the keys of `SweepConfig` (models, sources, lengths, n_mem, layouts, protocols, n_texts,
+# batch_size, max_steps, lr, ...). Killing it, even with `kill -9`, loses nothing: run it again.
+#
+# ## Recap
+# - The paper's Max comes from cramming every text at every length from scratch; a sweep does it in
+#   batches and writes each result as soon as it exists.
+# - Our Table 1 puts Max, gain, information gain and utilisation beside the paper's, with the caveat of
+#   different texts (unseen passages, not PG-19) and, for SmolLM2, a model outside the paper.
+# - Progressive cramming measures something else (how far a vector can be grown), reported as mean +- std.
+#
+# ## Exercises
+#
+# ### Exercise 1 · ★☆☆ · ~3 min
+# How many lines does the finished results file hold? Compute it from the configuration.
+
+# %%
+answer_1 = ...
+exercises.check_n_jobs(answer_1, config);
+
+# %% [markdown]
+# ### Exercise 2 · ★★☆ · ~4 min
+# Compute the capacity utilisation of the first row of our table from its other columns.
+
+# %%
+row = rows[0]
+answer_2 = ...
+exercises.check_utilisation_of_row(answer_2, row);
+
+# %% [markdown]
+# ### Exercise 3 · ★☆☆ · ~3 min
+# What is the mean longest length the last progressive run reached (`last`, a ProgressiveSummary)?
+
+# %%
+answer_3 = ...
+exercises.check_progressive_mean(answer_3, last);
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: one line per model x source x layout x protocol x n_mem x length x text
+# (or count them: len(open(out).readlines()) once the sweep is done)
+answer_1 = len(models) * 1 * len(layouts) * len(protocols) * 1 * len(lengths) * n_texts
+exercises.check_n_jobs(answer_1, config);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2: gain tokens / L_max, on a row where some text did not fit (else there is no gain to average)
+import math
+
+row = next((r for r in rows if r.gain_tokens is not None and math.isfinite(r.gain_tokens)), None)
+if row is None:
+    print("every text fit in every row of this run: no gain, no utilisation (use longer lengths)")
+else:
+    answer_2 = row.gain_tokens / row.capacity_tokens
+    exercises.check_utilisation_of_row(answer_2, row);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 3
+answer_3 = sum(t.longest_tokens for t in last.texts) / len(last.texts)
+exercises.check_progressive_mean(answer_3, last);
+
+# %% [markdown]
+# ## Next
+#
+# **Next: [08 · Beyond the paper](08_beyond.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).

@@ -1,0 +1,256 @@
+# ---
+# jupyter:
+#   cramlab:
+#     fast_parameters:
+#       max_steps: 80
+#       max_tokens: 12
+#       n_texts: 1
+#       step_tokens: 2
+#     smoke_parameters:
+#       max_steps: 3
+#       max_tokens: 6
+#       model: tiny-llama
+#       n_texts: 1
+#       step_tokens: 2
+#   kernelspec:
+#     display_name: Python 3 (cramlab)
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 08 · Beyond the paper: growing a vector, attention sinks, the path it takes
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/08_beyond.ipynb)
+#
+# | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
+# |---|---|---|---|
+# | 3 of 3 | full: not measured / fast: 48 s | not measured yet | 03, 07 |
+#
+# **After this notebook you will be able to:**
+# - grow a vector token by token (progressive cramming) and see where it stops
+# - measure how much attention the text pays to the trained vector, layer by layer
+# - find how many directions the vector's path really uses (PCA)
+
+# %%
+# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
+
+# %%
+import plotly.graph_objects as go
+import torch
+
+from cramlab import exercises, plots
+from cramlab.attention import attention_shares
+from cramlab.models import load_model
+from cramlab.notebook_runner import Recorder
+from cramlab.paper import PROGRESSIVE_TOKENS
+from cramlab.search import progressive
+from cramlab.texts import get_texts
+from cramlab.trajectory import trajectory_pca
+
+# %% [markdown]
+# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
+# Change them here to run a bigger or smaller experiment.*
+
+# %% tags=["parameters"]
+model = "smollm2-135m"
+source = "unseen"
+n_texts = 4              # texts grown together (one batch)
+start = 2                # first length, in tokens
+step_tokens = 1          # grow by this many tokens (the follow-up: 1)
+max_tokens = 96          # stop here even if it still fits
+max_steps = 300          # optimisation steps per length
+lr = 0.1                 # the follow-up's lr for SmolLM2
+layout = "sink-first"
+seed = 0
+fast = False
+record_path = ""
+
+# %% [markdown]
+# ## 1. Progressive cramming
+#
+# Tarasov et al. (ICML 2026) do not cram each length from scratch. They grow the target: fit the first
+# token, then the first two starting from that vector, and so on; a text stops at the first length whose
+# accuracy does not reach 100 %. Each length starts where the last one ended, so most lengths take a few
+# steps. (Vectors that fit N tokens fit every shorter prefix too: the model is causal.)
+
+# %%
+record = Recorder(record_path)
+lm = load_model(model)
+texts = get_texts(lm.tokenizer, source, max_tokens, n_texts=n_texts, seed=seed)
+
+def show(n_tokens, results):
+    if (n_tokens - start) % 8 < step_tokens or n_tokens == max_tokens:
+        print(f"N={n_tokens:>4}: {sum(r.teacher_forced_accuracy == 1.0 for r in results)}/{len(results)} "
+              f"still fit, steps {[r.steps for r in results]}")
+
+grown = progressive(lm, texts, start=start, step_tokens=step_tokens, max_tokens=max_tokens,
+                    max_steps=max_steps, lr=lr, layout=layout, seed=seed, keep_trajectory=True, callback=show)
+
+# %%
+print(plots.text_table([dict(text=t.text_id, longest=t.longest_tokens, stopped_at=t.failed_tokens,
+                             steps=t.total_steps, greedy_exact=t.greedy_exact) for t in grown.texts],
+                       ["text", "longest", "stopped_at", "steps", "greedy_exact"]))
+print(f"\nmax tokens: {grown.mean_tokens:.1f} +- {grown.std_tokens:.1f} over {len(grown.texts)} text(s)")
+theirs = PROGRESSIVE_TOKENS.get(lm.spec.name)
+if theirs and theirs.get("mean") is not None:
+    print(f"follow-up paper, {lm.spec.name}: {theirs['mean']} +- {theirs['std']} tokens")
+record("mean_tokens", grown.mean_tokens)
+record("longest_tokens", grown.longest_tokens)
+
+# %% [markdown]
+# Steps spent at each length: most lengths are cheap; the last ones before a stop are not.
+
+# %%
+fig = go.Figure([go.Scatter(x=[r["n_tokens"] for r in t.records], y=[r["steps"] for r in t.records],
+                            mode="lines+markers", name=t.text_id) for t in grown.texts])
+fig.update_layout(title="Progressive cramming: steps per length", xaxis_title="length N (tokens)",
+                  yaxis_title="steps", template="plotly_white")
+
+# %% [markdown]
+# ## 2. The vector as an attention sink
+#
+# The follow-up found that the [mem] position draws 20-60 % of the attention in some layers. Here: for
+# each layer, the share of attention the text positions give to the sink token, to the trained vector and
+# to the text itself (averaged over heads and positions). For comparison, a random vector of the same
+# scale as the start of training.
+
+# %%
+best = max(grown.texts, key=lambda t: t.longest_tokens)
+ids = next(x for x in texts if x.text_id == best.text_id).token_ids[:max(best.longest_tokens, 2)]
+vector = best.vectors if best.vectors is not None else torch.zeros(1, lm.spec.d)
+random_vector = torch.randn(vector.shape, generator=torch.Generator().manual_seed(seed)) * \
+    lm.model.get_input_embeddings().weight.float().std().item()
+crammed = attention_shares(lm, vector, ids, layout=layout)
+baseline = attention_shares(lm, random_vector, ids, layout=layout)
+rows = [dict(layer=i, sink=crammed.sink_share[i], vector=crammed.mem_share[i], text=crammed.text_share[i],
+             random_vector=baseline.mem_share[i]) for i in range(crammed.n_layers)]
+print(plots.text_table(rows, ["layer", "sink", "vector", "text", "random_vector"],
+                       formats={k: ".3f" for k in ("sink", "vector", "text", "random_vector")},
+                       headers={"vector": "trained vector", "random_vector": "random vector"}))
+peak = crammed.peak_mem_layer()
+print(f"\npeak: layer {peak}, {crammed.mem_share[peak]:.1%} of the attention on the trained vector "
+      f"(a random vector: {baseline.mem_share[peak]:.1%})")
+record("peak_mem_layer", peak)
+record("peak_mem_share", crammed.mem_share[peak])
+
+# %%
+fig = go.Figure([go.Bar(x=list(range(crammed.n_layers)), y=crammed.mem_share, name="trained vector"),
+                 go.Bar(x=list(range(crammed.n_layers)), y=baseline.mem_share, name="random vector"),
+                 go.Scatter(x=list(range(crammed.n_layers)), y=crammed.sink_share, name="sink token")])
+fig.update_layout(title="Attention on the prefix, per layer", xaxis_title="layer",
+                  yaxis_title="share of attention", template="plotly_white")
+
+# %% [markdown]
+# Two different things are called "sink" in this kit. Notebook 03's sink is a *position*: position 0 of
+# SmolLM2, whose output changes little with its input (which is why the kit puts a fixed token there). The
+# follow-up's "attention sink" measured here is *where attention goes*: the share of attention that the text
+# positions pay to the trained vector. A vector can draw much attention and still be the thing the text
+# reads from.
+#
+# In the `sink-first` layout the fixed token at position 0 already plays the sink; compare with
+# `layout = "mem-first"` (the paper's layout) in the parameters cell, where the vector itself sits at
+# position 0.
+#
+# ## 3. The path of the vector
+#
+# `keep_trajectory=True` kept the vector after every length. Stacked, they are a path in a space of
+# d dimensions; a PCA says how many directions it really uses. (T points span at most T-1 directions:
+# a short run cannot show the follow-up's 30-100 components for 99 %.)
+
+# %%
+if len(best.trajectory) >= 2:
+    pca = trajectory_pca(best.trajectory)
+    k99 = pca.n_components(0.99)
+    print(f"{pca.n_points} vectors of {pca.dim} numbers; {k99} component(s) hold 99 % of the variance, "
+          f"the first holds {pca.explained_variance_ratio[0]:.1%}")
+    record("n_components_99", k99)
+else:
+    pca = None
+    print("the text did not grow past its first length: no path to analyse (try more steps or a higher lr)")
+
+# %%
+if pca is not None:
+    fig = go.Figure(go.Scatter(x=list(range(1, len(pca.cumulative) + 1)), y=pca.cumulative,
+                               mode="lines+markers"))
+    fig.add_hline(y=0.99, line_dash="dash", annotation_text="99 %")
+    fig.update_layout(title="Cumulative explained variance of the path", xaxis_title="components",
+                      yaxis_title="share of variance", template="plotly_white")
+    fig.show()
+
+# %% [markdown]
+# ## Recap
+# - Growing a vector token by token, each length warm-started from the last, is cheap per length and
+#   stops at the first length it cannot fit: a per-text measure, reported as mean +- std.
+# - The trained vector is not read like a token: some layers pay it a large share of their attention.
+# - The vector moves in few directions while it grows.
+#
+# ## Exercises
+#
+# ### Exercise 1 · ★★☆ · ~3 min
+# The vector of section 2 (`vector`) fits the first `best.longest_tokens` tokens of its text (`ids`). Does it
+# also give back the first half of them, without any more training? (`"yes"` or `"no"`; the check decodes it)
+
+# %%
+answer_1 = ...
+exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
+
+# %% [markdown]
+# ### Exercise 2 · ★☆☆ · ~2 min
+# The mean longest length reached over the texts of `grown`?
+
+# %%
+answer_2 = ...
+exercises.check_progressive_mean(answer_2, grown);
+
+# %% [markdown]
+# ### Exercise 3 · ★★☆ · ~4 min
+# How many components hold 99 % of the variance of the path (`pca`)?
+
+# %%
+answer_3 = ...
+if pca is not None:
+    exercises.check_components(answer_3, pca);
+
+# %% [markdown]
+# ## Solutions
+#
+# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
+# collapsed: click the bar to open it).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 1: "yes" - the model is causal: the greedy steps for the first M tokens never see the later ones
+answer_1 = "yes"
+exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 2
+answer_2 = sum(t.longest_tokens for t in grown.texts) / len(grown.texts)
+exercises.check_progressive_mean(answer_2, grown);
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Exercise 3: the first index where the cumulative share reaches 0.99, plus one
+if pca is None:
+    print("no path in this run (the text did not grow): nothing to count")
+else:
+    answer_3 = next(i + 1 for i, c in enumerate(pca.cumulative) if c >= 0.99)
+    exercises.check_components(answer_3, pca);
+
+# %% [markdown]
+# ## Next
+#
+# **Next: [09 · In practice](09_in_practice.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)
+#
+# Paper: Kuratov et al., *Cramming 1568 Tokens into a Single Vector and Back Again* (ACL 2025,
+# [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
+# [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
+# [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
