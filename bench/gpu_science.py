@@ -27,7 +27,7 @@ from cramlab.cram import cram
 from cramlab.models import load_model
 from cramlab.search import progressive
 from cramlab.settings import CramSettings
-from cramlab.texts import get_texts, random_texts
+from cramlab.texts import Text, get_texts, random_texts
 
 
 def _card(lm) -> str:
@@ -74,7 +74,9 @@ def run_grid(args, lm) -> None:
     path = os.path.join(args.out, f"grid_{args.source}_{args.tag}.jsonl")
     misses = 0
     for n in lengths:
-        if args.source == "random":
+        if args.source == "random" and args.texts_file:      # made by `random-texts` where wordfreq is installed
+            texts = [Text(**t) for t in json.load(open(args.texts_file))[str(n)]]
+        elif args.source == "random":
             texts = random_texts(lm.tokenizer, n, n_texts=args.n_texts, seed=args.seed * 1000 + n, random_lengths=True)
         else:
             texts = get_texts(lm.tokenizer, args.source, n, n_texts=args.n_texts, seed=args.seed)
@@ -93,9 +95,21 @@ def run_grid(args, lm) -> None:
             break
 
 
+def write_random_texts(args) -> None:
+    """The random texts of a grid, as token ids, for a machine without wordfreq (same tokenizer)."""
+    from cramlab.models import load_tokenizer
+    tok = load_tokenizer()
+    out = {str(n): [t.to_dict() for t in random_texts(tok, n, n_texts=args.n_texts, seed=args.seed * 1000 + n,
+                                                       random_lengths=True)]
+           for n in (int(x) for x in args.lengths.split(","))}
+    with open(args.texts_file, "w") as f:
+        json.dump(out, f)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("job", choices=["progressive", "grid"])
+    ap.add_argument("job", choices=["progressive", "grid", "random-texts"])
+    ap.add_argument("--texts-file", default=None)
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--out", required=True)
     ap.add_argument("--tag", default="main")
@@ -110,6 +124,8 @@ def main(argv=None):
     ap.add_argument("--lengths", default="8,16,32,48,64")
     ap.add_argument("--stop-after-failures", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.job == "random-texts":
+        return write_random_texts(args)
     os.makedirs(args.out, exist_ok=True)
     lm = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu")
     (run_progressive if args.job == "progressive" else run_grid)(args, lm)

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
 
     from cramlab.models import load_model
     from cramlab.practice import PocSettings, run_poc
-    from cramlab.practice_cli import privacy_sample
+    from cramlab.cli.poc import privacy_sample
     from cramlab.practice_corpus import demo_documents
     from cramlab.practice_privacy import privacy_check
     from cramlab.practice_report import summarise, write_report

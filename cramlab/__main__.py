@@ -1,3 +1,7 @@
+"""`python -m cramlab ...`: the same command line as the `cramlab` script (cramlab.cli.main), nothing more.
+
+Owns nothing else; every command lives in cramlab.cli.
+"""
 import sys
 
 from .cli import main

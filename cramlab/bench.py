@@ -6,10 +6,12 @@ model loaded anew for every text (measured once and reported per text, so the ru
 solves the same problem as our engine (same layout and protocol), so the ratio is engineering only.
 
 Prints one JSON line per configuration and a table; `--out FILE` writes all of it as JSON.
+
+Owns: the baseline loop, the timed configurations and the report (`run`). Does not own: the engines it
+times (cramlab.cram, cramlab.fast), the command line (cramlab.cli.bench), the chart (cramlab.plots).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -81,8 +83,7 @@ class BaselineLoop:
         self.labels = g.targets
         self.mem = torch.nn.Parameter(g.start.clone())
         self.opt = torch.optim.AdamW([self.mem], lr=lr, betas=(0.9, 0.9), weight_decay=0.01)
-        device = text_emb.device
-        self.autocast = torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+        self.autocast = torch.autocast(g.text_emb.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
         self.best_acc = 0.0
         self.steps = 0
 
@@ -288,65 +289,3 @@ def run(args) -> dict:
     if peak:
         print(f"bf16 matmul peak measured here: {peak:.0f} TFLOP/s")
     return report
-
-
-def register_cli(sub):
-    p = sub.add_parser("bench", help="speed of our engine against the authors' loop, same process")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"],
-                   help="our engine's weights (default: bfloat16 on a GPU, float32 on a CPU); the baseline stays fp32")
-    p.add_argument("--parts", nargs="+", default=["embedded", "llama1b"], choices=["embedded", "llama1b"])
-    p.add_argument("--n-texts", type=int, default=64)
-    p.add_argument("--n-tokens", type=int, default=64)
-    p.add_argument("--steps", type=int, default=40, help="timed steps per configuration (after 3 warm-up steps)")
-    p.add_argument("--race", action="store_true", help="also the all-converged race (CPU target)")
-    p.add_argument("--race-texts", type=int, default=8)
-    p.add_argument("--race-tokens", type=int, default=16)
-    p.add_argument("--race-lr", type=float, default=1e-2)
-    p.add_argument("--race-max-steps", type=int, default=2000)
-    p.add_argument("--llama-tokens", type=int, default=512)
-    p.add_argument("--llama-batches", type=int, nargs="+", default=[64, 48, 32, 16, 8])
-    p.add_argument("--out", help="write the report as JSON here")
-    p.set_defaults(func=_cmd)
-    c = sub.add_parser("bench-chart", help="plotly chart (HTML) of one or more `cramlab bench --out` reports")
-    c.add_argument("reports", nargs="+", help="JSON files written by `cramlab bench --out`")
-    c.add_argument("--out", default="bench.html", help="HTML file to write")
-    c.set_defaults(func=_chart_cmd)
-
-
-def _chart_cmd(args) -> int:
-    from .errors import BadInputError
-    from .plots import bench_chart
-    reports = []
-    for path in args.reports:
-        try:
-            with open(path) as f:
-                reports.append(json.load(f))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BadInputError(f"cannot read bench report {path!r} ({exc}); give the JSON written by "
-                                f"`cramlab bench --out`") from exc
-    fig = bench_chart(reports)
-    if not fig.data:
-        raise BadInputError("no rows with a baseline in these reports; give JSON written by `cramlab bench --out`")
-    fig.write_html(args.out, include_plotlyjs="cdn")
-    print(f"wrote {args.out} ({len(fig.data)} report(s))")
-    return 0
-
-
-def _cmd(args) -> int:
-    import sys
-    args.command_line = "cramlab " + " ".join(sys.argv[1:])
-    report = run(args)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1)
-    return 0
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    register_cli(sub)
-    args = parser.parse_args(["bench"] + list(argv or []))
-    return args.func(args)

@@ -4,13 +4,19 @@ The prefix is exactly what the vectors were trained with (the sink token for the
 then the vectors; for the `hc` protocol also the first text token, which that protocol never scores),
 and the model continues greedily with a KV cache. No sampling, no early stop at EOS: the text was
 crammed token by token, so it is decoded token by token.
+
+Owns: the prefix the vectors sit in, greedy decoding
+with a KV cache, `first_mismatch`. Does not own: the layout and protocol names (cramlab.settings),
+training (cramlab.cram) or vector files (cramlab.vectors).
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import asdict, dataclass
 
 import torch
 
+from .errors import BadInputError
 from .settings import LAYOUTS, PROTOCOLS  # noqa: F401  (re-exported: the names decoding understands)
 
 
@@ -79,17 +85,30 @@ def decode(model, vectors, n_tokens: int, *, layout: str = "sink-first", protoco
     if sink_token_id is None and spec is not None:
         sink_token_id = spec.sink_token_id
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; use one of {LAYOUTS}")
+        raise BadInputError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if protocol not in PROTOCOLS:
+        raise BadInputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     if layout == "sink-first" and sink_token_id is None:
-        raise ValueError("the sink-first layout needs sink_token_id (pass a LoadedModel or the id)")
+        raise BadInputError("the sink-first layout needs sink_token_id (pass a LoadedModel or the id)")
+    least, given = (2 if protocol == "hc" else 1), n_tokens
+    try:
+        n_tokens = operator.index(n_tokens)
+    except TypeError:
+        n_tokens = None
+    if n_tokens is None or n_tokens < least:
+        raise BadInputError(f"n_tokens must be an integer >= {least} (tokens to decode), got {given!r}")
     vectors = torch.as_tensor(vectors, dtype=torch.float32)
+    d = model.get_input_embeddings().weight.shape[1]
+    if vectors.dim() not in (2, 3) or vectors.shape[-1] != d:
+        raise BadInputError(f"vectors must be k x {d} (one text) or B x k x {d} for this model, got shape "
+                            f"{tuple(vectors.shape)}; pass CramResult.vectors of a run with this model")
     single = vectors.dim() == 2
     if single:
         vectors = vectors[None]
     first = None
     if protocol == "hc":
         if first_token_id is None:
-            raise ValueError("the hc protocol never trains the first token: pass first_token_id")
+            raise BadInputError("the hc protocol never trains the first token: pass first_token_id")
         first = torch.as_tensor(first_token_id).view(-1).expand(vectors.shape[0])
     prefix = prefix_embeddings(model, vectors, layout=layout, sink_token_id=sink_token_id, first_token_ids=first)
     n_new = n_tokens - 1 if protocol == "hc" else n_tokens

@@ -1,4 +1,8 @@
-"""Environment check (notebook 00, `cramlab env`): versions, device, and whether the embedded model is there."""
+"""Environment check (notebook 00, `cramlab env`): versions, device, and whether the embedded model is there.
+
+Owns: the report (`environment_report`), the packages the notebooks need (NEEDED_PACKAGES) and the verdict
+(`missing_packages`, `check_environment`). Does not own: loading models (cramlab.models) or installing.
+"""
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -30,8 +34,18 @@ def environment_report() -> dict:
     return report
 
 
-def check_environment() -> bool:
-    """True when everything the notebooks need is installed and the embedded model is found."""
-    r = environment_report()
-    needed = ("torch", "transformers", "accelerate", "gguf", "safetensors", "plotly", "ipywidgets")
-    return all(r[p] != "missing" for p in needed) and not r["embedded_model"].startswith("missing")
+#: What the notebooks need installed (besides cramlab itself).
+NEEDED_PACKAGES = ("torch", "transformers", "accelerate", "gguf", "safetensors", "plotly", "ipywidgets")
+
+
+def missing_packages(report: dict | None = None) -> list[str]:
+    """The NEEDED_PACKAGES that `report` (an `environment_report()`, made now when None) lacks."""
+    r = environment_report() if report is None else report
+    return [p for p in NEEDED_PACKAGES if r.get(p, "missing") == "missing"]
+
+
+def check_environment(report: dict | None = None) -> bool:
+    """True when everything the notebooks need is installed and the embedded model is found
+    (from `report`, an `environment_report()` already made, or a new one)."""
+    r = environment_report() if report is None else report
+    return not missing_packages(r) and not str(r["embedded_model"]).startswith("missing")

@@ -3,6 +3,9 @@
 The reference answer is computed here from the package (capacity math, the learner's own results), never
 typed in, so a check stays right when the parameters change. An answer left as `...` (Ellipsis) or None
 counts as "not answered yet".
+
+Owns: the checks and their hints. Does not own: any rule they check against — the capacity math comes
+from cramlab.capacity, the paper's Max rule from cramlab.report (`max_tokens_that_fit`, re-exported here).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import itertools
 import math
 
 from . import capacity as cap
+from .report import PAPER_THRESHOLD, max_tokens_that_fit
 
 OK, NO = "✔", "✘"
 
@@ -168,13 +172,7 @@ def check_layout_that_steers(answer, accuracy_by_layout: dict) -> bool:
 
 # --- 04 how many tokens fit -------------------------------------------------------------------------------
 
-def max_tokens_that_fit(rows, threshold: float = 0.99):
-    """Largest n_tokens whose mean accuracy >= threshold (rows: dicts or objects with n_tokens, mean_accuracy)."""
-    fits = [_get(r, "n_tokens") for r in rows if _get(r, "mean_accuracy") >= threshold]
-    return max(fits) if fits else None
-
-
-def check_max_tokens(answer, rows, threshold: float = 0.99) -> bool:
+def check_max_tokens(answer, rows, threshold: float = PAPER_THRESHOLD) -> bool:
     """The paper's Max from your own length sweep (None when no length fits)."""
     reference = max_tokens_that_fit(rows, threshold)
     if answer is ...:          # None is a real answer here: "no length fits"

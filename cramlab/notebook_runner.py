@@ -9,6 +9,10 @@ it). A notebook stores the budgets of its modes in its own metadata, so a new no
 Notebooks record the figures that matter with `Recorder(record_path)` (or `record(name, value)`); the
 runner points `record_path` at `<out>/<notebook>.figures.json` and copies the figures into `summary.json`,
 so every number in the summary comes from the run.
+
+Owns: finding, preparing and executing notebooks (papermill), their parameters and budgets, the
+figures they record (`Recorder`, `record`) and summary.json. Does not own: the notebooks' content or
+the command line (cramlab.cli.notebooks).
 """
 from __future__ import annotations
 
@@ -255,51 +259,3 @@ def _writable(out_dir) -> Path:
     if not os.access(out_dir, os.W_OK):
         raise OutputPathError(f"output folder {out_dir} is not writable; choose another --out")
     return out_dir
-
-
-# --- command line ---------------------------------------------------------------------------------------
-
-def _parse_param(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise BadInputError(f"--param takes KEY=VALUE (the value as JSON or a plain string), got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
-
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("notebooks", help="run the notebook series with papermill (regression check)")
-    sub = p.add_subparsers(dest="notebooks_command", required=True)
-    q = sub.add_parser("run", help="execute the numbered notebooks and write summary.json")
-    q.add_argument("--fast", action="store_true", help="each notebook's small regression budget (minutes on a CPU)")
-    q.add_argument("--smoke", action="store_true", help="tiny random model, a few steps: checks mechanics only")
-    q.add_argument("--out", default="runs/notebooks", help="folder for executed notebooks and summary.json")
-    q.add_argument("--only", action="append", help="notebook number or name (repeat or comma-separate)")
-    q.add_argument("--notebooks", help="folder of the notebooks (default: ./notebooks)")
-    q.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter in every notebook that declares it (value parsed as JSON)")
-    q.set_defaults(func=_cmd_run)
-
-
-def _cmd_run(args) -> int:
-    if args.fast and args.smoke:
-        raise BadInputError("choose one of --fast and --smoke")
-    mode = "smoke" if args.smoke else "fast" if args.fast else "full"
-    params = dict(_parse_param(p) for p in args.param)
-    summary = run_series(args.notebooks, args.out, mode=mode, only=args.only, parameters=params)
-    print(f"\n{'notebook':<28}{'ok':>4}{'seconds':>9}  figures")
-    for name, e in summary["notebooks"].items():
-        figs = ", ".join(f"{k}={_short(v)}" for k, v in list(e["figures"].items())[:4])
-        print(f"{name:<28}{'yes' if e['ok'] else 'NO':>4}{e['duration_s']:>9.1f}  {figs}")
-    print(f"total {summary['total_duration_s']:.0f} s; summary written to {Path(args.out) / 'summary.json'}")
-    return 0 if summary["ok"] else 1
-
-
-def _short(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    text = json.dumps(v)
-    return text if len(text) <= 24 else text[:21] + "..."

@@ -8,8 +8,13 @@ returns a figure; nothing here trains, loads or reads files.
 - `accuracy_vs_length_chart`   the length sweep (04)
 - `info_gain_scatter`       CE with the vector vs CE without it, with the slope-1 line (05)
 - `tokens_vs_n_mem_chart`   scaling with the number of vectors (06)
+- `progressive_steps_chart`, `attention_share_chart`, `explained_variance_chart`   notebook 08
 - `bench_chart`             `cramlab bench` reports: texts·steps/s per configuration, ratio to the baseline
 - `text_table`              a plain-text table for printouts
+
+Owns: how things look. Does not own: any rule of what the numbers mean — the Max rule and Table 1's
+averages, and the slope-1 constant C, live in cramlab.report (`table1_row_from_grid` and
+`constant_gain_nats` are re-exported here for notebooks 04 and 05 until they call `cramlab.report`).
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ import statistics
 from typing import Any, Iterable, Sequence
 
 import plotly.graph_objects as go
+
+from .report import PAPER_THRESHOLD, constant_gain_nats
+from .report import table1_row_from_grid  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
 
 ACCURACY_COLOR = "#2a9d8f"
 LOSS_COLOR = "#e76f51"
@@ -162,7 +170,8 @@ def history_chart(histories: dict[str, Sequence[Sequence[float]]], title: str = 
 
 # --- 04: accuracy vs length ------------------------------------------------------------------------------------
 
-def accuracy_vs_length_chart(records: Sequence[Any], threshold: float = 0.99, title: str = "Accuracy vs length",
+def accuracy_vs_length_chart(records: Sequence[Any], threshold: float = PAPER_THRESHOLD,
+                             title: str = "Accuracy vs length",
                              paper_max_tokens: int | None = None, paper_label: str = "paper") -> go.Figure:
     """Mean best accuracy per length (with each text as a dot) and the threshold line.
 
@@ -201,15 +210,6 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     sxx = sum((x - mx) ** 2 for x in xs)
     a = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
     return a, my - a * mx
-
-
-def constant_gain_nats(points: Sequence[Any]) -> float:
-    """C of the slope-1 line CE_mem = CE_orig - C: the mean information gain over texts that did NOT fit
-    (all texts if every one fit)."""
-    rows = [p for p in points if not _get(p, "converged", False)] or list(points)
-    if not rows:
-        return math.nan
-    return statistics.fmean(_get(p, "baseline_ce_nats") - _get(p, "final_ce_nats") for p in rows)
 
 
 def info_gain_scatter(points: Sequence[Any], title: str = "Cross-entropy with the vector vs without it") -> go.Figure:
@@ -263,6 +263,40 @@ def tokens_vs_n_mem_chart(ours: dict[int, float] | None = None, paper: dict[str,
     fig.update_xaxes(type="log", dtick=math.log10(2))
     fig.update_yaxes(type="log")
     return fig
+
+
+# --- 08: progressive cramming, attention, the path of the vector ---------------------------------------------
+
+def progressive_steps_chart(texts: Sequence[Any], title: str = "Progressive cramming: steps per length") -> go.Figure:
+    """Optimisation steps at every length, one line per text (`ProgressiveSummary.texts`, or dicts with
+    text_id and records [{n_tokens, steps}, ...])."""
+    fig = go.Figure([go.Scatter(x=[_get(r, "n_tokens") for r in _get(t, "records", [])],
+                                y=[_get(r, "steps") for r in _get(t, "records", [])],
+                                mode="lines+markers", name=_get(t, "text_id")) for t in texts])
+    return _layout(fig, title, "length N (tokens)", "steps")
+
+
+def attention_share_chart(crammed: Any, baseline: Any | None = None,
+                          title: str = "Attention on the prefix, per layer") -> go.Figure:
+    """Per layer, the share of the text's attention on the trained vector (bars), on a random vector of
+    the same size (`baseline`, bars) and on the sink token (line); `AttentionShares` or their `to_dict()`."""
+    mem, sink = list(_get(crammed, "mem_share")), list(_get(crammed, "sink_share"))
+    layers = list(range(len(mem)))
+    traces = [go.Bar(x=layers, y=mem, name="trained vector")]
+    if baseline is not None:
+        traces.append(go.Bar(x=layers, y=list(_get(baseline, "mem_share")), name="random vector"))
+    traces.append(go.Scatter(x=layers, y=sink, name="sink token"))
+    return _layout(go.Figure(traces), title, "layer", "share of attention")
+
+
+def explained_variance_chart(pca: Any, share: float = 0.99,
+                             title: str = "Cumulative explained variance of the path") -> go.Figure:
+    """Cumulative share of variance against the number of principal components (`TrajectoryPCA` or its
+    `to_dict()`), with a dashed line at `share`."""
+    cumulative = list(_get(pca, "cumulative"))
+    fig = go.Figure(go.Scatter(x=list(range(1, len(cumulative) + 1)), y=cumulative, mode="lines+markers"))
+    fig.add_hline(y=share, line_dash="dash", annotation_text=f"{share:.0%}")
+    return _layout(fig, title, "components", "share of variance")
 
 
 # --- cramlab bench -----------------------------------------------------------------------------------------------
@@ -321,24 +355,3 @@ def text_table(rows: Iterable[Any], columns: Sequence[str], formats: dict[str, s
         if j == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
-
-
-def table1_row_from_grid(grid, model: str, d: int, vocab_size: int, threshold: float = 0.99) -> dict:
-    """Our row for the paper's Table 1, from a length sweep (`GridResult` or its records).
-
-    As the paper: Max from the sweep; gain tokens and information gain averaged over the texts that did not
-    fit (best accuracy <= threshold), pooled over lengths; utilisation = gain / L_max. None where no text
-    failed to fit.
-    """
-    from .capacity import capacity_tokens
-    records = _get(grid, "records", grid)
-    results = [res for rec in records for res in (_get(rec, "results", []) or [])]
-    not_fit = [r for r in results if _get(r, "teacher_forced_accuracy") <= threshold]
-    l_max = capacity_tokens(d, vocab_size)
-    gain = statistics.fmean(_get(r, "gain_tokens") for r in not_fit) if not_fit else None
-    info = statistics.fmean(_get(r, "info_gain_nats") for r in not_fit) if not_fit else None
-    fitting = [_get(r, "n_tokens") for r in records if _get(r, "fits")]
-    return dict(model=f"{model} (ours)", d=d, vocab_size=vocab_size, capacity_tokens=round(l_max),
-                max_tokens=_get(grid, "max_tokens", max(fitting) if fitting else None), gain_tokens=gain,
-                info_gain_nats=info, capacity_utilisation=None if gain is None else gain / l_max,
-                n_not_fit=len(not_fit))

@@ -6,7 +6,7 @@ the model's own arithmetic-coding bound), rounding vectors and re-decoding them,
 and the resumable run (`run_poc`: one finished document = one fsynced JSON line).
 Does not own: the cramming loop (`cramlab.cram`, called in exactly one place: `_cram`), retrieval
 (`cramlab.practice_retrieval`), the aggregate and the report files (`cramlab.practice_report`), the demo
-corpus (`cramlab.practice_corpus`) or the command line (`cramlab.practice_cli`).
+corpus (`cramlab.practice_corpus`) or the command line (`cramlab.cli.poc`).
 
 Every byte figure is for the crammed part of a document (its first `n_tokens` tokens, decoded back to a
 string), because that is what the vectors hold.

@@ -19,6 +19,10 @@ Max is "fits from a random start", progressive's is "fits when grown token by to
 starts lies between the two, and `warm_start=False` gives the paper's from-scratch definition per length.
 
 Every function returns plain data (dataclasses with `to_dict()`); the per-length records are kept.
+
+Owns: the three searches and their result dataclasses. Does not own: the Max rule and Table 1
+(cramlab.report: `grid_search` uses its `max_tokens_that_fit`), the settings (cramlab.settings), the loop
+(cramlab.cram), scheduling many jobs (cramlab.sweep), the command line (cramlab.cli.search).
 """
 from __future__ import annotations
 
@@ -28,11 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from .errors import BadInputError, TextTooShortError
-from .settings import INITS, LAYOUTS, PRESETS, PROTOCOLS, CramSettings
+from .report import PAPER_THRESHOLD, length_fits, max_tokens_that_fit  # noqa: F401  (PAPER_THRESHOLD re-exported)
+from .settings import CramSettings
 from .step import resolve_engine
-
-#: The paper's threshold for "fits" in the grid protocol (mean best accuracy over the texts).
-PAPER_THRESHOLD = 0.99
 #: The length grid of the paper (Kuratov et al., 2025), in tokens.
 PAPER_LENGTHS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1280, 1568, 2048)
 
@@ -184,7 +186,7 @@ def grid_search(lm, texts, lengths: Sequence[int], settings: CramSettings | None
     """
     from .cram import cram
     s = _settings_from(settings, overrides)
-    lengths = _check_lengths(lengths, s.min_tokens())
+    lengths = check_lengths(lengths, s.min_tokens())
     rows, ids = _rows_and_ids(texts, max(lengths))
     records, misses = [], 0
     for n in lengths:
@@ -196,10 +198,9 @@ def grid_search(lm, texts, lengths: Sequence[int], settings: CramSettings | None
         misses = 0 if rec.fits else misses + 1
         if stop_after_failures is not None and misses >= stop_after_failures:
             break
-    fitting = [r.n_tokens for r in records if r.fits]
     settings_record = s.to_dict() | {"n_texts": len(rows), "stop_after_failures": stop_after_failures}
     return GridResult(model=_model_name(lm), n_mem=s.n_mem, lengths=list(lengths), threshold=s.threshold,
-                      max_tokens=max(fitting) if fitting else None, records=records, settings=settings_record)
+                      max_tokens=max_tokens_that_fit(records, s.threshold), records=records, settings=settings_record)
 
 
 def _length_record(n, results, threshold) -> LengthRecord:
@@ -209,7 +210,7 @@ def _length_record(n, results, threshold) -> LengthRecord:
         n_tokens=n, n_texts=len(results), mean_accuracy=mean,
         std_accuracy=statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         greedy_exact_fraction=_fraction([r.greedy_exact for r in results]),
-        n_converged=sum(r.converged for r in results), fits=mean >= threshold,
+        n_converged=sum(r.converged for r in results), fits=length_fits(mean, threshold),
         mean_steps=statistics.fmean(r.steps for r in results),
         mean_info_gain_bits=statistics.fmean(r.info_gain_bits for r in results),
         mean_gain_tokens=statistics.fmean(r.gain_tokens for r in results),
@@ -423,7 +424,7 @@ def _rows_and_ids(texts, need: int):
     return rows, ids
 
 
-def _check_lengths(lengths, shortest: int = 2) -> list[int]:
+def check_lengths(lengths, shortest: int = 2) -> list[int]:
     try:
         out = sorted({int(n) for n in lengths})
     except (TypeError, ValueError):
@@ -446,120 +447,3 @@ def _fraction(values) -> float | None:
 def _model_name(lm) -> str:
     spec = getattr(lm, "spec", None)
     return getattr(spec, "name", type(getattr(lm, "model", lm)).__name__)
-
-
-# --- command line --------------------------------------------------------------------------------------
-
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("search", help="how far it goes: grid (the paper), bisect, progressive")
-    sub = p.add_subparsers(dest="search_command", required=True)
-
-    def common(q):
-        from .cli import _add_model_args
-        _add_model_args(q)
-        q.add_argument("--source", default="unseen", choices=["unseen", "random", "pg19", "fanfics"])
-        q.add_argument("--preset", default="kit", choices=list(PRESETS),
-                       help="grid-2025 (Kuratov et al.) or progressive-2026 (Tarasov et al.); flags below override it")
-        q.add_argument("--n-mem", type=int, default=None)
-        q.add_argument("--max-steps", type=int, default=None)
-        q.add_argument("--lr", type=float, default=None)
-        q.add_argument("--patience", type=int, default=None)
-        q.add_argument("--layout", choices=list(LAYOUTS), default=None)
-        q.add_argument("--protocol", choices=list(PROTOCOLS), default=None)
-        q.add_argument("--init", choices=list(INITS), default=None)
-        q.add_argument("--seed", type=int, default=None)
-        q.add_argument("--json", action="store_true", help="print one JSON object")
-
-    q = sub.add_parser("grid", help="the paper's protocol: every text at every length from scratch")
-    common(q)
-    q.add_argument("--lengths", default="8,16,32", help="comma-separated lengths (the paper: 8,16,32,64,...)")
-    q.add_argument("--n-texts", type=int, default=4)
-    q.add_argument("--threshold", type=float, default=None, help="Max rule threshold (the paper: 0.99)")
-    q.set_defaults(func=_cmd_grid)
-
-    q = sub.add_parser("bisect", help="the longest prefix of one text that fits, by bisection")
-    common(q)
-    q.add_argument("--lo", type=int, default=8)
-    q.add_argument("--hi", type=int, default=64)
-    q.add_argument("--text-index", type=int, default=0, help="which text of --source (after the seed's shuffle)")
-    q.add_argument("--no-warm-start", action="store_true", help="every probe from scratch, as the paper")
-    q.set_defaults(func=_cmd_bisect)
-
-    q = sub.add_parser("progressive", help="grow the target token by token, warm-starting (ICML 2026)")
-    common(q)
-    q.add_argument("--n-texts", type=int, default=1)
-    q.add_argument("--start", type=int, default=None, help="first length (kit: 2; progressive-2026: 1)")
-    q.add_argument("--step-tokens", type=int, default=None)
-    q.add_argument("--no-carry-optimizer", action="store_true", help="fresh AdamW at every length")
-    q.add_argument("--max-tokens", type=int, default=64)
-    q.set_defaults(func=_cmd_progressive)
-
-
-def _load(args, n_tokens, n_texts):
-    from .models import load_model
-    from .texts import get_texts
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    flags = dict(n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr, patience=args.patience,
-                 layout=args.layout, protocol=args.protocol, init=args.init, seed=args.seed,
-                 threshold=getattr(args, "threshold", None))
-    settings = CramSettings.from_preset(args.preset, **{k: v for k, v in flags.items() if v is not None})
-    if getattr(args, "no_carry_optimizer", False):
-        settings = settings.replace(carry_optimizer=False)
-    texts = get_texts(lm.tokenizer, args.source, n_tokens, n_texts=n_texts, seed=settings.seed)
-    return lm, texts, settings
-
-
-def _parse_lengths(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise BadInputError(f"--lengths must be comma-separated integers such as 8,16,32; got {text!r}") from None
-
-
-def _cmd_grid(args) -> int:
-    lengths = _check_lengths(_parse_lengths(args.lengths))
-    lm, texts, kwargs = _load(args, max(lengths), args.n_texts)
-    res = grid_search(lm, texts, lengths, kwargs)
-    if args.json:
-        print(res.to_json())
-        return 0
-    print(f"grid search: {res.model}, {len(texts)} {args.source} texts, n_mem {res.n_mem}, "
-          f"threshold {res.threshold}")
-    print(f"{'N':>6}{'mean acc':>10}{'std':>8}{'greedy':>8}{'conv':>6}{'steps':>8}{'IG bits':>9}  fits")
-    for r in res.records:
-        greedy = "-" if r.greedy_exact_fraction is None else f"{r.greedy_exact_fraction:.2f}"
-        print(f"{r.n_tokens:>6}{r.mean_accuracy:>10.3f}{r.std_accuracy:>8.3f}{greedy:>8}"
-              f"{r.n_converged:>3}/{r.n_texts:<2}{r.mean_steps:>8.0f}{r.mean_info_gain_bits:>9.1f}  {r.fits}")
-    print(f"Max (largest N with mean accuracy >= {res.threshold}): {res.max_tokens}")
-    return 0
-
-
-def _cmd_bisect(args) -> int:
-    lm, texts, kwargs = _load(args, args.hi, args.text_index + 1)
-    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, kwargs, warm_start=not args.no_warm_start)
-    if args.json:
-        print(json.dumps(res.to_dict()))
-        return 0
-    print(f"bisection: {res.model}, text {res.text_id}, n_mem {res.n_mem}, [{res.lo}, {res.hi}], "
-          f"warm start {res.warm_start}")
-    for r in res.records:
-        print(f"  N={r['n_tokens']:>5}  acc {r['teacher_forced_accuracy']:.3f}  steps {r['steps']:>5}  "
-              f"{'fits' if r['converged'] else 'fails'}{'  (warm)' if r['warm'] else ''}")
-    print(f"longest fit: {res.max_tokens}  (first failure: {res.first_failed_tokens}, steps {res.total_steps})")
-    return 0
-
-
-def _cmd_progressive(args) -> int:
-    lm, texts, kwargs = _load(args, args.max_tokens, args.n_texts)
-    res = progressive(lm, texts, kwargs, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens)
-    if args.json:
-        print(json.dumps(res.to_dict()))
-        return 0
-    s = res.settings
-    print(f"progressive cramming: {res.model}, preset {s['preset']}, n_mem {res.n_mem}, start {s['start_tokens']}, "
-          f"step {s['step_tokens']}, cap {args.max_tokens}")
-    for t in res.texts:
-        print(f"  {t.text_id:<28} longest {t.longest_tokens:>5}  steps {t.total_steps:>6}  "
-              f"greedy exact {t.greedy_exact}")
-    print(f"max tokens: {res.mean_tokens:.1f} +- {res.std_tokens:.1f} over {len(res.texts)} text(s)")
-    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -375,7 +376,7 @@ def test_readme_troubleshooting_messages_are_what_the_code_prints(lm, crammed, t
     via_api(save_vectors, blocker / "v.safetensors", crammed, lm.spec)
     # Ctrl-C during `cramlab cram`
     capsys.readouterr()
-    assert cli._cram_exit_code([dataclasses.replace(crammed, stop_reason="interrupted")]) == 130
+    assert cli.basic._cram_exit_code([dataclasses.replace(crammed, stop_reason="interrupted")]) == 130
     produced.append(capsys.readouterr().err.strip())
 
     patterns = _readme_patterns()
@@ -383,3 +384,28 @@ def test_readme_troubleshooting_messages_are_what_the_code_prints(lm, crammed, t
     unmatched = [p for p in patterns if not any(_matches(p, msg) for msg in produced)]
     assert not unmatched, "README quotes messages the code does not print:\n" + "\n".join(
         unmatched) + "\n\nthe code printed:\n" + "\n".join(produced)
+
+
+# --- decode raises BadInputError like the rest of the package ------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(layout="middle"), "unknown layout 'middle'; use one of sink-first, mem-first"),
+    (dict(protocol="xx"), "unknown protocol 'xx'; use one of pc, hc"),
+    (dict(protocol="hc"), "pass first_token_id"),
+    (dict(n_tokens=0), "n_tokens must be an integer >= 1"),
+    (dict(n_tokens=2.5), "n_tokens must be an integer >= 1"),
+    (dict(vectors_shape=(1, 7)), "vectors must be k x"),
+    (dict(vectors_shape=(4,)), "vectors must be k x"),
+])
+def test_decode_bad_arguments_raise_bad_input(lm, kwargs, match):
+    from cramlab.decode import decode
+    shape = kwargs.pop("vectors_shape", (1, lm.spec.d))
+    kwargs.setdefault("n_tokens", 4)
+    with pytest.raises(BadInputError, match=re.escape(match)):
+        decode(lm, torch.zeros(shape), **kwargs)
+
+
+def test_decode_without_a_sink_token_id_is_bad_input(lm):
+    from cramlab.decode import decode
+    with pytest.raises(BadInputError, match="needs sink_token_id"):
+        decode(lm.model, torch.zeros(1, lm.spec.d), 4)          # a bare model: no spec to take the sink from

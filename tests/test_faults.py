@@ -164,6 +164,13 @@ def test_kernel_interrupt_in_a_notebook_keeps_results(tmp_path):
 
 
 @pytest.mark.slow
+def _default_sigint():
+    """In the child, before exec: SIGINT back to its default disposition. A test run started from a
+    background job inherits SIGINT as ignored, and Python then installs no KeyboardInterrupt handler, so
+    the signal below would be lost (the CLI keeps honouring a deliberate ignore, as Unix tools do)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_the_cli_keeps_and_saves_what_was_reached(tmp_path):
     """SIGINT to `cramlab cram`: the table and the --out files hold the texts as far as they got; exit 130."""
     import json
@@ -173,7 +180,8 @@ def test_ctrl_c_in_the_cli_keeps_and_saves_what_was_reached(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "cramlab", "cram", "--model", TINY, "--device", "cpu",
                              "--source", "random", "--n-texts", "2", "--n-tokens", "8", "--max-steps", "1000000",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
     try:
         seen, deadline = b"", time.monotonic() + 120
         while b"cramming" not in seen:             # the progress bar: the loop is running

@@ -10,7 +10,8 @@ from cramlab import capacity as cap
 from cramlab import exercises, plots, widgets
 from cramlab.cram import CramProgress
 from cramlab.errors import BadInputError
-from cramlab.notebook_runner import Recorder, _parse_param, _plain, find_notebooks, notebook_parameters, record
+from cramlab.cli.notebooks import _parse_param
+from cramlab.notebook_runner import Recorder, _plain, find_notebooks, notebook_parameters, record
 
 
 # --- plots ------------------------------------------------------------------------------------------------
@@ -406,3 +407,29 @@ def test_param_parsing():
     assert _parse_param("model=tiny-llama") == ("model", "tiny-llama")
     with pytest.raises(BadInputError):
         _parse_param("n_tokens")
+
+
+# --- notebook 08's figures ----------------------------------------------------------------------------------
+
+def test_progressive_steps_chart_one_line_per_text():
+    texts = [dict(text_id="a", records=[dict(n_tokens=2, steps=30), dict(n_tokens=3, steps=5)]),
+             dict(text_id="b", records=[dict(n_tokens=2, steps=40)])]
+    fig = plots.progressive_steps_chart(texts)
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert list(fig.data[0].x) == [2, 3] and list(fig.data[0].y) == [30, 5]
+    assert fig.layout.xaxis.title.text == "length N (tokens)"
+
+
+def test_attention_share_chart_bars_per_layer_and_the_sink():
+    crammed = dict(mem_share=[0.1, 0.6], sink_share=[0.8, 0.2])
+    fig = plots.attention_share_chart(crammed, dict(mem_share=[0.05, 0.04], sink_share=[0.9, 0.9]))
+    assert [t.name for t in fig.data] == ["trained vector", "random vector", "sink token"]
+    assert list(fig.data[0].y) == [0.1, 0.6] and list(fig.data[1].y) == [0.05, 0.04]
+    assert list(fig.data[2].y) == [0.8, 0.2] and list(fig.data[0].x) == [0, 1]
+    assert len(plots.attention_share_chart(crammed).data) == 2           # no baseline: no random bars
+
+
+def test_explained_variance_chart_cumulative_with_the_share_line():
+    fig = plots.explained_variance_chart(dict(cumulative=[0.9, 0.995, 1.0]), share=0.99)
+    assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [0.9, 0.995, 1.0]
+    assert fig.layout.shapes[0].y0 == 0.99

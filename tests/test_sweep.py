@@ -14,8 +14,9 @@ import pytest
 
 from cramlab.cli import main
 from cramlab.errors import ConfigError, OutputPathError
-from cramlab.sweep import (REPORT_COLUMNS, ResultsFileError, format_report, job_key, load_config, n_jobs, plan,
-                           read_results, report, run_sweep, validate_config, write_csv)
+from cramlab.report import REPORT_COLUMNS, format_report, report, write_csv
+from cramlab.results_file import ResultsFileError, job_key, read_results
+from cramlab.sweep import load_config, n_jobs, plan, run_sweep, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -265,7 +266,9 @@ def test_report_random_source_and_a_model_the_paper_lacks():
             _row("tiny-llama", 8, 0.3, 0.0, 70, 60, "t", d=64, vocab=49152)]
     a, b = report(rows)
     assert a.paper["max_tokens"] == 65 and "gain_tokens" not in a.paper      # the random-text column only
-    assert math.isnan(a.gain_tokens)                                          # every text fit: nothing to average
+    assert a.gain_tokens is None and a.capacity_utilisation is None and a.n_not_fit == 0   # every text fit:
+    assert "every text fit" in a.averages_note                                               # nothing to average
+    assert "every text fit" in format_report([a])
     assert b.paper == {} and b.max_tokens is None
 
 

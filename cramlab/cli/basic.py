@@ -1,28 +1,24 @@
-"""Command line: `cramlab capacity | cram | decode | env | ...` (also `python -m cramlab`).
+"""The basic commands: `cramlab capacity | cram | decode | demo | env`.
 
-Every mistake the kit knows about ends as one line `error: ...` on stderr and a non-zero exit code.
+Owns: their flags, their printed tables and JSON (CRAM_JSON_KEYS), the exit code of an interrupted cram.
+Does not own: what they compute (cramlab.capacity, cram, decode, vectors, env) or the error handling
+shared by every command (cramlab.cli.main). Heavy modules (torch) load inside the commands.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from .errors import CramlabError
+from ..settings import LAYOUTS, PROTOCOLS, CramSettings
+from ..texts import SOURCES
+from .common import add_model_args, check_writable
+
+_KIT = CramSettings()          # the flags' defaults are the kit's settings
 
 
-def _add_model_args(p):
-    p.add_argument("--model", default="smollm2-135m", help="registry name, hub id, local folder or .gguf file")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16 (GPU default) or float16")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow code from the model repo (off by default)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cramlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("capacity", help="theoretical capacity of input vectors, in bits and tokens")
+def register(subparsers) -> None:
+    """capacity, cram, decode, demo, env."""
+    p = subparsers.add_parser("capacity", help="theoretical capacity of input vectors, in bits and tokens")
     p.add_argument("--model", help="a registered model name (see `cramlab capacity --list`)")
     p.add_argument("--d", type=int, help="vector size (instead of --model)")
     p.add_argument("--vocab", type=int, help="vocabulary size (instead of --model)")
@@ -32,63 +28,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_capacity)
 
-    p = sub.add_parser("cram", help="cram text(s) into vectors, decode them back, print the figures")
-    _add_model_args(p)
+    p = subparsers.add_parser("cram", help="cram text(s) into vectors, decode them back, print the figures")
+    add_model_args(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the text itself")
     src.add_argument("--text-file", help="a UTF-8 file; its first N tokens are used")
-    src.add_argument("--source", choices=["unseen", "random", "pg19", "fanfics"], help="a text source")
+    src.add_argument("--source", choices=SOURCES, help="a text source")
     p.add_argument("--n-texts", type=int, default=1, help="texts from --source (crammed as one batch)")
     p.add_argument("--n-tokens", type=int, required=True)
-    p.add_argument("--n-mem", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=2000)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--layout", choices=["sink-first", "mem-first"], default="sink-first")
-    p.add_argument("--protocol", choices=["pc", "hc"], default="pc")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-mem", type=int, default=_KIT.n_mem)
+    p.add_argument("--max-steps", type=int, default=_KIT.max_steps)
+    p.add_argument("--patience", type=int, default=_KIT.patience)
+    p.add_argument("--lr", type=float, default=_KIT.lr)
+    p.add_argument("--layout", choices=LAYOUTS, default=_KIT.layout)
+    p.add_argument("--protocol", choices=PROTOCOLS, default=_KIT.protocol)
+    p.add_argument("--seed", type=int, default=_KIT.seed)
     p.add_argument("--out", help="folder for vector files (.safetensors) and results.json")
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per text")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_cram)
 
-    p = sub.add_parser("decode", help="decode a vector file back to text")
+    p = subparsers.add_parser("decode", help="decode a vector file back to text")
     p.add_argument("file")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--force", action="store_true", help="decode even if the file was made for other weights")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_decode)
 
-    p = sub.add_parser("demo", help="the main job on the embedded model: cram a bundled 16-token text, decode it")
+    p = subparsers.add_parser("demo", help="the main job on the embedded model: cram a bundled 16-token text, decode it")
     p.add_argument("--n-tokens", type=int, default=16)
     p.add_argument("--max-steps", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("env", help="environment check: versions, device, the embedded model")
+    p = subparsers.add_parser("env", help="environment check: versions, device, the embedded model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_env)
 
-    for register in _extra_commands():
-        register(sub)
-    return parser
-
-
-def _extra_commands():
-    """Sub-commands that live beside their module (notebooks, search, sweep, report, bench)."""
-    out = []
-    for module in ("notebook_runner", "search", "sweep", "bench", "practice_cli"):
-        try:
-            mod = __import__(f"cramlab.{module}", fromlist=["register_cli"])
-        except ImportError:
-            continue
-        if hasattr(mod, "register_cli"):
-            out.append(mod.register_cli)
-    return out
-
 
 def cmd_capacity(args) -> int:
-    from . import capacity as cap
+    from .. import capacity as cap
     if args.list:
         rows = cap.capacity_table(bits=args.bits, n_mem=args.n_mem)
         if args.json:
@@ -127,13 +106,13 @@ CRAM_JSON_KEYS = ("text_id", "n_tokens", "n_mem", "converged", "steps", "teacher
 def cmd_cram(args) -> int:
     from pathlib import Path
 
-    from .cram import cram
-    from .models import load_model
-    from .texts import first_tokens, from_file, get_texts
-    from .vectors import save_vectors
+    from ..cram import cram
+    from ..models import load_model
+    from ..texts import first_tokens, from_file, get_texts
+    from ..vectors import save_vectors
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
-        _check_writable(out_dir)
+        check_writable(out_dir)
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     if args.text is not None:
         texts = [first_tokens(lm.tokenizer, args.text, args.n_tokens)]
@@ -177,8 +156,8 @@ def _cram_exit_code(results) -> int:
 
 
 def cmd_decode(args) -> int:
-    from .models import load_model
-    from .vectors import decode_file, load_vectors
+    from ..models import load_model
+    from ..vectors import decode_file, load_vectors
     meta = load_vectors(args.file).meta   # validate the file before loading a model
     model = args.model if args.model != "smollm2-135m" or not meta.get("model") else meta["model"]
     lm = load_model(model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
@@ -194,10 +173,10 @@ def cmd_decode(args) -> int:
 def cmd_demo(args) -> int:
     import time
 
-    from .capacity import capacity
-    from .cram import cram
-    from .models import load_model
-    from .texts import get_texts
+    from ..capacity import capacity
+    from ..cram import cram
+    from ..models import load_model
+    from ..texts import get_texts
     t0 = time.perf_counter()
     lm = load_model("smollm2-135m", device="cpu")
     spec = lm.spec
@@ -222,7 +201,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_env(args) -> int:
-    from .env import environment_report
+    from ..env import environment_report
     report = environment_report()
     if args.json:
         print(json.dumps(report))
@@ -230,32 +209,3 @@ def cmd_env(args) -> int:
         for k, v in report.items():
             print(f"{k:<22}{v}")
     return 0
-
-
-def _check_writable(folder):
-    import os
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from .errors import OutputPathError
-        raise OutputPathError(f"cannot create output folder {folder}: {exc.strerror}; choose another --out") from None
-    if not os.access(folder, os.W_OK):
-        from .errors import OutputPathError
-        raise OutputPathError(f"output folder {folder} is not writable; choose another --out")
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except CramlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; results written so far are kept", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

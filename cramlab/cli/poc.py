@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .common import add_model_args, check_writable
+
 DEMO_PER_GROUP = 2          # 6 documents: a few minutes on an idle 2-core CPU
 
 
@@ -31,8 +33,7 @@ def register(subparsers) -> None:
                    help="none, all, or a comma list of whitespace,case,boilerplate")
     p.add_argument("--out", default="cramlab-poc", help="report folder (resumed if it holds a run)")
     p.add_argument("--json", action="store_true", help="print the aggregate as one JSON object")
-    from .cli import _add_model_args
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--lr", type=float, default=0.1, help="cram learning rate (the follow-up paper's 0.1)")
     p.add_argument("--max-steps", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
@@ -44,8 +45,8 @@ def register(subparsers) -> None:
 
 
 def _per_vector(value):
-    from .errors import BadInputError
-    from .practice import PER_VECTOR_AUTO_TOKENS
+    from ..errors import BadInputError
+    from ..practice import PER_VECTOR_AUTO_TOKENS
     if value is None:
         return None
     if value == "auto":
@@ -62,18 +63,17 @@ def privacy_sample(records: list[dict]) -> dict:
 
 
 def cmd_poc(args) -> int:
-    from .errors import BadInputError
-    from .models import load_model
-    from .practice import PocSettings, run_poc
-    from .practice_corpus import write_demo_corpus
-    from .practice_privacy import privacy_check
-    from .practice_report import summarise, write_report
-    from .practice_retrieval import evaluate_retrieval
+    from ..errors import BadInputError
+    from ..models import load_model
+    from ..practice import PocSettings, run_poc
+    from ..practice_corpus import write_demo_corpus
+    from ..practice_privacy import privacy_check
+    from ..practice_report import summarise, write_report
+    from ..practice_retrieval import evaluate_retrieval
     if bool(args.demo) == bool(args.dir):
         raise BadInputError("give a folder of text files (cramlab poc DIR) or --demo, not both")
     out = Path(args.out)
-    from .cli import _check_writable
-    _check_writable(out)
+    check_writable(out)
     per_vector = _per_vector(args.per_vector)
     settings = PocSettings(
         model=args.model, n_tokens=None if per_vector else (args.n_tokens or 16), per_vector=per_vector,
@@ -113,4 +113,3 @@ def cmd_poc(args) -> int:
               f"{'same text' if privacy.get('ok') else privacy.get('error', 'different text')}")
     print(f"report: {js} and {page}")
     return 0
-register_cli = register   # the name cramlab/cli.py looks for today

@@ -1,0 +1,28 @@
+"""Flags and helpers that several command groups of the command line share.
+
+Owns: the model flags (`add_model_args`), the output-folder
+check (`check_writable`). Does not own: any command.
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import OutputPathError
+
+
+def add_model_args(p) -> None:
+    """--model, --device, --dtype, --trust-remote-code (as `load_model` takes them)."""
+    p.add_argument("--model", default="smollm2-135m", help="registry name, hub id, local folder or .gguf file")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16 (GPU default) or float16")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow code from the model repo (off by default)")
+
+
+def check_writable(folder) -> None:
+    """Create `folder` if needed; OutputPathError when it cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create output folder {folder}: {exc.strerror}; choose another --out") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"output folder {folder} is not writable; choose another --out")

@@ -1,0 +1,105 @@
+"""`cramlab sweep` (run a resumable sweep) and `cramlab report` (Table 1 from its results file).
+
+Owns: their flags and what they print. Does not own: the sweep (cramlab.sweep), the results file
+(cramlab.results_file) or Table 1 (cramlab.report).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import BadInputError, ConfigError
+from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
+from ..results_file import job_key, read_results
+from ..settings import ENGINES, LAYOUTS, PROTOCOLS
+from ..sweep import dist_env, load_config, n_jobs, plan, run_sweep
+from ..texts import SOURCES
+
+
+def register(subparsers) -> None:
+    """sweep and report."""
+    p = subparsers.add_parser("sweep", help="run a resumable sweep; one JSON line per finished job",
+                              description="Run models x sources x lengths x n_mem x texts; resumable; "
+                                          "`torchrun --nproc-per-node=G -m cramlab sweep ...` splits it.")
+    p.add_argument("config", nargs="?", help="YAML or JSON file (keys: see cramlab.sweep.SweepConfig)")
+    p.add_argument("--out", required=True, help="results file (JSON lines), appended to and resumed")
+    p.add_argument("--models", help="comma-separated model names")
+    p.add_argument("--sources", help=f"comma-separated: {', '.join(SOURCES)}")
+    p.add_argument("--lengths", help="comma-separated lengths in tokens")
+    p.add_argument("--n-mem", help="comma-separated numbers of vectors")
+    p.add_argument("--layouts", help=f"comma-separated: {', '.join(LAYOUTS)}")
+    p.add_argument("--protocols", help=f"comma-separated: {', '.join(PROTOCOLS)}")
+    p.add_argument("--n-texts", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--check-every", type=int)
+    p.add_argument("--device")
+    p.add_argument("--dtype")
+    p.add_argument("--engine", choices=ENGINES)
+    p.add_argument("--no-decode", action="store_true", help="skip greedy decoding")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and how much is done, run nothing")
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = subparsers.add_parser("report", help="Table 1 from a results file (ours beside the paper's)")
+    p.add_argument("results", help="a results file written by `cramlab sweep`")
+    p.add_argument("--csv", help="also write the table as CSV")
+    p.add_argument("--threshold", type=float, default=PAPER_THRESHOLD)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_report)
+
+
+def _split(text, kind):
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if kind is int:
+        try:
+            return [int(x) for x in items]
+        except ValueError:
+            raise ConfigError(f"expected comma-separated integers such as 8,16,32; got {text!r}") from None
+    return items
+
+
+def _cmd_sweep(args) -> int:
+    cfg = load_config(args.config, models=_split(args.models, str), sources=_split(args.sources, str),
+                      lengths=_split(args.lengths, int), n_mem=_split(args.n_mem, int),
+                      layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
+                      n_texts=args.n_texts, seed=args.seed, batch_size=args.batch_size, max_steps=args.max_steps,
+                      lr=args.lr, patience=args.patience, check_every=args.check_every, device=args.device,
+                      dtype=args.dtype, engine=args.engine, decode=False if args.no_decode else None)
+    if args.dry_run:
+        out = Path(args.out)
+        have = {job_key(r) for r in read_results(out, repair=False)} if out.exists() else set()
+        print(f"{n_jobs(cfg)} jobs in {len(plan(cfg))} groups; {len(have)} already in {out}")
+        for g in plan(cfg):
+            print(f"  {g.model} {g.source} {g.layout} {g.protocol} k={g.n_mem} N={g.n_tokens} x {cfg.n_texts}")
+        return 0
+    summary = run_sweep(cfg, args.out, log=lambda *a: print(*a, flush=True))
+    if dist_env()[0] == 0:
+        if args.json:
+            print(json.dumps(summary.to_dict()))
+        else:
+            print(f"done: {summary.n_crammed} job(s) crammed here, {summary.n_done_before} were already there; "
+                  f"{summary.n_jobs} in all -> {summary.out} ({summary.seconds:.0f} s)")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    path = Path(args.results)
+    if not path.is_file():
+        raise BadInputError(f"results file {path} not found; run `cramlab sweep CONFIG --out {path}` first")
+    rows = report(path, threshold=args.threshold)
+    if args.csv:
+        write_csv(rows, args.csv)
+    if args.json:
+        print(json.dumps(report_table(rows)))
+    else:
+        sys.stdout.write(format_report(rows, threshold=args.threshold))
+        if args.csv:
+            print(f"CSV written to {args.csv}")
+    return 0

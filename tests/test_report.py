@@ -1,0 +1,84 @@
+"""One Max rule and one Table-1 aggregation (cramlab.report), used by search, sweep's report, exercises and
+plots; a results file and a length sweep of the same results give the same Table-1 row."""
+import ast
+import math
+from pathlib import Path
+
+import pytest
+
+from cramlab import exercises, plots
+from cramlab.report import (EVERY_TEXT_FIT, PAPER_THRESHOLD, length_records, max_tokens_that_fit, not_fit_averages,
+                            report, table1_row_from_grid)
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cramlab"
+
+
+def _line(n, acc, base_acc, ce0, ce1, text, greedy=None):
+    return dict(model="pythia-160m", source="unseen", layout="sink-first", protocol="pc", n_mem=1, n_tokens=n,
+                text_id=text, teacher_forced_accuracy=acc, baseline_accuracy=base_acc, baseline_ce_nats=ce0,
+                final_ce_nats=ce1, info_gain_nats=ce0 - ce1, gain_tokens=(acc - base_acc) * n,
+                greedy_exact=greedy, d=768, vocab_size=50304)
+
+
+SOME_DID_NOT_FIT = [_line(8, 1.0, 0.5, 30, 1, "a", True), _line(8, 1.0, 0.4, 28, 2, "b", True),
+                    _line(16, 1.0, 0.5, 60, 3, "a"), _line(16, 0.985, 0.5, 64, 9, "b"),
+                    _line(32, 0.5, 0.25, 120, 40, "a"), _line(32, 1.0, 0.3, 110, 5, "b")]
+EVERY_ONE_FIT = [_line(8, 1.0, 0.5, 30, 1, "a", True), _line(16, 1.0, 0.5, 60, 3, "a", False)]
+
+
+@pytest.mark.parametrize("lines", [SOME_DID_NOT_FIT, EVERY_ONE_FIT], ids=["some-did-not-fit", "every-text-fit"])
+def test_results_file_report_and_grid_row_agree(lines):
+    """`cramlab report` and notebook 04's row used to disagree when every text fit (NaN vs None)."""
+    (row,) = report(lines)
+    (records,) = length_records(lines).values()
+    grid_row = table1_row_from_grid(dict(records=records, n_mem=1), "pythia-160m", 768, 50304)
+    assert plots.table1_row_from_grid is table1_row_from_grid            # plots draws; it re-exports the row
+    for key in ("max_tokens", "n_not_fit", "gain_tokens", "info_gain_nats", "capacity_utilisation",
+                "averages_note"):
+        assert getattr(row, key) == grid_row[key], key
+
+
+def test_every_text_fit_gives_none_with_the_reason():
+    (row,) = report(EVERY_ONE_FIT)
+    assert row.max_tokens == 16 and row.n_not_fit == 0
+    assert row.gain_tokens is None and row.info_gain_nats is None and row.info_gain_bits is None
+    assert row.capacity_utilisation is None
+    assert row.averages_note == EVERY_TEXT_FIT.format(threshold=PAPER_THRESHOLD)
+    averages = not_fit_averages([dict(teacher_forced_accuracy=1.0, gain_tokens=3.0, info_gain_nats=9.0)])
+    assert averages.n_not_fit == 0 and averages.gain_tokens is None and "every text fit" in averages.reason
+
+
+def test_not_fit_averages_pool_over_lengths_and_skip_missing_values():
+    averages = not_fit_averages([dict(teacher_forced_accuracy=0.5, gain_tokens=4.0, info_gain_nats=40.0),
+                                 dict(teacher_forced_accuracy=0.99, gain_tokens=8.0, info_gain_nats=float("nan")),
+                                 dict(teacher_forced_accuracy=1.0, gain_tokens=100.0, info_gain_nats=100.0)])
+    assert averages.n_not_fit == 2                                    # accuracy <= 0.99, the paper's rule
+    assert averages.gain_tokens == 6.0 and averages.info_gain_nats == 40.0
+    assert averages.info_gain_bits == pytest.approx(40.0 / math.log(2)) and averages.reason is None
+
+
+def test_max_rule_is_mean_accuracy_at_least_the_threshold():
+    records = [dict(n_tokens=8, mean_accuracy=1.0), dict(n_tokens=16, mean_accuracy=0.99),
+               dict(n_tokens=32, mean_accuracy=0.989), dict(n_tokens=64, mean_accuracy=0.2)]
+    assert max_tokens_that_fit(records) == 16                         # 0.99 fits, 0.989 does not
+    assert max_tokens_that_fit(records, threshold=0.5) == 32
+    assert max_tokens_that_fit(records[3:]) is None
+    assert exercises.max_tokens_that_fit is max_tokens_that_fit
+
+
+def _threshold_comparisons(path: Path) -> list[int]:
+    """Lines of `x >= threshold` / `x <= threshold` (the two rules) in one module."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators):
+                name = getattr(right, "id", None) or getattr(right, "attr", None)
+                if isinstance(op, (ast.GtE, ast.LtE)) and name in ("threshold", "PAPER_THRESHOLD"):
+                    lines.append(node.lineno)
+    return lines
+
+
+def test_the_two_rules_are_written_once_in_report():
+    found = {str(p.relative_to(PACKAGE)): _threshold_comparisons(p) for p in PACKAGE.rglob("*.py")}
+    found = {k: v for k, v in found.items() if v}
+    assert set(found) == {"report.py"} and len(found["report.py"]) == 2, found
