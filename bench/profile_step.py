@@ -19,7 +19,9 @@ from collections import defaultdict
 
 import torch
 
-from cramlab.bench import _settings, _sync, inputs_for, time_steps
+from cramlab.bench import _sync, group_for, time_steps
+from cramlab.settings import CramSettings
+from cramlab.step import OptimizerState
 from cramlab.fast import FastStep
 from cramlab.models import load_model
 from cramlab.texts import get_texts
@@ -47,9 +49,10 @@ def category(name: str) -> str:
 
 def profile_batch(lm, texts, batch, n_tokens, steps, device, fused_loss, graph, sink_token_id):
     rows = [t.token_ids[:n_tokens] for t in texts[:batch]]
-    text_emb, sink, targets, start, first_pos = inputs_for(lm.model, rows, sink_token_id=sink_token_id)
-    fs = FastStep(lm.model, text_emb, sink, targets, start, _settings(), first_pos,
-                  capturable=graph, fused_loss=fused_loss)
+    s = CramSettings()
+    g = group_for(lm.model, rows, sink_token_id, s)
+    fs = FastStep(lm.model, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
+                  g.first_pos, fused_loss=fused_loss)
     if graph:
         fs.capture()
     step_ms = time_steps(fs.run, steps, device) * 1e3       # 3 warm-up steps, then the timed ones

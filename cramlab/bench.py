@@ -255,10 +255,12 @@ def run(args) -> dict:
     rows_out: list[BenchRow] = []
     if "embedded" in args.parts:
         t0 = time.perf_counter()
-        lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False)
+        # the authors'-style baseline runs unpatched (no fused kernels), whatever our engine uses
+        lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False, kernels="torch")
         reload_s = time.perf_counter() - t0
         lm = load_model(args.model, device=str(device), dtype=args.dtype)   # None: bf16 on a GPU, fp32 on a CPU
         report["ours_dtype"] = lm.spec.dtype
+        report["ours_kernels"], report["baseline_kernels"] = lm.spec.kernels, lm32.spec.kernels
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
         rows = [t.token_ids for t in texts]
         rows_out += bench_steady(lm32.model, lm.model, rows, device, args.steps, peak,

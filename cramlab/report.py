@@ -83,30 +83,51 @@ class NotFitAverages:
         return asdict(self) | {"info_gain_bits": self.info_gain_bits}
 
 
-def not_fit_averages(results: Iterable[Any], threshold: float = PAPER_THRESHOLD) -> NotFitAverages:
+#: How per-text gains are totalled. `scored`: over the scored tokens, IG from the returned vectors (the
+#: kit's CramResult fields). `paper-code`: as Kuratov et al.'s code computes Table 1 — IG from the minimum
+#: training loss, and both IG and gain multiplied by N (not by the N - 1 tokens `hc` scores).
+GAIN_VARIANTS = ("scored", "paper-code")
+
+
+def text_gains(r, variant: str = "scored") -> tuple[float | None, float | None]:
+    """(gain tokens, information gain in nats) of one result under a `GAIN_VARIANTS` convention."""
+    if variant == "scored":
+        return _get(r, "gain_tokens"), _get(r, "info_gain_nats")
+    if variant != "paper-code":
+        raise ValueError(f"unknown gain variant {variant!r}; use one of {', '.join(GAIN_VARIANTS)}")
+    n = _get(r, "n_tokens")
+    min_ce, base_ce = _get(r, "min_ce_per_token_nats"), _get(r, "baseline_ce_per_token_nats")
+    info = None if min_ce is None or base_ce is None else (base_ce - min_ce) * n
+    return (_get(r, "teacher_forced_accuracy") - _get(r, "baseline_accuracy")) * n, info
+
+
+def not_fit_averages(results: Iterable[Any], threshold: float = PAPER_THRESHOLD,
+                     variant: str = "scored") -> NotFitAverages:
     """The Table-1 aggregation: mean gain tokens and information gain (nats) over the results with
     teacher-forced accuracy <= threshold, pooled over lengths (values that are None or not finite are
-    left out of a mean)."""
+    left out of a mean). `variant`: see `GAIN_VARIANTS`."""
     not_fit = [r for r in results if _get(r, "teacher_forced_accuracy") <= threshold]
     if not not_fit:
         return NotFitAverages(0, None, None, EVERY_TEXT_FIT.format(threshold=threshold))
-    gain, info = _mean(_get(r, "gain_tokens") for r in not_fit), _mean(_get(r, "info_gain_nats") for r in not_fit)
+    pairs = [text_gains(r, variant) for r in not_fit]
+    gain, info = _mean(g for g, _ in pairs), _mean(i for _, i in pairs)
     reason = None if gain is not None and info is not None else "no finite gain recorded for the texts that did not fit"
     return NotFitAverages(len(not_fit), gain, info, reason)
 
 
 def table1_columns(records: Sequence[Any], *, d: int, vocab_size: int, n_mem: int = 1,
-                   threshold: float = PAPER_THRESHOLD) -> dict:
+                   threshold: float = PAPER_THRESHOLD, variant: str = "scored") -> dict:
     """Our Table-1 figures from per-length records (each with n_tokens, mean_accuracy and the per-text
     `results`): Max, the not-fit averages, L_max = d * 16 * n_mem / log2|V| and utilisation = gain / L_max."""
     from .capacity import capacity_tokens
-    averages = not_fit_averages([res for rec in records for res in (_get(rec, "results") or [])], threshold)
+    averages = not_fit_averages([res for rec in records for res in (_get(rec, "results") or [])], threshold,
+                                variant)
     l_max = capacity_tokens(int(d), int(vocab_size), n_mem=int(n_mem))
     gain = averages.gain_tokens
     return dict(max_tokens=max_tokens_that_fit(records, threshold), n_not_fit=averages.n_not_fit, gain_tokens=gain,
                 info_gain_nats=averages.info_gain_nats, info_gain_bits=averages.info_gain_bits,
                 capacity_tokens=l_max, capacity_utilisation=None if gain is None else gain / l_max,
-                averages_note=averages.reason)
+                averages_note=averages.reason, gain_variant=variant)
 
 
 def table1_row_from_grid(grid, model: str, d: int, vocab_size: int, threshold: float = PAPER_THRESHOLD) -> dict:

@@ -31,14 +31,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import BadInputError, ConfigError, OutputPathError
-from .settings import CramSettings
+from .settings import PRESETS, CramSettings
 from .results_file import (LINE_FIELDS, append_lines, check_same_settings, job_key, merge_parts, part_files,
                            part_path, read_results, settings_digest)
 # Notebook 07 reads Table 1 through this module until its source imports it from cramlab.report (where it lives).
 from .report import format_report, length_records, report, write_csv  # noqa: F401
 
 #: Settings that change a job's result: a results file holds one value of each.
-RESULT_SETTINGS = ("max_steps", "lr", "patience", "target_accuracy", "check_every", "seed", "dtype", "decode")
+RESULT_SETTINGS = ("preset", "max_steps", "lr", "patience", "target_accuracy", "check_every", "seed", "dtype",
+                   "decode")
 #: The sweep's keys that are cram settings (CramSettings validates them); list keys hold several values.
 CRAM_KEYS = {"max_steps": "max_steps", "lr": "lr", "patience": "patience", "target_accuracy": "target_accuracy",
              "check_every": "check_every", "seed": "seed", "dtype": "dtype", "engine": "engine",
@@ -71,6 +72,7 @@ class SweepConfig:
     decode: bool = True               # greedy decode every result ("back again")
     engine: str = _KIT.engine         # cram's engine: auto (fast on a GPU), plain or fast
     keep_history: bool = False        # keep the per-step loss/accuracy history on every line
+    preset: str = "kit"               # CramSettings preset; keys the config leaves out take the preset's values
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,10 +82,10 @@ class SweepConfig:
 
     def cram_settings(self, group: "Group") -> CramSettings:
         """The settings one group of jobs is crammed with: the kit's, with this config's knobs."""
-        return CramSettings(max_steps=self.max_steps, lr=self.lr, patience=self.patience,
-                            target_accuracy=self.target_accuracy, check_every=self.check_every, seed=self.seed,
-                            dtype=self.dtype, engine=self.engine, n_mem=group.n_mem, layout=group.layout,
-                            protocol=group.protocol)
+        return CramSettings.from_preset(
+            self.preset, max_steps=self.max_steps, lr=self.lr, patience=self.patience,
+            target_accuracy=self.target_accuracy, check_every=self.check_every, seed=self.seed, dtype=self.dtype,
+            engine=self.engine, n_mem=group.n_mem, layout=group.layout, protocol=group.protocol)
 
 
 #: Examples for the error messages where a field's default says nothing (None).
@@ -113,6 +115,13 @@ def load_config(path: str | os.PathLike | None = None, **overrides) -> SweepConf
         if not isinstance(data, dict):
             raise ConfigError(f"sweep config {p} must be a mapping of keys to values, e.g. 'lengths: [8, 16]'")
     data = dict(data) | {k: v for k, v in overrides.items() if v is not None}
+    preset = data.get("preset", "kit")
+    if preset not in PRESETS:
+        raise ConfigError(f"key 'preset' in {where}: unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    for key, name in CRAM_KEYS.items():          # what the config leaves out comes from the preset
+        if key not in data:
+            value = getattr(PRESETS[preset], name)
+            data[key] = [value] if key in ("n_mem", "layouts", "protocols") else value
     return validate_config(data, where)
 
 

@@ -82,3 +82,19 @@ def test_the_two_rules_are_written_once_in_report():
     found = {str(p.relative_to(PACKAGE)): _threshold_comparisons(p) for p in PACKAGE.rglob("*.py")}
     found = {k: v for k, v in found.items() if v}
     assert set(found) == {"report.py"} and len(found["report.py"]) == 2, found
+
+
+def test_paper_code_gains_use_the_minimum_loss_and_n_tokens():
+    """Kuratov et al.'s Table 1: IG = (CE without vector - minimum training loss) x N, gain x N (hc scores N-1)."""
+    from cramlab.report import not_fit_averages, text_gains
+    r = dict(n_tokens=10, n_scored=9, teacher_forced_accuracy=0.5, baseline_accuracy=0.1,
+             baseline_ce_per_token_nats=3.0, min_ce_per_token_nats=1.0, final_ce_per_token_nats=1.5,
+             gain_tokens=(0.5 - 0.1) * 9, info_gain_nats=(3.0 - 1.5) * 9)
+    gain, info = text_gains(r, "paper-code")
+    assert gain == pytest.approx(4.0) and info == pytest.approx(20.0)
+    assert text_gains(r, "scored") == (pytest.approx(3.6), pytest.approx(13.5))
+    fit = dict(r, teacher_forced_accuracy=1.0)
+    avg = not_fit_averages([r, fit], variant="paper-code")
+    assert avg.n_not_fit == 1 and avg.info_gain_nats == pytest.approx(20.0)
+    with pytest.raises(ValueError):
+        text_gains(r, "other")

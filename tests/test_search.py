@@ -220,3 +220,15 @@ def test_progressive_agrees_with_the_grid_on_the_embedded_model(embedded, emb_te
         for n in (6, 10):
             if n <= t.longest_tokens:
                 assert fits_without_training(embedded, t.vectors, text.token_ids[:n])
+
+
+def test_search_progressive_cli_takes_the_2026_preset(capsys):
+    rc = main(["search", "progressive", "--preset", "progressive-2026", "--model", "tiny-llama", "--device", "cpu",
+               "--n-texts", "2", "--max-tokens", "3", "--max-steps", "4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and len(out["longest_tokens"]) == 2
+    s = out["settings"]
+    assert s["preset"] == "progressive-2026+overrides" and s["overrides"] == ["max_steps"]
+    assert (s["lr"], s["lr_schedule"], s["init"], s["start_tokens"], s["carry_optimizer"]) == (
+        0.1, "cosine", "uniform", 1, True)
+    assert out["texts"][0]["records"][0]["n_tokens"] == 1          # the 2026 protocol starts at one token

@@ -297,3 +297,14 @@ def test_sweep_and_report_on_the_embedded_model(embedded, tmp_path, capsys):
     assert "smollm2-135m" in text and "progressive: 38.5 +- 14.1" in text
     (row,) = report(out)
     assert row.max_tokens == 6 and row.capacity_tokens == pytest.approx(576 * 16 / math.log2(49152))
+
+
+def test_sweep_preset_fills_what_the_config_leaves_out():
+    from cramlab.sweep import load_config, plan
+    cfg = load_config(None, preset="grid-2025", lengths=[4], max_steps=7)
+    assert (cfg.layouts, cfg.protocols, cfg.lr, cfg.patience, cfg.max_steps) == (["mem-first"], ["hc"], 1e-2, 2000, 7)
+    s = cfg.cram_settings(plan(cfg)[0])
+    assert s.preset == "grid-2025+overrides" and s.overrides == ("max_steps",) and s.init == "randn"
+    assert load_config(None).cram_settings(plan(load_config(None))[0]).preset == "kit"
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_config(None, preset="nope")

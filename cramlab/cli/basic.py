@@ -113,7 +113,8 @@ def cmd_cram(args) -> int:
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         check_writable(out_dir)
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                    kernels=args.kernels)
     if args.text is not None:
         texts = [first_tokens(lm.tokenizer, args.text, args.n_tokens)]
     elif args.text_file:
@@ -160,7 +161,8 @@ def cmd_decode(args) -> int:
     from ..vectors import decode_file, load_vectors
     meta = load_vectors(args.file).meta   # validate the file before loading a model
     model = args.model if args.model != "smollm2-135m" or not meta.get("model") else meta["model"]
-    lm = load_model(model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    lm = load_model(model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                    kernels=args.kernels)
     decoded = decode_file(lm, args.file, force=args.force)
     exact = decoded.token_ids == meta.get("token_ids")
     if args.json:

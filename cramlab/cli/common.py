@@ -11,11 +11,13 @@ from ..errors import OutputPathError
 
 
 def add_model_args(p) -> None:
-    """--model, --device, --dtype, --trust-remote-code (as `load_model` takes them)."""
+    """--model, --device, --dtype, --trust-remote-code, --kernels (as `load_model` takes them)."""
     p.add_argument("--model", default="smollm2-135m", help="registry name, hub id, local folder or .gguf file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16 (GPU default) or float16")
     p.add_argument("--trust-remote-code", action="store_true", help="allow code from the model repo (off by default)")
+    p.add_argument("--kernels", choices=("auto", "liger", "torch"), default="auto",
+                   help="fused GPU kernels: auto = Liger on CUDA when installed, torch = off, liger = required")
 
 
 def check_writable(folder) -> None:

@@ -81,7 +81,8 @@ def cmd_poc(args) -> int:
         batch_size=args.batch_size, retrieval=not args.no_retrieval,
         cram=dict(lr=args.lr, max_steps=args.max_steps, seed=args.seed, progress=False))
     folder = write_demo_corpus(out / "demo-corpus", args.demo_size, args.seed) if args.demo else Path(args.dir)
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                    kernels=args.kernels)
     run = run_poc(lm, folder, out, settings, progress=not (args.json or args.no_progress))
     retrieval = evaluate_retrieval(run.records, run.queries) if settings.retrieval and run.records else {}
     privacy = {}

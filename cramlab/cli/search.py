@@ -62,7 +62,8 @@ def register(subparsers) -> None:
 def _load(args, n_tokens, n_texts):
     from ..models import load_model
     from ..texts import get_texts
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                    kernels=args.kernels)
     flags = dict(n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr, patience=args.patience,
                  layout=args.layout, protocol=args.protocol, init=args.init, seed=args.seed,
                  threshold=getattr(args, "threshold", None))

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import BadInputError, ConfigError
 from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
 from ..results_file import job_key, read_results
-from ..settings import ENGINES, LAYOUTS, PROTOCOLS
+from ..settings import ENGINES, LAYOUTS, PRESETS, PROTOCOLS
 from ..sweep import dist_env, load_config, n_jobs, plan, run_sweep
 from ..texts import SOURCES
 
@@ -24,6 +24,8 @@ def register(subparsers) -> None:
                                           "`torchrun --nproc-per-node=G -m cramlab sweep ...` splits it.")
     p.add_argument("config", nargs="?", help="YAML or JSON file (keys: see cramlab.sweep.SweepConfig)")
     p.add_argument("--out", required=True, help="results file (JSON lines), appended to and resumed")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="grid-2025 (Kuratov et al.) or progressive-2026 settings; other flags override it")
     p.add_argument("--models", help="comma-separated model names")
     p.add_argument("--sources", help=f"comma-separated: {', '.join(SOURCES)}")
     p.add_argument("--lengths", help="comma-separated lengths in tokens")
@@ -71,7 +73,8 @@ def _cmd_sweep(args) -> int:
                       layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
                       n_texts=args.n_texts, seed=args.seed, batch_size=args.batch_size, max_steps=args.max_steps,
                       lr=args.lr, patience=args.patience, check_every=args.check_every, device=args.device,
-                      dtype=args.dtype, engine=args.engine, decode=False if args.no_decode else None)
+                      dtype=args.dtype, engine=args.engine, decode=False if args.no_decode else None,
+                      preset=args.preset)
     if args.dry_run:
         out = Path(args.out)
         have = {job_key(r) for r in read_results(out, repair=False)} if out.exists() else set()
