@@ -26,8 +26,9 @@ again; it leaves the batch at the next check, so finished texts cost nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +37,23 @@ from . import capacity
 from .decode import first_mismatch, greedy_from_embeddings, prefix_embeddings, unwrap
 from .errors import BadInputError, ContextTooLongError, TextTooShortError
 from .settings import CramSettings
-from .step import (CramProgress, Group, LoopOutcome, OptimizerState, TextState, adamw_update, autocast_for, base,
-                   head_logits, model_dtype, prepare_group, resolve_engine, stop_reason)
+from .step import (
+    CramProgress,
+    Group,
+    LoopOutcome,
+    OptimizerState,
+    TextState,
+    adamw_update,
+    autocast_for,
+    base,
+    head_logits,
+    model_dtype,
+    prepare_group,
+    resolve_engine,
+    stop_reason,
+)
 
-__all__ = ["cram", "CramResult", "CramProgress", "CramSettings"]
+__all__ = ["CramProgress", "CramResult", "CramSettings", "cram"]
 
 
 @dataclass

@@ -21,8 +21,18 @@ import torch
 import torch.nn.functional as F
 
 from .settings import CramSettings
-from .step import (CramProgress, Group, LoopOutcome, OptimizerState, TextState, adamw_update, base, head_logits,
-                   stop_reason)
+from .step import (
+    CramProgress,
+    GraphedStep,
+    Group,
+    LoopOutcome,
+    OptimizerState,
+    TextState,
+    adamw_update,
+    base,
+    head_logits,
+    stop_reason,
+)
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -77,7 +87,7 @@ def bucket_size(n: int) -> int:
     return next(b for b in BUCKETS if b >= n) if n <= BUCKETS[-1] else n
 
 
-class FastStep:
+class FastStep(GraphedStep):
     """Holds every tensor a step touches (static addresses) and runs or replays the step."""
 
     def __init__(self, lm, text_emb, sink_emb, targets, start, opt: OptimizerState, s: CramSettings, first_pos,
@@ -119,31 +129,6 @@ class FastStep:
     def _tensors(self):
         return ([self.mem.data, self.step_t, self.opt.exp_avg, self.opt.exp_avg_sq, self.opt.steps]
                 + [getattr(self.state, name) for name in TextState.TENSORS])
-
-    def capture(self):
-        """Warm up on a side stream (allocates gradients and workspaces), put the state back, capture a step."""
-        saved = [t.clone() for t in self._tensors()]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
-        for t, v in zip(self._tensors(), saved):
-            t.copy_(v)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._step()
-        for t, v in zip(self._tensors(), saved):   # capture ran the step once more: undo it
-            t.copy_(v)
-        self.mem.grad.zero_()
-
-    def run(self, n_steps: int):
-        for _ in range(n_steps):
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self._step()
 
     def take_rows(self, positions: list[int]) -> dict:
         """The state of the given rows, to rebuild a smaller step."""

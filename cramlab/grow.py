@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .fast import linear_cross_entropy
 from .settings import CramSettings
-from .step import OptimizerState, adamw_update, base, head_logits, initial_vectors, prepare_group
+from .step import GraphedStep, OptimizerState, adamw_update, base, head_logits, initial_vectors, prepare_group
 
 
 @dataclass
@@ -39,7 +39,7 @@ class GrowOutcome:
     seconds: float
 
 
-class GrowStep:
+class GrowStep(GraphedStep):
     """Every tensor of the growing batch at static addresses; `run(k)` does k steps (graph replays on CUDA)."""
 
     def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
@@ -131,31 +131,6 @@ class GrowStep:
     def _tensors(self):
         return [self.mem.data, self.opt.exp_avg, self.opt.exp_avg_sq, self.opt.steps, self.length,
                 self.steps_here, self.total, self.longest, self.done, self.reason, self.best_mem, self.steps_log]
-
-    def capture(self):
-        """Warm up on a side stream, put the state back, capture one step as a CUDA graph."""
-        saved = [t.clone() for t in self._tensors()]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
-        for t, v in zip(self._tensors(), saved):
-            t.copy_(v)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._step()
-        for t, v in zip(self._tensors(), saved):
-            t.copy_(v)
-        self.mem.grad.zero_()
-
-    def run(self, n_steps: int):
-        for _ in range(n_steps):
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self._step()
 
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,

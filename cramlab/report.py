@@ -22,9 +22,10 @@ import io
 import math
 import os
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .errors import BadInputError, OutputPathError
 from .results_file import read_results

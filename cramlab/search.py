@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import BadInputError, TextTooShortError
 from .report import PAPER_THRESHOLD, length_fits, max_tokens_that_fit  # noqa: F401  (PAPER_THRESHOLD re-exported)
 from .settings import CramSettings
 from .step import resolve_engine
+
 #: The length grid of the paper (Kuratov et al., 2025), in tokens.
 PAPER_LENGTHS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1280, 1568, 2048)
 
@@ -289,9 +291,7 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     from .decode import decode, first_mismatch
     changes = {k: v for k, v in (("start_tokens", start), ("step_tokens", step_tokens)) if v is not None}
     s = _settings_from(settings, overrides | changes)
-    if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int):
-        texts = [texts]
-    elif not isinstance(texts, (list, tuple)):
+    if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int) or not isinstance(texts, (list, tuple)):
         texts = [texts]
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise BadInputError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")

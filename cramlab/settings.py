@@ -127,13 +127,13 @@ class CramSettings:
 
     # --- construction -------------------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, name: str = "kit", **overrides) -> "CramSettings":
+    def from_preset(cls, name: str = "kit", **overrides) -> CramSettings:
         """A paper preset, optionally with some fields changed (recorded in `preset` and `overrides`)."""
         if name not in PRESETS:
             raise BadInputError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
         return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
 
-    def replace(self, **changes) -> "CramSettings":
+    def replace(self, **changes) -> CramSettings:
         """A copy with some fields changed; the record keeps which fields differ from the preset."""
         unknown = set(changes) - set(FIELD_NAMES)
         if unknown:
@@ -147,7 +147,7 @@ class CramSettings:
         return dataclasses.replace(new, preset=changes.get("preset", label), overrides=names)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CramSettings":
+    def from_dict(cls, data: dict) -> CramSettings:
         """Back from `to_dict()` (a results file, a sweep config); unknown keys are an error."""
         data = dict(data)
         unknown = set(data) - set(FIELD_NAMES)

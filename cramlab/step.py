@@ -103,14 +103,14 @@ class OptimizerState:
     steps: torch.Tensor
 
     @classmethod
-    def zeros(cls, like: torch.Tensor) -> "OptimizerState":
+    def zeros(cls, like: torch.Tensor) -> OptimizerState:
         return cls(torch.zeros_like(like), torch.zeros_like(like),
                    torch.zeros(like.shape[0], dtype=torch.long, device=like.device))
 
-    def rows(self, idx) -> "OptimizerState":
+    def rows(self, idx) -> OptimizerState:
         return OptimizerState(self.exp_avg[idx].clone(), self.exp_avg_sq[idx].clone(), self.steps[idx].clone())
 
-    def to(self, device) -> "OptimizerState":
+    def to(self, device) -> OptimizerState:
         return OptimizerState(self.exp_avg.to(device), self.exp_avg_sq.to(device), self.steps.to(device))
 
 
@@ -219,12 +219,51 @@ class LoopOutcome:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def untrained(cls, start: torch.Tensor, reason: str = "interrupted") -> "LoopOutcome":
+    def untrained(cls, start: torch.Tensor, reason: str = "interrupted") -> LoopOutcome:
         n = start.shape[0]
         return cls(best_mem=start, steps=[0] * n, failed_step=[None] * n, stop_reasons=[reason] * n,
                    histories=[[] for _ in range(n)], train_accuracy=[float("nan")] * n,
                    min_loss_per_token_nats=[float("nan")] * n, optimizer=None, seconds=0.0,
                    interrupted=reason == "interrupted")
+
+
+class GraphedStep:
+    """A training step held at static tensor addresses, run eagerly or replayed as one CUDA graph.
+
+    Subclasses define `_step()` (one whole step: forward, bookkeeping, backward, update), `_tensors()`
+    (every tensor the step changes) and `mem` (the trained parameter)."""
+    graph = None
+
+    def capture(self):
+        """Warm up on a side stream (allocates gradients and workspaces), put the state back, capture a step."""
+        saved = [t.clone() for t in self._tensors()]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream().wait_stream(side)
+        for t, v in zip(self._tensors(), saved):
+            t.copy_(v)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+        for t, v in zip(self._tensors(), saved):   # capture ran the step once more: undo it
+            t.copy_(v)
+        self.mem.grad.zero_()
+
+    def run(self, n_steps: int):
+        for _ in range(n_steps):
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self._step()
+
+    def _step(self):
+        raise NotImplementedError
+
+    def _tensors(self) -> list:
+        raise NotImplementedError
 
 
 def head_logits(head, hidden):

@@ -31,11 +31,21 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import BadInputError, ConfigError, OutputPathError
-from .settings import PRESETS, CramSettings
-from .results_file import (LINE_FIELDS, append_lines, check_same_settings, job_key, merge_parts, part_files,
-                           part_path, read_results, settings_digest)
+
 # Notebook 07 reads Table 1 through this module until its source imports it from cramlab.report (where it lives).
 from .report import format_report, length_records, report, write_csv  # noqa: F401
+from .results_file import (
+    LINE_FIELDS,
+    append_lines,
+    check_same_settings,
+    job_key,
+    merge_parts,
+    part_files,
+    part_path,
+    read_results,
+    settings_digest,
+)
+from .settings import PRESETS, CramSettings
 
 #: Settings that change a job's result: a results file holds one value of each.
 RESULT_SETTINGS = ("preset", "max_steps", "lr", "patience", "target_accuracy", "check_every", "seed", "dtype",
@@ -80,7 +90,7 @@ class SweepConfig:
     def result_settings(self) -> dict:
         return {k: getattr(self, k) for k in RESULT_SETTINGS}
 
-    def cram_settings(self, group: "Group") -> CramSettings:
+    def cram_settings(self, group: Group) -> CramSettings:
         """The settings one group of jobs is crammed with: the kit's, with this config's knobs."""
         return CramSettings.from_preset(
             self.preset, max_steps=self.max_steps, lr=self.lr, patience=self.patience,

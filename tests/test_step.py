@@ -49,7 +49,7 @@ def test_cosine_schedule_equals_transformers_cosine_with_min_lr():
     opt = torch.optim.AdamW([param], lr=s.lr)
     sched = get_scheduler("cosine_with_min_lr", optimizer=opt, num_warmup_steps=s.warmup_steps,
                           num_training_steps=s.schedule_steps, scheduler_specific_kwargs={"min_lr": s.lr_floor})
-    for step in range(0, s.schedule_steps + 1):
+    for step in range(s.schedule_steps + 1):
         if step in (0, 1, 50, 99, 100, 101, 2500, 5000, 9999, 10_000):
             assert s.lr_at(step) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9, abs=1e-12), step
         opt.step()

@@ -137,7 +137,7 @@ def cmd_cram(args) -> int:
           f"{'IG bits':>9}{'sec':>7}")
     for r in results:
         print(f"{r.text_id[:29]:<30}{r.n_tokens:>5}{r.n_mem:>3}{r.steps:>7}{r.teacher_forced_accuracy:>7.3f}"
-              f"{str(r.greedy_exact):>8}{r.baseline_ce_nats:>10.1f}{r.final_ce_nats:>9.1f}"
+              f"{r.greedy_exact!s:>8}{r.baseline_ce_nats:>10.1f}{r.final_ce_nats:>9.1f}"
               f"{r.info_gain_bits:>9.1f}{r.seconds:>7.1f}")
     for r in results:
         print(f"\n[{r.text_id}] original: {lm.tokenizer.decode(r.token_ids)!r}")
