@@ -20,8 +20,8 @@ Scoring protocols:
                   at t_1..t_{N-1} predict t_2..t_N; decoding then needs t_1 as a prompt.
 
 The loop never reads a value back from the device inside a step: convergence, patience and progress are
-checked every `check_every` steps. A text whose training forward reached `target_accuracy` is not moved
-again; it leaves the batch at the next check, so finished texts cost nothing.
+checked every `check_every` steps; a finished text leaves the batch at the next check, so finished texts
+cost nothing (with `freeze_converged`, a text whose training forward reached the target is not moved again).
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from .step import (
     adamw_update,
     autocast_for,
     base,
+    freeze_at,
     head_logits,
     model_dtype,
     prepare_group,
@@ -221,9 +222,10 @@ def plain_loop(lm, g: Group, s: CramSettings, opt, autocast, callback, indices, 
             targets = g.targets[rows]
             loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=1)  # nats/token
             acc = (logits.argmax(-1) == targets).float().mean(dim=1)
-            # Remember the best vectors *before* this step changes them; texts at the target stay put.
+            # Remember the best vectors *before* this step changes them (with freeze_converged, texts at
+            # the target stay put).
             live = state.update(rows, mem, loss.detach(), acc, step, torch.ones_like(acc, dtype=torch.bool),
-                                s.target_accuracy)
+                                freeze_at(s))
             # Sum of per-text means: each text's gradient is what it would be alone.
             torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
             with torch.no_grad():

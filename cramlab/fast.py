@@ -30,6 +30,7 @@ from .step import (
     TextState,
     adamw_update,
     base,
+    freeze_at,
     head_logits,
     stop_reason,
 )
@@ -119,7 +120,7 @@ class FastStep(GraphedStep):
             correct = (logits.argmax(-1) == self.targets).float()
         loss, acc = loss_tok.mean(1), correct.mean(1)
         live = self.state.update(None, self.mem, loss.detach(), acc, self.step_t, self.active,
-                                 self.s.target_accuracy)
+                                 freeze_at(self.s))
         torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
         with torch.no_grad():
             adamw_update(self.mem, self.mem.grad, self.opt, self.s, live)

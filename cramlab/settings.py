@@ -49,6 +49,10 @@ class CramSettings:
                        In a warm-started length the only strict improvement is reaching 100 %, so
                        patience there is a hard budget: the progressive preset leaves it off.
       target_accuracy  teacher-forced accuracy that counts as "fits" (1.0 = every token)
+      freeze_converged a text whose training forward reached the target takes no further step (the
+                       progressive paper's rule: its vectors are exactly the ones measured). Off (the kit's
+                       default and the 2025 code's), it trains on until the next check, which widens the
+                       margin of its argmax tokens before it is decoded
       protocol, layout, init, seed, check_every, dtype (None: the model's own), engine
       sink_token_id    the token before the vectors in `sink-first` (None: the model's own)
     Searches (used by `grid_search` / `progressive`):
@@ -69,6 +73,7 @@ class CramSettings:
     schedule_steps: int = 10_000
     patience: int | None = None
     target_accuracy: float = 1.0
+    freeze_converged: bool = False
     protocol: str = "pc"
     layout: str = "sink-first"
     init: str = "randn"
@@ -119,8 +124,9 @@ class CramSettings:
             _one_of("dtype", self.dtype, DTYPES, "(or None: the model's own)")
         if self.sink_token_id is not None:
             _non_negative_int("sink_token_id", self.sink_token_id)
-        if not isinstance(self.carry_optimizer, bool):
-            raise BadInputError(f"carry_optimizer must be true or false, got {self.carry_optimizer!r}")
+        for name in ("carry_optimizer", "freeze_converged"):
+            if not isinstance(getattr(self, name), bool):
+                raise BadInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.protocol == "hc" and self.start_tokens < 2:
             raise BadInputError("protocol hc never scores t_1, so a text needs >= 2 tokens: use --start-tokens 2 "
                                 "or protocol pc")
@@ -210,7 +216,7 @@ def _register_presets():
     progressive = CramSettings(max_steps=1000, lr=0.1, lr_schedule="cosine", warmup_steps=100, lr_floor=1e-3,
                                schedule_steps=10_000, patience=None, target_accuracy=1.0, protocol="pc",
                                layout="mem-first", init="uniform", start_tokens=1, step_tokens=1,
-                               carry_optimizer=True, max_total_steps=10_000, check_every=1,
+                               carry_optimizer=True, max_total_steps=10_000, check_every=1, freeze_converged=True,
                                preset="progressive-2026")
     PRESETS.update({"kit": kit, "grid-2025": grid, "progressive-2026": progressive})
 

@@ -161,12 +161,12 @@ class TextState:
                "loss", "acc")
 
     @torch.no_grad()
-    def update(self, rows, mem, loss, acc, step, trained, target_accuracy) -> torch.Tensor:
+    def update(self, rows, mem, loss, acc, step, trained, freeze_at: float | None) -> torch.Tensor:
         """Record this forward (before the optimiser moves `mem`); return the rows the optimiser may move.
 
         `trained`: rows that are really training (the fast engine's padding and retired rows are not).
-        A text whose forward reached `target_accuracy` is not moved: its vectors are the ones measured
-        (the progressive paper decides convergence on the training forward, before the step).
+        `freeze_at`: a text whose forward reached this accuracy is not moved, so its vectors are the ones
+        measured (the progressive paper's rule, `CramSettings.freeze_converged`); None: it moves on.
         """
         finite = torch.isfinite(loss) & trained
         best_acc, best_loss = _get(self.best_acc, rows), _get(self.best_loss, rows)
@@ -182,7 +182,7 @@ class TextState:
         _put(self.failed_at, rows, torch.where(trained & ~torch.isfinite(loss) & (failed < 0), step, failed))
         _put(self.loss, rows, loss)
         _put(self.acc, rows, acc)
-        live = finite & (acc < target_accuracy)
+        live = finite if freeze_at is None else finite & (acc < freeze_at)
         _put(self.steps_done, rows, _get(self.steps_done, rows) + live.long())
         return live
 
@@ -190,6 +190,11 @@ class TextState:
         """One read of what the stop rule needs."""
         return {"best_acc": self.best_acc.cpu(), "last_better": self.last_better.cpu(),
                 "failed_at": self.failed_at.cpu(), "loss": self.loss.cpu(), "acc": self.acc.cpu()}
+
+
+def freeze_at(s: CramSettings) -> float | None:
+    """The accuracy at which a text stops moving inside a step (None: it moves until the next check)."""
+    return s.target_accuracy if s.freeze_converged else None
 
 
 def stop_reason(best_acc: float, last_better: int, failed_at: int, step: int, s: CramSettings) -> str | None:

@@ -143,7 +143,7 @@ def my_cram(start, text_emb, sink_emb, targets, steps, lr):
 
 my_history = my_cram(start, text_emb, sink_emb, targets, hand_steps, lr)
 reference = cram(lm, [targets[0].tolist()], init_vectors=start[0], max_steps=hand_steps, lr=lr,
-                 check_every=hand_steps, engine="plain", decode=False, progress=False)[0]
+                 check_every=1, engine="plain", decode=False, progress=False)[0]   # history at every step
 exercises.check_own_loop(my_history, reference);
 
 # %% [markdown]

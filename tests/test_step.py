@@ -71,8 +71,9 @@ def test_presets_are_the_papers_settings():
         1e-2, 5000, 2000, "hc", "mem-first", "randn", "constant", 0.99, (0.9, 0.9), 0.01)
     assert (prog.lr, prog.max_steps, prog.patience, prog.protocol, prog.layout, prog.init, prog.lr_schedule,
             prog.warmup_steps, prog.lr_floor, prog.start_tokens, prog.step_tokens, prog.carry_optimizer,
-            prog.max_total_steps) == (0.1, 1000, None, "pc", "mem-first", "uniform", "cosine", 100, 1e-3, 1, 1,
-                                      True, 10_000)
+            prog.max_total_steps, prog.freeze_converged) == (0.1, 1000, None, "pc", "mem-first", "uniform", "cosine",
+                                                             100, 1e-3, 1, 1, True, 10_000, True)
+    assert not CramSettings().freeze_converged and not grid.freeze_converged   # the 2025 code steps on
     changed = CramSettings.from_preset("progressive-2026", layout="sink-first", lr=0.01)
     assert changed.preset == "progressive-2026+overrides" and changed.overrides == ("layout", "lr")
     assert CramSettings.from_preset("progressive-2026", lr=0.1).preset == "progressive-2026"
@@ -131,7 +132,7 @@ def test_converged_text_is_not_moved_after_its_converging_forward(embedded):
     """Convergence is decided on the training forward, before the step: the returned vectors are the ones
     measured, no further step is taken, and the optimiser's step count equals the steps reported."""
     ids = get_texts(embedded.tokenizer, "unseen", 6, n_texts=1, seed=0)[0].token_ids
-    res = cram(embedded, [ids], max_steps=300, lr=0.1, check_every=7, progress=False)[0]
+    res = cram(embedded, [ids], max_steps=300, lr=0.1, check_every=7, freeze_converged=True, progress=False)[0]
     assert res.converged and res.stop_reason == "converged"
     assert int(res.optimizer.steps[0]) == res.steps
     assert res.teacher_forced_accuracy == 1.0 and res.evaluation_agrees
