@@ -84,6 +84,15 @@ def linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
     return loss.view(shape), correct.view(shape)
 
 
+def token_losses(head, hidden, targets, fused: bool):
+    """Per-token loss (nats) and 1.0 where the argmax is right, (b, n) each: chunked when `fused`, else full logits."""
+    if fused:
+        return linear_cross_entropy(hidden, head.weight, targets)
+    logits = head_logits(head, hidden).float()
+    return (F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"),
+            (logits.argmax(-1) == targets).float())
+
+
 def bucket_size(n: int) -> int:
     return next(b for b in BUCKETS if b >= n) if n <= BUCKETS[-1] else n
 
@@ -112,12 +121,7 @@ class FastStep(GraphedStep):
             parts.insert(0, self.sink_emb)
         hidden = self.base(inputs_embeds=torch.cat(parts, 1), use_cache=False).last_hidden_state
         hidden = hidden[:, self.first_pos:self.first_pos + self.n_scored]
-        if self.fused_loss:
-            loss_tok, correct = linear_cross_entropy(hidden, self.head.weight, self.targets)
-        else:
-            logits = head_logits(self.head, hidden).float()
-            loss_tok = F.cross_entropy(logits.transpose(1, 2), self.targets, reduction="none")
-            correct = (logits.argmax(-1) == self.targets).float()
+        loss_tok, correct = token_losses(self.head, hidden, self.targets, self.fused_loss)
         loss, acc = loss_tok.mean(1), correct.mean(1)
         live = self.state.update(None, self.mem, loss.detach(), acc, self.step_t, self.active,
                                  freeze_at(self.s))

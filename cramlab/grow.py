@@ -20,11 +20,10 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from .fast import linear_cross_entropy
+from .fast import token_losses
 from .settings import CramSettings
-from .step import GraphedStep, OptimizerState, adamw_update, base, head_logits, initial_vectors, prepare_group
+from .step import GraphedStep, OptimizerState, adamw_update, base, initial_vectors, prepare_group
 
 
 @dataclass
@@ -77,12 +76,7 @@ class GrowStep(GraphedStep):
                             self.inputs_static[:, n_prefix:]], dim=1)
         hidden = self.base(inputs_embeds=inputs, use_cache=False).last_hidden_state
         hidden = hidden[:, g.first_pos:g.first_pos + g.n_scored]
-        if self.fused_loss:
-            loss_tok, correct = linear_cross_entropy(hidden, self.head.weight, g.targets)
-        else:
-            logits = head_logits(self.head, hidden).float()
-            loss_tok = F.cross_entropy(logits.transpose(1, 2), g.targets, reduction="none")
-            correct = (logits.argmax(-1) == g.targets).float()
+        loss_tok, correct = token_losses(self.head, hidden, g.targets, self.fused_loss)
         n_scored = self.length - int(s.protocol == "hc")                # scored positions at each text's length
         mask = (self.position[None, :] < n_scored[:, None]).float()
         loss = (loss_tok * mask).sum(1) / n_scored
