@@ -97,7 +97,7 @@ class BaselineLoop:
         loss.backward()
         self.opt.step()
         self.opt.zero_grad()
-        loss.item()
+        self.last_loss = loss.item()                                             # host sync, every step
         self.best_acc = max(self.best_acc, acc)
         self.steps += 1
         return acc

@@ -157,10 +157,14 @@ class FastStep(GraphedStep):
 
 
 def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callback, indices, bar,
-              use_graph: bool | None = None, fused_loss: bool = True) -> LoopOutcome:
-    """The loop for one group of equal-length texts, padded to buckets and graph-captured on a GPU."""
+              use_graph: bool | None = None, fused_loss: bool = True, pad: bool | None = None) -> LoopOutcome:
+    """The loop for one group of equal-length texts, padded to buckets and graph-captured on a GPU.
+
+    `pad` (default: as `use_graph`) pads the batch to bucket sizes without needing a graph, so that the
+    padded rows and the compaction between buckets can be checked on a CPU against the plain loop."""
     device = g.text_emb.device
     use_graph = (device.type == "cuda") if use_graph is None else use_graph
+    pad = use_graph if pad is None else pad
     n = g.text_emb.shape[0]
     opt = opt if opt is not None else OptimizerState.zeros(g.start)
     reasons: dict[int, str] = {}
@@ -169,7 +173,7 @@ def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callbac
 
     def build(texts, state):
         """A step for group rows `texts`, padded to a bucket on GPU, loaded with `state` if given."""
-        size = bucket_size(len(texts)) if use_graph else len(texts)
+        size = bucket_size(len(texts)) if pad else len(texts)
         idx = torch.tensor(texts + [texts[0]] * (size - len(texts)), device=device)
         sink = g.sink_emb[:1].expand(size, -1, -1).contiguous() if g.sink_emb is not None else None
         obj = FastStep(lm, g.text_emb[idx].contiguous(), sink, g.targets[idx].contiguous(), g.start[idx],
@@ -212,7 +216,7 @@ def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callbac
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")
-            shrink = len(still) < len(order) and (not use_graph or bucket_size(len(still)) < step_obj.mem.shape[0])
+            shrink = len(still) < len(order) and (not pad or bucket_size(len(still)) < step_obj.mem.shape[0])
             order = still
             if order and shrink:
                 step_obj = build(order, step_obj.take_rows([slot[r] for r in order]))
@@ -220,6 +224,8 @@ def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callbac
     except KeyboardInterrupt:
         interrupted = True
     for r in order:
+        if r in reasons:      # retired at the check where Ctrl-C came: it keeps its own reason
+            continue
         reasons[r] = "interrupted" if interrupted else "max_steps"
         final[r] = _snapshot(step_obj, slot[r])
     seconds = time.perf_counter() - t0

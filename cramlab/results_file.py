@@ -41,16 +41,17 @@ def job_key(line: dict) -> tuple:
     return tuple(line[k] for k in KEY_FIELDS)
 
 
-def read_results(path: str | os.PathLike, repair: bool = True) -> list[dict]:
+def read_results(path: str | os.PathLike, repair: bool = True, skip_broken: bool = False) -> list[dict]:
     """The lines of a results file. A cut last line (no newline, or not JSON) is truncated away when
-    `repair` (else ignored); a broken line before the last one raises ResultsFileError."""
+    `repair` (else ignored); a broken line before the last one raises ResultsFileError, unless
+    `skip_broken` (for part files, which are scratch: their broken lines are dropped and those jobs redone)."""
     path = Path(path)
     if not path.exists():
         return []
     raw = path.read_bytes()
     lines = raw.split(b"\n")
     tail = lines.pop()                    # b"" when the file ends with a newline
-    out, good_bytes = [], 0
+    out, keep_bytes = [], 0               # keep_bytes: the end of the last whole line kept or skipped
     for i, line in enumerate(lines):
         try:
             row = json.loads(line)
@@ -60,13 +61,15 @@ def read_results(path: str | os.PathLike, repair: bool = True) -> list[dict]:
         except (ValueError, KeyError, UnicodeDecodeError):
             if i == len(lines) - 1 and not tail:
                 break                     # the last full line is broken: treat it as cut
-            raise ResultsFileError(f"{path} line {i + 1} is not a result line; the file was edited or mixed "
-                                   "with another file: move it away or fix that line") from None
-        out.append(row)
-        good_bytes += len(line) + 1
-    if good_bytes < len(raw) and repair:
-        with open(path, "r+b") as f:      # drop the half-written tail
-            f.truncate(good_bytes)
+            if not skip_broken:
+                raise ResultsFileError(f"{path} line {i + 1} is not a result line; the file was edited or "
+                                       "mixed with another file: move it away or fix that line") from None
+        else:
+            out.append(row)
+        keep_bytes += len(line) + 1
+    if keep_bytes < len(raw) and repair:
+        with open(path, "r+b") as f:      # drop the half-written tail (an append must start on a new line)
+            f.truncate(keep_bytes)
             f.flush()
             os.fsync(f.fileno())
     return out
@@ -104,7 +107,7 @@ def merge_parts(out: Path) -> int:
     added = 0
     for part in part_files(out):
         new = []
-        for row in read_results(part):
+        for row in read_results(part, repair=False, skip_broken=True):
             if job_key(row) not in have:
                 have.add(job_key(row))
                 new.append(row)

@@ -270,12 +270,13 @@ def run_sweep(cfg: SweepConfig, out: str | os.PathLike, *, log=print) -> SweepSu
         # Every rank reads the same files before anyone writes: rank 0 repairs a cut line only after the
         # barrier below, so all ranks see the same set of finished jobs.
         if rank == 0:
-            done_rows = read_results(out) + [r for p in part_files(out) for r in read_results(p)]
+            done_rows = read_results(out) + [r for p in part_files(out)
+                                             for r in read_results(p, skip_broken=True)]
         if dist is not None:
             dist.barrier()
         if rank != 0:
             done_rows = read_results(out, repair=False) + [r for p in part_files(out)
-                                                           for r in read_results(p, repair=False)]
+                                                           for r in read_results(p, repair=False, skip_broken=True)]
         check_same_settings(done_rows, cfg.result_settings(), out)
         done = {job_key(r) for r in done_rows}
         target = out if world == 1 else part_path(out, rank)

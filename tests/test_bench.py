@@ -3,6 +3,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from cramlab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +72,29 @@ def test_bench_chart_from_reports(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["bench-chart", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "cannot read bench report" in capsys.readouterr().err
+
+
+def test_the_baseline_solves_the_same_problem_as_cram(tiny):
+    """k steps of the authors'-style baseline loop and cram(max_steps=k) from the same start: the same loss
+    at every step (rel 1e-5) and the same AdamW moments afterwards (abs 1e-6; fp32, different reduction
+    order), so the bench's ratios compare two ways of computing one optimisation."""
+    import torch
+
+    from cramlab.bench import BaselineLoop
+    from cramlab.cram import cram
+    from cramlab.texts import get_texts
+    row = get_texts(tiny.tokenizer, "unseen", 8, n_texts=1, seed=1)[0].token_ids
+    k, lr = 12, 0.05
+    loop = BaselineLoop(tiny.model, row, lr=lr, sink_token_id=tiny.spec.sink_token_id, seed=3)
+    losses = []
+    for _ in range(k):
+        loop.step()
+        losses.append(loop.last_loss)
+    ours = cram(tiny, [row], max_steps=k, lr=lr, seed=3, check_every=1, progress=False, decode=False,
+                engine="plain")[0]
+    assert [h[0] for h in ours.history] == list(range(1, k + 1))
+    assert [h[1] for h in ours.history] == pytest.approx(losses, rel=1e-5)
+    assert losses[-1] < losses[0]                                   # both moved, the same way
+    state = loop.opt.state[loop.mem]
+    assert torch.allclose(ours.optimizer.exp_avg.reshape(-1), state["exp_avg"].reshape(-1), atol=1e-6)
+    assert torch.allclose(ours.optimizer.exp_avg_sq.reshape(-1), state["exp_avg_sq"].reshape(-1), atol=1e-6)

@@ -30,6 +30,7 @@ TINY = "tiny-llama"
 TEXT_A = [19556, 905, 13, 9, 412, 88]
 TEXT_B = [26843, 17, 3050, 7, 250, 61]
 TEXT_C = [100, 200, 300, 400]
+ENGINES = ["plain", "fast"]   # the fast engine runs eagerly on the CPU: the same rules must hold
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,10 @@ def _warm(*rows, d=64):
 # --- a non-finite loss fails one text, not the batch -------------------------------------------------
 
 @pytest.mark.parametrize("poison", [math.inf, math.nan])
-def test_non_finite_loss_fails_one_text_others_carry_on(lm, poison):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_non_finite_loss_fails_one_text_others_carry_on(lm, engine, poison):
     warm = _warm(None, poison, None)
-    results = cram(lm, [TEXT_A, TEXT_B, TEXT_A[::-1]], init_vectors=warm, max_steps=30, check_every=10,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], init_vectors=warm, max_steps=30, check_every=10,
                    progress=False)
     bad = results[1]
     assert bad.stop_reason == "non_finite" and bad.failed
@@ -65,17 +67,18 @@ def test_non_finite_loss_fails_one_text_others_carry_on(lm, poison):
         assert torch.isfinite(good.vectors).all()
         assert math.isfinite(good.final_ce_nats)
     # the others carried on exactly as they would have alone: same vectors as a run without the bad text
-    alone = cram(lm, [TEXT_A, TEXT_A[::-1]], init_vectors=warm[[0, 2]], max_steps=30, check_every=10,
+    alone = cram(lm, engine=engine, texts=[TEXT_A, TEXT_A[::-1]], init_vectors=warm[[0, 2]], max_steps=30, check_every=10,
                  progress=False)
     for batched, single in zip((results[0], results[2]), alone):
         torch.testing.assert_close(batched.vectors, single.vectors, rtol=1e-4, atol=1e-5)
     assert [r.text_index for r in results] == [0, 1, 2]
 
 
-def test_non_finite_text_in_another_length_group(lm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_non_finite_text_in_another_length_group(lm, engine):
     """Texts of another length are crammed in their own group; a failure in one group leaves the other."""
     warm = _warm(math.nan, None)
-    results = cram(lm, [TEXT_A, TEXT_C], init_vectors=warm, max_steps=20, check_every=5, progress=False)
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_C], init_vectors=warm, max_steps=20, check_every=5, progress=False)
     assert results[0].stop_reason == "non_finite"
     assert results[1].stop_reason == "max_steps" and results[1].steps == 20
     assert results[1].to_dict()["failed_step"] is None
@@ -91,9 +94,10 @@ def _interrupt_at(step_to_stop: int, seen: list):
     return callback
 
 
-def test_keyboard_interrupt_returns_results_so_far(lm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keyboard_interrupt_returns_results_so_far(lm, engine):
     seen: list[CramProgress] = []
-    results = cram(lm, [TEXT_A, TEXT_B], max_steps=1000, check_every=10, progress=False,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B], max_steps=1000, check_every=10, progress=False,
                    callback=_interrupt_at(20, seen))
     assert [p.step for p in seen] == [10, 20]
     assert len(results) == 2
@@ -105,15 +109,16 @@ def test_keyboard_interrupt_returns_results_so_far(lm):
         assert math.isfinite(r.final_ce_nats) and math.isfinite(r.info_gain_bits)
         assert r.to_dict()["stop_reason"] == "interrupted"
     # the kept vectors are the ones the figures describe: evaluating them again gives the same loss
-    again = cram(lm, [TEXT_A], init_vectors=results[0].vectors, max_steps=1, progress=False, decode=False)[0]
+    again = cram(lm, engine=engine, texts=[TEXT_A], init_vectors=results[0].vectors, max_steps=1, progress=False, decode=False)[0]
     assert math.isclose(again.final_ce_nats, results[0].final_ce_nats, rel_tol=1e-5)
     assert again.teacher_forced_accuracy == results[0].teacher_forced_accuracy
 
 
-def test_keyboard_interrupt_stops_the_later_groups(lm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keyboard_interrupt_stops_the_later_groups(lm, engine):
     """Two lengths → two groups. Ctrl-C in the first must not silently go on with the second."""
     seen: list[CramProgress] = []
-    results = cram(lm, [TEXT_A, TEXT_C, TEXT_B], max_steps=1000, check_every=5, progress=False,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_C, TEXT_B], max_steps=1000, check_every=5, progress=False,
                    callback=_interrupt_at(5, seen))
     assert len(seen) == 1                          # no check of the second group ever ran
     assert [r.text_index for r in results] == [0, 1, 2]
@@ -122,11 +127,12 @@ def test_keyboard_interrupt_stops_the_later_groups(lm):
     assert results[1].steps == 0 and results[1].vectors is not None   # untrained, but present and marked
 
 
-def test_keyboard_interrupt_keeps_reasons_decided_at_that_check(lm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keyboard_interrupt_keeps_reasons_decided_at_that_check(lm, engine):
     """A text retired at the very check where Ctrl-C came keeps its own reason."""
     seen: list[CramProgress] = []
     # lr so small that the vectors never change: no accuracy gain, so patience retires every text at step 10
-    results = cram(lm, [TEXT_A, TEXT_B, TEXT_A[::-1]], max_steps=1000, lr=1e-12, patience=10, check_every=10,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], max_steps=1000, lr=1e-12, patience=10, check_every=10,
                    progress=False, callback=_interrupt_at(10, seen))
     still_active = set(seen[-1].active)
     assert seen[-1].step == 10 and seen[-1].n_done == 3 and not still_active

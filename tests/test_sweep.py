@@ -164,6 +164,33 @@ def test_leftover_part_files_of_a_killed_torchrun_are_merged(reference, tmp_path
     assert_same_results(reference, read_results(out))
 
 
+def test_corrupt_last_line_that_ends_with_a_newline_is_dropped_and_its_job_redone_once(reference, tmp_path):
+    out = tmp_path / "r.jsonl"
+    good = "".join(json.dumps(r) + "\n" for r in reference[:7])
+    out.write_text(good + '{"model": "tiny-llama", "n_tok\n')        # broken, yet newline-terminated
+    summary = run_sweep(validate_config(dict(TINY_CFG)), out, log=lambda *a: None)
+    assert summary.n_done_before == 7 and summary.n_crammed == 5
+    raw = out.read_text()
+    assert raw.startswith(good) and "n_tok\n" not in raw
+    assert_same_results(reference, read_results(out))
+
+
+def test_broken_lines_in_a_rank_part_file_are_dropped_and_their_jobs_redone_once(reference, tmp_path):
+    """A part file is a rank's scratch: a broken line anywhere in it (a cut write followed by a later
+    append) loses only that line's job, which the resumed sweep crams once; the merged file has no
+    duplicates."""
+    out = tmp_path / "r.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in reference[:2]))
+    (tmp_path / "r.jsonl.rank0.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in reference[1:4])                  # [1] is already in out
+        + json.dumps(reference[4])[:40] + "\n"                                 # cut, then more lines
+        + "".join(json.dumps(r) + "\n" for r in reference[5:7]))
+    summary = run_sweep(validate_config(dict(TINY_CFG)), out, log=lambda *a: None)
+    assert summary.n_done_before == 6 and summary.n_crammed == 6             # reference[4] and [7:] redone
+    assert not list(tmp_path.glob("*.rank*.jsonl"))
+    assert_same_results(reference, read_results(out))
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(reference, tmp_path):
     """Kill -9 the sweep (a subprocess) at least 3 times mid-run, then run it to the end."""
