@@ -1,7 +1,10 @@
 """Every error cramlab raises on purpose is a CramlabError: one clear line naming the problem and the fix.
 
-The CLI prints `error: <message>` and exits non-zero; the API raises the specific subclass.
+The CLI prints `error: <message>` and exits with code 2; the API raises the specific subclass.
+Also owns the one output-folder check every writer uses (`writable_folder`): its errors are the point of it.
 """
+import os
+from pathlib import Path
 
 
 class CramlabError(Exception):
@@ -49,3 +52,15 @@ class ConfigError(BadInputError):
 
 class OutputPathError(CramlabError, OSError):
     """An output path cannot be written."""
+
+
+def writable_folder(folder) -> Path:
+    """`folder` as a Path, created if needed; OutputPathError when it cannot be created or written."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create output folder {folder}: {exc.strerror}; choose another --out") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"output folder {folder} is not writable; choose another --out")
+    return folder

@@ -191,12 +191,12 @@ def check_max_tokens(answer, rows, threshold: float = PAPER_THRESHOLD) -> bool:
 
 
 def check_utilisation(model: str, answer) -> bool:
-    """Capacity utilisation of a Table 1 model: mean gain tokens / L_max (within 0.005)."""
+    """Capacity utilisation of a Table 1 model: mean gain tokens / L_max (within 2 % of it)."""
     from .paper import TABLE1
     row = TABLE1[model]
     reference = cap.capacity_utilisation(row["gain_tokens"], cap.capacity_of(model).capacity_tokens_exact)
     return _check_number(answer, reference, f"capacity utilisation of {model}",
-                         f"gain tokens {row['gain_tokens']} divided by L_max", rel=0, abs_tol=0.005)
+                         f"gain tokens {row['gain_tokens']} divided by L_max", rel=0.02)
 
 
 # --- 05 capacity is entropy --------------------------------------------------------------------------------
@@ -210,10 +210,10 @@ def check_remaining_ce(baseline_ce_nats: float, gain_nats: float, answer) -> boo
 
 
 def check_longest_text(gain_nats: float, per_token_nats: float, answer) -> bool:
-    """Tokens a vector removing C nats can hold of a text costing h nats per token: C / h (within 1)."""
+    """Tokens a vector removing C nats can hold of a text costing h nats per token: C / h (within 2 %)."""
     reference = gain_nats / per_token_nats
     return _check_number(answer, reference, "longest text that fits", "divide the gain C by the nats per token",
-                         rel=0, abs_tol=1.0)
+                         rel=0.02)
 
 
 # --- 06 more vectors ---------------------------------------------------------------------------------------
@@ -253,13 +253,13 @@ def _get(row, key):
 # --- 07 at scale / 08 beyond (search and sweeps) -------------------------------------------------------------
 
 def check_utilisation_of_row(answer, row) -> bool:
-    """Capacity utilisation of one of our Table 1 rows: its mean gain tokens / its L_max (within 0.002)."""
+    """Capacity utilisation of one of our Table 1 rows: its mean gain tokens / its L_max (within 1 %)."""
     gain, l_max = _get(row, "gain_tokens"), _get(row, "capacity_tokens")
     if gain is None or not math.isfinite(gain):
         print(f"{NO} this row has no text that failed to fit, so it has no gain to average: pick another row")
         return False
     return _check_number(answer, gain / l_max, "capacity utilisation", "gain_tokens divided by capacity_tokens",
-                         rel=0, abs_tol=0.002)
+                         rel=0.01)
 
 
 def check_n_jobs(answer, config) -> bool:
@@ -271,9 +271,9 @@ def check_n_jobs(answer, config) -> bool:
 
 
 def check_progressive_mean(answer, summary) -> bool:
-    """Mean longest length reached by progressive cramming over the texts (within 0.05 tokens)."""
+    """Mean longest length reached by progressive cramming over the texts (within 1 %)."""
     return _check_number(answer, summary.mean_tokens, "mean tokens reached progressively",
-                         "average t.longest_tokens over summary.texts", rel=0, abs_tol=0.05)
+                         "average t.longest_tokens over summary.texts", rel=0.01)
 
 
 def check_prefix_fits(answer, lm, vectors, token_ids, n_fit: int, layout: str = "sink-first") -> bool:

@@ -25,8 +25,11 @@ from typing import Any, Iterable, Sequence
 
 import plotly.graph_objects as go
 
-from .report import PAPER_THRESHOLD, constant_gain_nats
-from .report import table1_row_from_grid  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
+from .report import (
+    PAPER_THRESHOLD,
+    constant_gain_nats,
+    table1_row_from_grid,  # noqa: F401  (notebook 04 calls plots.table1_row_from_grid)
+)
 
 ACCURACY_COLOR = "#2a9d8f"
 LOSS_COLOR = "#e76f51"

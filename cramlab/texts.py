@@ -66,6 +66,21 @@ def first_tokens(tokenizer, text: str, n_tokens: int, *, source: str = "user", t
     return Text(source, text_id, n_tokens, ids, tokenizer.decode(ids))
 
 
+def check_text_request(n_tokens, *, text: str | None = None, text_file=None, source: str | None = None,
+                       n_texts: int = 1) -> None:
+    """Every mistake in a request for texts that can be found without a tokenizer or a model (the CLI
+    calls it before the model loads, so a typo costs no de-quantisation)."""
+    _check_n_tokens(n_tokens)
+    if text is not None and (not isinstance(text, str) or not text.strip()):
+        raise BadInputError("the text is empty; give some text with --text or --text-file")
+    if text_file is not None and not Path(text_file).is_file():
+        raise BadInputError(f"text file {text_file} not found; check the path")
+    if source is not None:
+        if source not in SOURCES:
+            raise BadInputError(f"unknown text source {source!r}; use one of {', '.join(SOURCES)}")
+        _check_n_texts(n_texts, 4 * len(unseen_passages()) if source == "unseen" else None, source)
+
+
 def from_file(tokenizer, path: str | os.PathLike, n_tokens: int) -> Text:
     path = Path(path)
     if not path.is_file():

@@ -199,3 +199,72 @@ def cram_controls(model: str = EMBEDDED, n_tokens: int = 16, source: str = "unse
         Field("n_mem", n_mem, "vectors n_mem", low=1, high=8),
         Field("dtype", dtype, "dtype (bits counted)", options=DTYPE_CHOICES),
     ], title="What to cram (change, then run the next cell)")
+
+
+# --- your own text (notebook 03) ----------------------------------------------------------------------------
+
+OWN_TEXT_MAX_TOKENS = 32      # a CPU crams this many tokens in a minute or two at lr 0.1
+
+
+def cram_own_text(lm, text: str, *, max_steps: int = 300, lr: float = 0.1, seed: int = 0,
+                  max_tokens: int = OWN_TEXT_MAX_TOKENS) -> dict:
+    """Cram the learner's sentence (its first `max_tokens` tokens) into one vector, decode it back, and
+    put its bytes beside the vector's: plain figures, printed by `OwnText` and recorded by notebook 03."""
+    from .cram import cram
+    from .practice import text_bytes, token_id_bytes, vector_bytes
+    from .texts import encode, first_tokens
+    n_tokens = min(len(encode(lm.tokenizer, text)) if isinstance(text, str) else 0, max_tokens)
+    item = first_tokens(lm.tokenizer, text, max(n_tokens, 2), text_id="your-text")
+    r = cram(lm, [item], max_steps=max_steps, lr=lr, seed=seed, progress=False)[0]
+    return {"n_tokens": item.n_tokens, "text": lm.tokenizer.decode(item.token_ids), "decoded": r.decoded_text,
+            "greedy_exact": r.greedy_exact, "steps": r.steps, "accuracy": r.teacher_forced_accuracy,
+            "utf8_bytes": text_bytes(lm.tokenizer.decode(item.token_ids))["utf8"],
+            "token_id_bytes": token_id_bytes(item.n_tokens, lm.spec.vocab_size),
+            "vector_bytes_bf16": vector_bytes(1, lm.spec.d, "bfloat16"),
+            "vector_bytes_fp32": vector_bytes(1, lm.spec.d, "float32")}
+
+
+def describe_own_text(figures: dict) -> str:
+    f = figures
+    return (f"{f['n_tokens']} tokens: {f['text']!r}\n"
+            f"decoded back after {f['steps']} steps (teacher-forced accuracy {f['accuracy']:.3f}): "
+            f"{f['decoded']!r}\ngreedy decoding gives your text back exactly: {f['greedy_exact']}\n"
+            f"bytes: your text {f['utf8_bytes']} (UTF-8), its token ids {f['token_id_bytes']}, "
+            f"one vector {f['vector_bytes_bf16']} (bfloat16) or {f['vector_bytes_fp32']} (float32)")
+
+
+class OwnText:
+    """A text box and a button: the button crams what is typed (`cram_own_text`) and prints the result.
+    Without a front end (papermill) call `run()` with the default text; it does what the button does."""
+
+    def __init__(self, lm, text: str, **cram_options):
+        self.lm, self.default, self.options = lm, text, cram_options
+        self.box = self.text_box = self.output = None
+        try:
+            import ipywidgets as w
+            self.text_box = w.Textarea(value=text, description="your text", layout=w.Layout(width="90%"))
+            button = w.Button(description="cram it and decode it back")
+            self.output = w.Output()
+            button.on_click(lambda _b: self._clicked())
+            self.box = w.VBox([self.text_box, button, self.output])
+        except ImportError:
+            pass
+
+    def _clicked(self):
+        with self.output:
+            self.output.clear_output()
+            try:
+                self.run(self.text_box.value)
+            except CramlabError as exc:      # an empty box, say: one line, the widget stays usable
+                print(f"error: {exc}")
+
+    def run(self, text: str | None = None) -> dict:
+        figures = cram_own_text(self.lm, self.default if text is None else text, **self.options)
+        print(describe_own_text(figures))
+        return figures
+
+    def show(self):
+        if self.box is not None:
+            with contextlib.suppress(ImportError):
+                from IPython.display import display
+                display(self.box)

@@ -69,11 +69,12 @@ def api_error(exc_type, fn, *args, match: str | None = None, **kwargs) -> str:
 
 
 def cli_error(capsys, argv, match: str | None = None) -> str:
-    """Run `cramlab ARGV` in-process: non-zero exit, stderr is one line `error: ...`, no traceback."""
+    """Run `cramlab ARGV` in-process: exit code 2 (as the README promises), stderr is one line
+    `error: ...`, no traceback."""
     capsys.readouterr()
     rc = cli.main([str(a) for a in argv])
     captured = capsys.readouterr()
-    assert rc != 0, f"exit code 0 for {argv}; stdout={captured.out!r}"
+    assert rc == 2, f"exit code {rc} for {argv}; stdout={captured.out!r}"
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr was {captured.err!r}"
     assert "Traceback" not in captured.err + captured.out
@@ -87,7 +88,7 @@ def cli_subprocess_error(argv, env_extra=None, match: str | None = None) -> str:
     env = dict(os.environ, **(env_extra or {}))
     proc = subprocess.run([sys.executable, "-m", "cramlab", *map(str, argv)], capture_output=True, text=True,
                           env=env, cwd=REPO, timeout=300, check=False)
-    assert proc.returncode != 0, proc.stdout
+    assert proc.returncode == 2, (proc.returncode, proc.stdout)
     assert "Traceback" not in proc.stderr, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, proc.stderr
@@ -143,6 +144,34 @@ def test_n_plus_k_beyond_context(lm, capsys):
     assert calls == [], "a group ran before the context check"
     api_error(ContextTooLongError, cram, lm, [too_long + [1, 2, 3]], layout="mem-first", progress=False)
     cli_error(capsys, CRAM + ["--source", "random", "--n-tokens", context, "--max-steps", 1], match="context")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--text", "", "--n-tokens", "4"], "empty"),
+    (["--text", "   ", "--n-tokens", "4"], "empty"),
+    (["--text", "Hello world", "--n-tokens", "1"], ">= 2"),
+    (["--text-file", "no/such/file.txt", "--n-tokens", "4"], "not found"),
+    (["--source", "unseen", "--n-texts", "0", "--n-tokens", "4"], "n_texts"),
+    (["--text", "Hello world", "--n-tokens", "2", "--n-mem", "0"], "n_mem"),
+    (["--text", "Hello world", "--n-tokens", "2", "--lr", "0"], "lr must be"),
+    (["--text", "Hello world", "--n-tokens", "2", "--max-steps", "0"], "max_steps"),
+    (["--text", "Hello world", "--n-tokens", "2", "--patience", "0"], "patience"),
+    (["--text", "Hello world", "--n-tokens", "2", "--out", "/proc/no-such-folder"], "--out"),
+])
+def test_cram_mistakes_known_without_the_model_are_reported_before_it_loads(monkeypatch, capsys, argv, match):
+    """`cramlab cram --text ''` must not first wait for the model's de-quantisation."""
+    import cramlab.models
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the mistake was reported")
+    monkeypatch.setattr(cramlab.models, "load_model", no_model)
+    cli_error(capsys, ["cram", "--device", "cpu", "--no-progress", *argv], match=match)
+
+
+def test_argument_errors_exit_with_code_2_too(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["cram", "--text", "Hello"])           # --n-tokens missing: argparse's own error
+    assert info.value.code == 2
 
 
 # --- optimisation settings ---------------------------------------------------------------------------

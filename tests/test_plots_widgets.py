@@ -8,11 +8,11 @@ import pytest
 
 from cramlab import capacity as cap
 from cramlab import exercises, plots, widgets
-from cramlab.cram import CramProgress
-from cramlab.errors import BadInputError
 from cramlab.cli.notebooks import _parse_param
+from cramlab.cram import CramProgress
+from cramlab.errors import BadInputError, CramlabError
 from cramlab.notebook_runner import Recorder, _plain, find_notebooks, notebook_parameters, record
-
+from cramlab.sweep import SweepConfig
 
 # --- plots ------------------------------------------------------------------------------------------------
 
@@ -246,6 +246,61 @@ def test_checks_accept_the_right_answer_only(check, right, wrong, capsys):
     assert check("not a number at all") is False
 
 
+class _Spec:
+    d = 576
+
+
+class _Surprisal:
+    total_bits = 212.0
+
+
+class _Cram:
+    baseline_ce_nats, final_ce_nats = 69.0, 1.5
+
+
+class _Progressive:
+    mean_tokens = 22.7
+
+
+class _PCA:
+    def n_components(self, share):
+        return 5 if share == 0.99 else 2
+
+
+_LENGTH_ROWS = [dict(n_tokens=8, mean_accuracy=1.0), dict(n_tokens=16, mean_accuracy=0.95)]
+
+
+@pytest.mark.parametrize("check, right, wrong", [
+    (lambda a: exercises.check_vector_size(a, _Spec()), 576, 577),
+    (lambda a: exercises.check_total_bits(a, _Surprisal()), 212.0, 212.0 * 1.05),
+    (lambda a: exercises.check_cheapest_source(a, {"unseen": 7.3, "random": 12.1}), "unseen", "random"),
+    (lambda a: exercises.check_info_gain_bits(a, _Cram()), 67.5 / math.log(2), 67.5),      # nats are not bits
+    (lambda a: exercises.check_utilisation_of_row(a, dict(gain_tokens=10.5, capacity_tokens=591)), 10.5 / 591,
+     10.5 / 591 * 1.05),
+    (lambda a: exercises.check_n_jobs(a, SweepConfig(models=["m"], sources=["unseen", "random"],
+                                                     layouts=["sink-first", "mem-first"], lengths=[8, 16],
+                                                     n_texts=3)), 24, 12),
+    (lambda a: exercises.check_progressive_mean(a, _Progressive()), 22.7, 22.7 * 1.05),
+    (lambda a: exercises.check_components(a, _PCA()), 5, 2),
+    (lambda a: exercises.check_utilisation("pythia-160m", a), 0.090, 0.090 * 1.05),
+    (lambda a: exercises.check_longest_text(200.0, 2.5, a), 80, 80 * 1.05),
+    (lambda a: exercises.check_capacity_tokens("pythia-160m", a), 768 * 16 / math.log2(50304),
+     768 * 16 / math.log2(50304) + 1.5),
+])
+def test_more_checks_accept_the_right_answer_and_refuse_a_near_miss(check, right, wrong, capsys):
+    """Every check_* a notebook calls: the reference passes, an answer 5 % off (or one unit off) fails."""
+    assert check(right) is True, capsys.readouterr().out
+    assert check(wrong) is False, capsys.readouterr().out
+    assert check(...) is False
+
+
+def test_max_tokens_check_follows_the_paper_rule(capsys):
+    assert exercises.check_max_tokens(8, _LENGTH_ROWS) is True          # 16 has mean 0.95 < 0.99
+    assert exercises.check_max_tokens(16, _LENGTH_ROWS) is False
+    assert exercises.check_max_tokens(None, [dict(n_tokens=8, mean_accuracy=0.5)]) is True   # nothing fits
+    assert exercises.check_max_tokens(8, [dict(n_tokens=8, mean_accuracy=0.5)]) is False
+
+
 def test_scaling_check_follows_the_series():
     assert exercises.check_scaling("yes", {"m": {1: 80, 2: 192, 4: 384, 8: 640, 16: 1280}})
     assert exercises.check_scaling("no", {"m": {1: 512, 2: 600, 4: 650, 8: 700, 16: 720}})   # saturating
@@ -437,3 +492,20 @@ def test_explained_variance_chart_cumulative_with_the_share_line():
     fig = plots.explained_variance_chart(dict(cumulative=[0.9, 0.995, 1.0]), share=0.99)
     assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [0.9, 0.995, 1.0]
     assert fig.layout.shapes[0].y0 == 0.99
+
+
+def test_own_text_crams_what_is_typed_and_puts_the_bytes_side_by_side(tiny, capsys):
+    own = widgets.OwnText(tiny, "The ferry clock struck nine over the harbour.", max_steps=2, lr=0.1)
+    f = own.run()
+    from cramlab.texts import encode
+    n = len(encode(tiny.tokenizer, "The ferry clock struck nine over the harbour."))
+    assert f["n_tokens"] == min(n, widgets.OWN_TEXT_MAX_TOKENS) and f["steps"] == 2
+    assert f["vector_bytes_bf16"] == 2 * tiny.spec.d and f["vector_bytes_fp32"] == 4 * tiny.spec.d
+    assert f["utf8_bytes"] == len(f["text"].encode("utf-8"))
+    assert f["greedy_exact"] is (f["decoded"] == f["text"])
+    out = capsys.readouterr().out
+    assert "one vector" in out and f"{f['n_tokens']} tokens" in out
+    other = own.run("Another sentence entirely, typed into the box.")
+    assert other["text"] != f["text"]
+    with pytest.raises(CramlabError, match="empty"):
+        own.run("   ")

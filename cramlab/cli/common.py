@@ -5,9 +5,7 @@ check (`check_writable`). Does not own: any command.
 """
 from __future__ import annotations
 
-import os
-
-from ..errors import OutputPathError
+from ..errors import writable_folder
 
 
 def add_model_args(p) -> None:
@@ -21,10 +19,5 @@ def add_model_args(p) -> None:
 
 
 def check_writable(folder) -> None:
-    """Create `folder` if needed; OutputPathError when it cannot be created or written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {folder}: {exc.strerror}; choose another --out") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputPathError(f"output folder {folder} is not writable; choose another --out")
+    """Create `folder` if needed; OutputPathError when it cannot be created or written (errors.writable_folder)."""
+    writable_folder(folder)

@@ -60,16 +60,18 @@ def register(subparsers) -> None:
 
 
 def _load(args, n_tokens, n_texts):
+    """The settings (validated first: a mistake is reported before the model loads), the model, the texts."""
     from ..models import load_model
-    from ..texts import get_texts
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
-                    kernels=args.kernels)
+    from ..texts import check_text_request, get_texts
     flags = dict(n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr, patience=args.patience,
                  layout=args.layout, protocol=args.protocol, init=args.init, seed=args.seed,
                  threshold=getattr(args, "threshold", None))
     settings = CramSettings.from_preset(args.preset, **{k: v for k, v in flags.items() if v is not None})
     if getattr(args, "no_carry_optimizer", False):
         settings = settings.replace(carry_optimizer=False)
+    check_text_request(max(n_tokens, 2), source=args.source, n_texts=n_texts)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                    kernels=args.kernels)
     texts = get_texts(lm.tokenizer, args.source, n_tokens, n_texts=n_texts, seed=settings.seed)
     return lm, texts, settings
 
@@ -83,8 +85,8 @@ def _parse_lengths(text: str) -> list[int]:
 
 def _cmd_grid(args) -> int:
     lengths = check_lengths(_parse_lengths(args.lengths))
-    lm, texts, kwargs = _load(args, max(lengths), args.n_texts)
-    res = grid_search(lm, texts, lengths, kwargs)
+    lm, texts, settings = _load(args, max(lengths), args.n_texts)
+    res = grid_search(lm, texts, lengths, settings)
     if args.json:
         print(res.to_json())
         return 0
@@ -100,8 +102,8 @@ def _cmd_grid(args) -> int:
 
 
 def _cmd_bisect(args) -> int:
-    lm, texts, kwargs = _load(args, args.hi, args.text_index + 1)
-    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, kwargs, warm_start=not args.no_warm_start)
+    lm, texts, settings = _load(args, args.hi, args.text_index + 1)
+    res = bisect_search(lm, texts[args.text_index], args.lo, args.hi, settings, warm_start=not args.no_warm_start)
     if args.json:
         print(json.dumps(res.to_dict()))
         return 0
@@ -115,8 +117,8 @@ def _cmd_bisect(args) -> int:
 
 
 def _cmd_progressive(args) -> int:
-    lm, texts, kwargs = _load(args, args.max_tokens, args.n_texts)
-    res = progressive(lm, texts, kwargs, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens)
+    lm, texts, settings = _load(args, args.max_tokens, args.n_texts)
+    res = progressive(lm, texts, settings, start=args.start, step_tokens=args.step_tokens, max_tokens=args.max_tokens)
     if args.json:
         print(json.dumps(res.to_dict()))
         return 0
