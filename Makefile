@@ -27,7 +27,7 @@ define install
 	fi
 endef
 
-.PHONY: demo test test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install install-dev clean
+.PHONY: demo test test-all test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install install-dev clean
 
 install: $(CORE)
 
@@ -47,8 +47,16 @@ $(DEV): $(CORE) pyproject.toml
 demo: $(CORE)
 	$(BIN)/cramlab demo
 
-# The whole suite: unit tests, the embedded-model tests, and every notebook in fast mode (papermill + nbval).
+# What CI runs: unit tests, the learner's commands end to end, and every notebook in fast mode (papermill +
+# nbval). The longer embedded-model checks (marked slow: convergence, searches, SIGKILL/torchrun sweeps) run
+# with `make test-slow`; `make test-all` runs both.
 test: $(DEV)
+	$(PYTEST) -m "not slow and not browser and not gpu"
+
+test-slow: $(DEV)
+	$(PYTEST) -m "slow and not browser and not gpu"
+
+test-all: $(DEV)
 	$(PYTEST) -m "not browser and not gpu"
 
 test-fast: $(DEV)
@@ -66,7 +74,7 @@ test-gpu: $(DEV)
 	$(PYTEST) -m gpu
 
 notebooks: $(DEV)
-	$(BIN)/cramlab notebooks run --fast --out runs/notebooks
+	$(BIN)/cramlab notebooks run --fast --jobs 2 --out runs/notebooks
 
 # notebooks/NN_*.py (percent format, what developers edit and ruff lints) and NN_*.ipynb (what learners
 # open) are jupytext pairs (jupytext.toml). After editing either, sync the other; `make test` fails on a

@@ -108,7 +108,9 @@ def test_embedded_model_crams_and_decodes_back(embedded):
 
     def watch(p):
         active_sizes.append(len(p.active))
-    results = cram(embedded, texts, max_steps=1500, lr=1e-2, callback=watch, progress=False)
+    # lr 0.1 (the follow-up paper's for SmolLM2): both texts converge in a few hundred steps; at the 2025
+    # paper's 1e-2 one of them needed more than 1500 steps on CI's CPU
+    results = cram(embedded, texts, max_steps=800, lr=0.1, check_every=1, callback=watch, progress=False)
     for text, r in zip(texts, results):
         assert r.converged and r.teacher_forced_accuracy == 1.0
         assert r.greedy_exact and r.decoded_text == text.text, (r.decoded_text, text.text)
