@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInputError, OutputPathError
+from .errors import BadInputError, writable_folder
 
 RECORD_ENV = "CRAMLAB_RECORD_PATH"
 MODES = ("full", "fast", "smoke")
@@ -227,35 +227,59 @@ def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None =
 
 
 def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast", only=None,
-               parameters: dict | None = None, kernel_name: str = KERNEL_NAME, echo=print) -> dict:
-    """Run the numbered notebooks in order; write `<out_dir>/summary.json` and return it."""
+               parameters: dict | None = None, kernel_name: str = KERNEL_NAME, echo=print,
+               jobs: int = 1) -> dict:
+    """Run the numbered notebooks; write `<out_dir>/summary.json` and return it (entries in series order).
+
+    `jobs` > 1 runs that many notebooks at once, each kernel with its share of the CPU's threads. On a
+    small CPU a step of the embedded model is mostly fixed cost (reading the weights), so two one-thread
+    kernels do about 1.6x the work of one two-thread kernel (2 cores: 0.57 s/step each, against 0.45 s
+    for one kernel alone).
+    """
     if mode not in MODES:
         raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise BadInputError(f"jobs must be a whole number >= 1, got {jobs!r}; use --jobs 1 to run one at a time")
     paths = find_notebooks(notebook_dir, only)
-    out_dir = _writable(out_dir)
+    out_dir = writable_folder(out_dir)
     summary: dict[str, Any] = {"mode": mode, "fast": mode != "full", "notebooks": {}, "ok": False,
-                               "total_duration_s": None}
+                               "total_duration_s": None, "jobs": jobs}
     t0 = time.perf_counter()
-    for path in paths:
-        if echo:
-            echo(f"running {path.name} ({mode}) ...", flush=True)
-        entry = run_notebook(path, out_dir, mode=mode, parameters=parameters, kernel_name=kernel_name)
+
+    def finished(path, entry):
         summary["notebooks"][path.stem] = entry
         if echo:
             status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
-            echo(f"  {status}  ({entry['duration_s']:.0f} s, {len(entry['figures'])} figures)", flush=True)
+            echo(f"  {path.name}: {status}  ({entry['duration_s']:.0f} s, {len(entry['figures'])} figures)",
+                 flush=True)
         summary["total_duration_s"] = round(time.perf_counter() - t0, 2)
         summary["ok"] = all(e["ok"] for e in summary["notebooks"].values())
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    if jobs == 1 or len(paths) < 2:
+        for path in paths:
+            if echo:
+                echo(f"running {path.name} ({mode}) ...", flush=True)
+            finished(path, run_notebook(path, out_dir, mode=mode, parameters=parameters, kernel_name=kernel_name))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        if echo:
+            echo(f"running {len(paths)} notebooks ({mode}), {jobs} at a time, {threads} thread(s) each ...",
+                 flush=True)
+        # Worker processes (not threads): papermill's kernel gets its environment from os.environ.
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_in_worker, path, out_dir, mode, parameters, kernel_name, threads)
+                       for path in paths]
+            for path, future in zip(paths, futures):
+                finished(path, future.result())
+    summary["notebooks"] = {p.stem: summary["notebooks"][p.stem] for p in paths}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def _writable(out_dir) -> Path:
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out_dir}: {exc.strerror}; choose another --out") from None
-    if not os.access(out_dir, os.W_OK):
-        raise OutputPathError(f"output folder {out_dir} is not writable; choose another --out")
-    return out_dir
+def _run_in_worker(path, out_dir, mode, parameters, kernel_name, threads: int) -> dict:
+    """One notebook in a worker process whose kernels use `threads` CPU threads."""
+    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    return run_notebook(path, out_dir, mode=mode, parameters=parameters, kernel_name=kernel_name)

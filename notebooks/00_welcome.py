@@ -89,7 +89,7 @@ if "google.colab" in sys.modules:
 import time
 
 from cramlab import exercises
-from cramlab.env import environment_report
+from cramlab.env import check_environment, environment_report, missing_packages
 from cramlab.models import load_model
 from cramlab.notebook_runner import Recorder
 
@@ -111,9 +111,8 @@ record = Recorder(record_path)
 report = environment_report()
 for key, value in report.items():
     print(f"{key:<16} {value}")
-needed = ["torch", "transformers", "accelerate", "gguf", "safetensors", "plotly", "ipywidgets"]
-missing = [p for p in needed if report[p] == "missing"]
-record("environment_ok", not missing and not report["embedded_model"].startswith("missing"))
+missing = missing_packages(report)
+record("environment_ok", check_environment(report))
 print("\nall packages found" if not missing else f"\nmissing packages: {missing} (run `make install`)")
 
 # %% [markdown]

@@ -7,12 +7,14 @@
 #       lr: 0.05
 #       max_steps: 300
 #       n_tokens: 8
+#       own_text_max_steps: 150
 #     smoke_parameters:
 #       hand_steps: 3
 #       layout_max_steps: 3
 #       max_steps: 3
 #       model: tiny-llama
 #       n_tokens: 6
+#       own_text_max_steps: 2
 #   kernelspec:
 #     display_name: Python 3 (cramlab)
 #     language: python
@@ -72,6 +74,8 @@ seed = 0
 early_target = 0.85      # the "stopped early" run stops at this teacher-forced accuracy
 layout_max_steps = 400   # step budget of both layouts in the layout comparison
 hand_steps = 30          # steps of your own loop (and of cram() beside it) in section 2
+own_text = "The red umbrella is by the door."   # section 7: your own sentence (the box starts with it)
+own_text_max_steps = 300                         # its step budget (lr 0.1)
 fast = False
 record_path = ""
 
@@ -255,6 +259,24 @@ record("accuracy_at_equal_budget", accuracy_at_budget)
 plots.history_chart({"sink-first": result.history, "mem-first": mem_first.history}, title="Teacher-forced accuracy by layout")
 
 # %% [markdown]
+# ## 7. Your own text
+#
+# Type a sentence into the box and press the button: the kit crams its first tokens (at most 32, so that a
+# CPU answers in a minute or two) into one vector at the follow-up paper's lr 0.1, decodes it back and puts
+# the bytes side by side. The cell also runs once with `own_text`, so its figures exist without a front end.
+
+# %%
+own = widgets.OwnText(lm, own_text, max_steps=own_text_max_steps, lr=0.1, seed=seed)
+own.show()
+own_figures = own.run()
+for key in ("n_tokens", "greedy_exact", "accuracy", "utf8_bytes", "token_id_bytes", "vector_bytes_bf16"):
+    record(f"own_text_{key}", own_figures[key])
+
+# %% [markdown]
+# Compare the bytes printed above: for a sentence this short, one bfloat16 vector takes far more bytes than
+# the text. The paper's "x1568" counts token positions per vector, not bytes (notebook 01 does the byte
+# arithmetic for its largest model).
+#
 # ## Recap
 # - Cramming trains only the input vector (your own loop in section 2 is the whole method); the frozen model
 #   then reproduces the text from it alone.

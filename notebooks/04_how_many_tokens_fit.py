@@ -4,10 +4,9 @@
 #     fast_parameters:
 #       lengths:
 #       - 8
-#       - 12
 #       - 16
-#       lr: 0.05
-#       max_steps: 150
+#       lr: 0.1
+#       max_steps: 120
 #       n_texts: 2
 #     smoke_parameters:
 #       lengths:

@@ -152,6 +152,33 @@ for src in sources:
     record(f"{src}_predicted_tokens", C / h)
 
 # %% [markdown]
+# ## 4. Notebooks 03, 04 and 05 side by side
+#
+# Three numbers about "how much fits" come from three different questions:
+# - 03 crams *one* text of a chosen length and trains until it reaches 100 % (or the step budget ends).
+# - 04's Max is the largest length at which the *mean* accuracy of all its texts reaches 0.99 *within the
+#   step budget*: on a CPU the budget, not the vector, often decides it.
+# - C / h above is what a vector trained to its limit would hold, estimated from the texts that did not fit.
+#
+# So Max (04) can sit below C / h (05) without a contradiction: the cell below puts this run's own numbers
+# beside each other. Raising `max_steps` (or using the follow-up's lr 0.1) moves the measured lengths up.
+
+# %%
+fitted = [p["n_tokens"] for p in points if p["converged"]]
+longest_fitted = max(fitted, default=None)
+unseen_h = [p["baseline_ce_per_token_nats"] for p in points if p["source"] == "unseen"]
+unseen_prediction = C / (sum(unseen_h) / len(unseen_h)) if unseen_h else None
+print(f"longest text that reached 100 % in this run: {longest_fitted} tokens "
+      f"({len(fitted)} of {len(points)} texts, {max_steps} steps at lr {lr})")
+if unseen_prediction is not None:
+    print(f"C / h for unseen text: about {unseen_prediction:.0f} tokens")
+    if longest_fitted is not None and longest_fitted < unseen_prediction:
+        print("the texts that fitted are shorter than C / h: the step budget stopped them before the vector did")
+    elif longest_fitted is not None:
+        print("a text this long fitted: at least this much fits, whatever C / h estimates")
+record("longest_fitted_tokens", longest_fitted)
+
+# %% [markdown]
 # ## Recap
 # - Information gain = CE without the vector - CE with it; on texts that do not fit it is about constant.
 # - Random text costs more nats per token, so fewer tokens fit: the limit is entropy, not length.

@@ -7,6 +7,7 @@
 #       n_mems:
 #       - 1
 #       - 2
+#       - 4
 #       n_tokens: 24
 #     smoke_parameters:
 #       max_steps: 3

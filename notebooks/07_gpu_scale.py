@@ -6,7 +6,6 @@
 #       - sink-first
 #       lengths:
 #       - 6
-#       - 10
 #       lr: 0.1
 #       max_steps: 100
 #       n_texts: 2

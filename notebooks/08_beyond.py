@@ -45,7 +45,6 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
-import plotly.graph_objects as go
 import torch
 
 from cramlab import exercises, plots
@@ -111,10 +110,7 @@ record("longest_tokens", grown.longest_tokens)
 # Steps spent at each length: most lengths are cheap; the last ones before a stop are not.
 
 # %%
-fig = go.Figure([go.Scatter(x=[r["n_tokens"] for r in t.records], y=[r["steps"] for r in t.records],
-                            mode="lines+markers", name=t.text_id) for t in grown.texts])
-fig.update_layout(title="Progressive cramming: steps per length", xaxis_title="length N (tokens)",
-                  yaxis_title="steps", template="plotly_white")
+plots.progressive_steps_chart(grown.texts)
 
 # %% [markdown]
 # ## 2. The vector as an attention sink
@@ -122,14 +118,14 @@ fig.update_layout(title="Progressive cramming: steps per length", xaxis_title="l
 # The follow-up found that the [mem] position draws 20-60 % of the attention in some layers. Here: for
 # each layer, the share of attention the text positions give to the sink token, to the trained vector and
 # to the text itself (averaged over heads and positions). For comparison, a random vector of the same
-# scale as the start of training.
+# norm as the trained one: what draws the attention is the trained direction, not the size.
 
 # %%
 best = max(grown.texts, key=lambda t: t.longest_tokens)
 ids = next(x for x in texts if x.text_id == best.text_id).token_ids[:max(best.longest_tokens, 2)]
 vector = best.vectors if best.vectors is not None else torch.zeros(1, lm.spec.d)
-random_vector = torch.randn(vector.shape, generator=torch.Generator().manual_seed(seed)) * \
-    lm.model.get_input_embeddings().weight.float().std().item()
+random_vector = torch.randn(vector.shape, generator=torch.Generator().manual_seed(seed))
+random_vector = random_vector * (vector.float().norm() / random_vector.norm())     # the same norm
 crammed = attention_shares(lm, vector, ids, layout=layout)
 baseline = attention_shares(lm, random_vector, ids, layout=layout)
 rows = [dict(layer=i, sink=crammed.sink_share[i], vector=crammed.mem_share[i], text=crammed.text_share[i],
@@ -142,13 +138,10 @@ print(f"\npeak: layer {peak}, {crammed.mem_share[peak]:.1%} of the attention on 
       f"(a random vector: {baseline.mem_share[peak]:.1%})")
 record("peak_mem_layer", peak)
 record("peak_mem_share", crammed.mem_share[peak])
+record("peak_random_share", baseline.mem_share[peak])
 
 # %%
-fig = go.Figure([go.Bar(x=list(range(crammed.n_layers)), y=crammed.mem_share, name="trained vector"),
-                 go.Bar(x=list(range(crammed.n_layers)), y=baseline.mem_share, name="random vector"),
-                 go.Scatter(x=list(range(crammed.n_layers)), y=crammed.sink_share, name="sink token")])
-fig.update_layout(title="Attention on the prefix, per layer", xaxis_title="layer",
-                  yaxis_title="share of attention", template="plotly_white")
+plots.attention_share_chart(crammed, baseline)
 
 # %% [markdown]
 # Two different things are called "sink" in this kit. Notebook 03's sink is a *position*: position 0 of
@@ -180,12 +173,7 @@ else:
 
 # %%
 if pca is not None:
-    fig = go.Figure(go.Scatter(x=list(range(1, len(pca.cumulative) + 1)), y=pca.cumulative,
-                               mode="lines+markers"))
-    fig.add_hline(y=0.99, line_dash="dash", annotation_text="99 %")
-    fig.update_layout(title="Cumulative explained variance of the path", xaxis_title="components",
-                      yaxis_title="share of variance", template="plotly_white")
-    fig.show()
+    plots.explained_variance_chart(pca, 0.99).show()
 
 # %% [markdown]
 # ## Recap

@@ -1,4 +1,4 @@
-"""`cramlab notebooks run [--fast|--smoke] [--out DIR] [--only NN] [-p KEY=VALUE]`: the series as a check.
+"""`cramlab notebooks run [--fast|--smoke] [--out DIR] [--only NN] [--jobs N] [-p KEY=VALUE]`: the series as a check.
 
 Owns: the flags, `--param` parsing and the printed summary table. Does not own: running the notebooks
 (cramlab.notebook_runner.run_series).
@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     q.add_argument("--notebooks", help="folder of the notebooks (default: ./notebooks)")
     q.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter in every notebook that declares it (value parsed as JSON)")
+    q.add_argument("--jobs", type=int, default=1,
+                   help="notebooks run at once, each kernel with its share of the CPU threads (default 1)")
     q.set_defaults(func=_cmd_run)
 
 
@@ -44,7 +46,8 @@ def _cmd_run(args) -> int:
         raise BadInputError("choose one of --fast and --smoke")
     mode = "smoke" if args.smoke else "fast" if args.fast else "full"
     params = dict(_parse_param(p) for p in args.param)
-    summary = run_series(args.notebooks, args.out, mode=mode, only=args.only, parameters=params)
+    summary = run_series(args.notebooks, args.out, mode=mode, only=args.only, parameters=params,
+                         jobs=args.jobs)
     print(f"\n{'notebook':<28}{'ok':>4}{'seconds':>9}  figures")
     for name, e in summary["notebooks"].items():
         figs = ", ".join(f"{k}={_short(v)}" for k, v in list(e["figures"].items())[:4])
