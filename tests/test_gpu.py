@@ -23,5 +23,9 @@ def test_fast_engine_with_cuda_graph_equals_plain():
     assert gpu_check.check_fast_equals_plain()["ok"]
 
 
+def test_graphed_engine_with_retirements_equals_plain_text_by_text():
+    assert gpu_check.check_retirements_equal_plain()["ok"]
+
+
 def test_embedded_model_converges_with_the_fast_engine():
     assert gpu_check.check_converges()["ok"]
