@@ -66,9 +66,16 @@ def check_converges(n_texts=8, n_tokens=16, max_steps=1500):
 
 
 if __name__ == "__main__":
+    # `python bench/gpu_check.py [OUT.jsonl]`: each check's JSON line is printed (and appended to OUT) as
+    # soon as it finishes, so a run cut short keeps what it measured.
+    out = open(sys.argv[1], "a") if len(sys.argv) > 1 else None
     failures = 0
     for fn in (check_fast_equals_plain, check_retirements_equal_plain, check_converges):
-        r = fn()
+        r = dict(fn(), device=torch.cuda.get_device_name(0), torch=torch.__version__,
+                 date=time.strftime("%Y-%m-%d"))
         print(json.dumps(r), flush=True)
+        if out is not None:
+            out.write(json.dumps(r) + "\n")
+            out.flush()
         failures += not r["ok"]
     sys.exit(1 if failures else 0)
