@@ -233,8 +233,9 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
 
     `jobs` > 1 runs that many notebooks at once, each kernel with its share of the CPU's threads. On a
     small CPU a step of the embedded model is mostly fixed cost (reading the weights), so two one-thread
-    kernels do about 1.6x the work of one two-thread kernel (2 cores: 0.57 s/step each, against 0.45 s
-    for one kernel alone).
+    kernels do about 1.7x the work of one two-thread kernel (2 cores: 0.49 s/step each, against 0.42 s
+    for one kernel alone; bench/cpu_step_threads.py, docs/data/cpu_step_threads_2026-11-28.json).
+    Results are collected in series order, so summary.json lists the notebooks in order either way.
     """
     if mode not in MODES:
         raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -274,8 +275,6 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
                        for path in paths]
             for path, future in zip(paths, futures):
                 finished(path, future.result())
-    summary["notebooks"] = {p.stem: summary["notebooks"][p.stem] for p in paths}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -55,8 +55,7 @@ def encode(tokenizer, text: str) -> list[int]:
 def first_tokens(tokenizer, text: str, n_tokens: int, *, source: str = "user", text_id: str = "text") -> Text:
     """The first `n_tokens` tokens of `text`; a clear error if it is shorter."""
     _check_n_tokens(n_tokens)
-    if not isinstance(text, str) or not text.strip():
-        raise BadInputError("the text is empty; give some text with --text or --text-file")
+    _check_text(text)
     ids = encode(tokenizer, text)
     if len(ids) < n_tokens:
         raise TextTooShortError(
@@ -71,20 +70,38 @@ def check_text_request(n_tokens, *, text: str | None = None, text_file=None, sou
     """Every mistake in a request for texts that can be found without a tokenizer or a model (the CLI
     calls it before the model loads, so a typo costs no de-quantisation)."""
     _check_n_tokens(n_tokens)
-    if text is not None and (not isinstance(text, str) or not text.strip()):
-        raise BadInputError("the text is empty; give some text with --text or --text-file")
-    if text_file is not None and not Path(text_file).is_file():
-        raise BadInputError(f"text file {text_file} not found; check the path")
+    if text is not None:
+        _check_text(text)
+    if text_file is not None:
+        _check_text_file(text_file)
     if source is not None:
-        if source not in SOURCES:
-            raise BadInputError(f"unknown text source {source!r}; use one of {', '.join(SOURCES)}")
-        _check_n_texts(n_texts, 4 * len(unseen_passages()) if source == "unseen" else None, source)
+        _check_source(source)
+        _check_n_texts(n_texts, _unseen_available() if source == "unseen" else None, source)
+
+
+def _check_text(text) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise BadInputError("the text is empty; give some text with --text or --text-file")
+
+
+def _check_text_file(path) -> None:
+    if not Path(path).is_file():
+        raise BadInputError(f"text file {path} not found; check the path")
+
+
+def _check_source(source) -> None:
+    if source not in SOURCES:
+        raise BadInputError(f"unknown text source {source!r}; use one of {', '.join(SOURCES)}")
+
+
+def _unseen_available() -> int:
+    """Distinct unseen texts: every passage from its start and from three later sentence starts."""
+    return 4 * len(unseen_passages())
 
 
 def from_file(tokenizer, path: str | os.PathLike, n_tokens: int) -> Text:
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"text file {path} not found; check the path")
+    _check_text_file(path)
     return first_tokens(tokenizer, path.read_text(encoding="utf-8"), n_tokens, source="file", text_id=path.name)
 
 
@@ -96,7 +113,7 @@ def unseen_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> l
     so a GPU run can have 48-96 different texts of up to ~100 tokens.
     """
     passages = unseen_passages()
-    _check_n_texts(n_texts, 4 * len(passages), "unseen")
+    _check_n_texts(n_texts, _unseen_available(), "unseen")
     order = list(range(len(passages)))
     random.Random(seed).shuffle(order)
     out = []
@@ -212,7 +229,7 @@ def get_texts(tokenizer, source: str, n_tokens: int, n_texts: int = 1, seed: int
     elif source == "fanfics":
         raw = [second_half(t) for t in load_fanfics(n_texts)]
     else:
-        raise BadInputError(f"unknown text source {source!r}; use one of {', '.join(SOURCES)}")
+        _check_source(source)
     return [first_tokens(tokenizer, t, n_tokens, source=source, text_id=f"{source}-{i}") for i, t in enumerate(raw)]
 
 
