@@ -76,6 +76,55 @@ class LinearCrossEntropy(torch.autograd.Function):
         return grad_hidden, None, None, None
 
 
+class LigerLinearCrossEntropy(torch.autograd.Function):
+    """Per-row cross-entropy of `hidden @ weight.T` against `targets` (loss in nats, 1.0 where the argmax is the
+    target), `chunk` rows at a time, each chunk's logits passed once through Liger's cross-entropy kernel.
+
+    The kernel reads a chunk of logits once for the softmax statistics and once more to write the gradient
+    softmax - onehot in place of the logits; `grad @ weight` is then the gradient to those hidden rows for a
+    unit upstream gradient. Backward only scales it row by row by the upstream gradient, which is exact
+    (scaling rows commutes with the matmul), so there is no second pass over the logits. Same contract as
+    `LinearCrossEntropy`; a GPU check compares the two. Liger's own fused linear cross-entropy
+    calls `.item()`, which a CUDA graph cannot capture: the chunk loop around its kernel is ours.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk):
+        import triton
+        from liger_kernel.ops.cross_entropy import MAX_FUSED_SIZE, liger_cross_entropy_kernel
+        rows, vocab = hidden.shape[0], weight.shape[0]
+        loss = torch.empty(rows, device=hidden.device, dtype=torch.float32)
+        correct = torch.empty(rows, device=hidden.device, dtype=torch.float32)
+        grad_hidden = torch.empty_like(hidden)
+        block = min(MAX_FUSED_SIZE, triton.next_power_of_2(vocab))
+        for start in range(0, rows, chunk):
+            sl = slice(start, min(start + chunk, rows))
+            logits = hidden[sl] @ weight.T                      # (chunk, |V|) in the model's dtype
+            t = targets[sl].contiguous()
+            liger_cross_entropy_kernel[(logits.shape[0],)](
+                X_ptr=logits, X_stride=logits.stride(-2), Y_ptr=t, Y_stride=t.stride(-1), weight_ptr=None,
+                loss_ptr=loss[sl], z_loss_ptr=None, loss_stride=1, token_accuracy_ptr=correct[sl],
+                token_accuracy_stride=1, predicted_tokens_ptr=None, predicted_tokens_stride=0, n_cols=vocab,
+                n_non_ignore=1, sum_non_ignore_weight=1, weight_sum=0.0, ignore_index=-100,
+                lse_square_scale=0.0, label_smoothing=0.0, reduction="none", softcap=None,
+                RETURN_Z_LOSS=False, RETURN_TOKEN_ACCURACY=True, RETURN_PREDICTED_TOKENS=False,
+                BLOCK_SIZE=block, HAS_WEIGHT=False, HAS_SOFTCAPPING=False, HAS_GRADIENTS=True, num_warps=32)
+            grad_hidden[sl] = logits @ weight                   # logits now hold softmax - onehot
+        ctx.save_for_backward(grad_hidden)
+        ctx.mark_non_differentiable(correct)
+        return loss, correct
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_correct):
+        (grad_hidden,) = ctx.saved_tensors
+        return grad_hidden * grad_loss[:, None].to(grad_hidden.dtype), None, None, None
+
+
+def liger_linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
+    """hidden (rows, d), targets (rows,) -> loss (rows,) nats, correct (rows,), through Liger's kernel (CUDA)."""
+    return LigerLinearCrossEntropy.apply(hidden, weight, targets, chunk)
+
+
 def linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
     """hidden (..., d), targets (...) -> loss (...) nats, correct (...)."""
     shape = targets.shape
@@ -85,7 +134,13 @@ def linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
 
 
 def token_losses(head, hidden, targets, fused: bool):
-    """Per-token loss (nats) and 1.0 where the argmax is right, (b, n) each: chunked when `fused`, else full logits."""
+    """Per-token loss (nats) and 1.0 where the argmax is right, (b, n) each: chunked when `fused`, else full logits.
+    Chunked on a head that `kernels.apply_kernels` patched with Liger: through Liger's kernel."""
+    if fused and getattr(head, "_cramlab_liger_loss", False) and hidden.is_cuda:
+        shape = targets.shape
+        loss, correct = liger_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), head.weight,
+                                                   targets.reshape(-1))
+        return loss.view(shape), correct.view(shape)
     if fused:
         return linear_cross_entropy(hidden, head.weight, targets)
     logits = head_logits(head, hidden).float()

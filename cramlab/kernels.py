@@ -2,8 +2,9 @@
 
 Owns: choosing which kernels a model runs (`resolve_kernels`) and patching ONE loaded model instance with
 Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU) for Llama-family models (`apply_kernels`).
-Does not own: loading models (models.py), timing them (bench.py), or the loss (cram.py / fast.py: Liger's
-fused cross-entropy is never switched on here, the kit computes its own loss).
+Does not own: loading models (models.py), timing them (bench.py), or what the loss is (fast.py). For the
+fast engine's chunked loss on a patched model it marks the patched model's LM head, and fast.py then runs
+Liger's Triton cross-entropy kernel over each chunk of logits (`fast.LigerLinearCrossEntropy`).
 
 Liger (`pip install 'cramlab[gpu]'`) is optional: CPU machines and CI never need it. "auto" uses it on a
 CUDA device when it imports and the model is Llama-family, "liger" requires it (one-line error otherwise),
@@ -93,6 +94,9 @@ def apply_kernels(model, kernels: str) -> str:
         for name, value in saved.items():   # later models are built from transformers' own classes
             setattr(modeling_llama, name, value)
     fuse_rope(model, liger_rotary_pos_emb)
+    head = model.get_output_embeddings()
+    if head is not None and getattr(head, "bias", None) is None:
+        head._cramlab_liger_loss = True      # fast.token_losses runs the chunked loss through Liger's kernel
     return "liger"
 
 
@@ -127,3 +131,4 @@ def _leave_fused(module, args, output):
 def _dispatch_rope(q, k, cos, sin, *args, **kwargs):
     fn = _ROPE_STATE["fused"] if _FUSED_ROPE_ACTIVE.get() else _ROPE_STATE["original"]
     return fn(q, k, cos, sin, *args, **kwargs)
+

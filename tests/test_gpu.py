@@ -1,6 +1,7 @@
 """GPU-only checks (`make test-gpu` on a CUDA machine; CI has no GPU). The same functions run as
 `python bench/gpu_check.py`; their output on an H200 is recorded in docs/performance.md."""
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,26 @@ def _needs_cuda():
         pytest.fail("the gpu tests need a CUDA GPU: run `make test-gpu` on a GPU machine")
 
 
+def _ok(result: dict):
+    print(json.dumps(result))          # `make test-gpu` shows the measured figures with -s / in the -ra summary
+    assert result["ok"], result
+
+
 def test_fast_engine_with_cuda_graph_equals_plain():
-    assert gpu_check.check_fast_equals_plain()["ok"]
+    _ok(gpu_check.check_fast_equals_plain())
 
 
 def test_graphed_engine_with_retirements_equals_plain_text_by_text():
-    assert gpu_check.check_retirements_equal_plain()["ok"]
+    _ok(gpu_check.check_retirements_equal_plain())
+
+
+def test_liger_cross_entropy_kernel_equals_the_torch_chunked_loss():
+    _ok(gpu_check.check_liger_loss_matches_torch())
+
+
+def test_fused_kernels_follow_transformers_kernels():
+    _ok(gpu_check.check_fused_matches_unfused())
 
 
 def test_embedded_model_converges_with_the_fast_engine():
-    assert gpu_check.check_converges()["ok"]
+    _ok(gpu_check.check_converges())
