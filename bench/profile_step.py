@@ -31,7 +31,7 @@ CATEGORIES = [  # first match wins; names are aten ops on CPU and kernel names o
                 "mmbackward")),
     ("loss", ("cross_entropy", "log_softmax", "nll_loss", "logsumexp")),
     ("attention", ("attention", "flash", "sdpa", "_efficient")),
-    ("optimizer", ("adam", "foreach", "lerp", "_fused")),
+    ("optimizer", ("adam", "foreach", "lerp", "_fused_adam")),
     ("copies", ("copy_", "cat", "clone", "to_copy", "contiguous", "index", "gather", "scatter", "embedding",
                 "memcpy", "memset", "fill_", "zero_")),
     ("elementwise/norm", ("mul", "add", "silu", "sigmoid", "rsqrt", "pow", "mean", "neg", "sum", "div", "sub",
@@ -41,6 +41,8 @@ CATEGORIES = [  # first match wins; names are aten ops on CPU and kernel names o
 
 def category(name: str) -> str:
     low = name.lower()
+    if low.startswith(("triton_poi", "triton_per", "triton_red")):
+        return "elementwise/norm"     # torch.compile's fused kernels, whatever ops their names list
     for cat, keys in CATEGORIES:
         if any(k in low for k in keys):
             return cat

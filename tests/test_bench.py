@@ -44,6 +44,9 @@ def test_profile_step_groups_the_ops_of_a_step(tmp_path):
     prof = _profile_module()
     assert prof.category("aten::mm") == "matmul" and prof.category("aten::_log_softmax") == "loss"
     assert prof.category("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    # inductor's fused kernels are elementwise work, not the optimizer or copies their names mention
+    assert prof.category("triton_poi_fused__unsafe_view_mul_silu_silu_backward_view_0") == "elementwise/norm"
+    assert prof.category("triton_per_fused__to_copy_add_mean_mul_pow_rsqrt_0") == "elementwise/norm"
     out = tmp_path / "profile.json"
     assert prof.main(["--model", "tiny-llama", "--batches", "1", "2", "--n-tokens", "8", "--steps", "2",
                       "--out", str(out)]) == 0
