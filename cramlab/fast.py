@@ -10,7 +10,9 @@ Read `cram.py` first: this file changes *how* the step runs, not *what* it compu
 - The whole step — forward, loss, best-so-far bookkeeping, backward, AdamW per text — is captured
   once in a CUDA graph and replayed: one launch per step instead of thousands.
 - The loss never materialises the (texts × tokens × vocabulary) logits: `linear_cross_entropy` runs
-  the LM head and the softmax in row chunks and recomputes them in the backward pass.
+  the LM head and the softmax in row chunks and recomputes them in the backward pass; on a model that
+  Liger patched (kernels.py), `LigerLinearCrossEntropy` does each chunk in one pass through Liger's
+  cross-entropy kernel and keeps the gradient instead (no recompute).
 On CPU the same step runs eagerly (no graph); a test keeps it equal to the plain loop.
 """
 from __future__ import annotations
