@@ -131,4 +131,3 @@ def _leave_fused(module, args, output):
 def _dispatch_rope(q, k, cos, sin, *args, **kwargs):
     fn = _ROPE_STATE["fused"] if _FUSED_ROPE_ACTIVE.get() else _ROPE_STATE["original"]
     return fn(q, k, cos, sin, *args, **kwargs)
-

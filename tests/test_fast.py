@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from cramlab.cram import cram
-from cramlab.fast import bucket_size, linear_cross_entropy
+from cramlab.fast import bucket_size, linear_cross_entropy, token_losses
 from cramlab.texts import get_texts
 
 
@@ -25,6 +25,19 @@ def test_chunked_linear_cross_entropy_matches_the_full_logits():
     grad, = torch.autograd.grad(loss.sum(), hidden)
     ref_grad, = torch.autograd.grad(ref.sum(), hidden)
     assert torch.allclose(grad, ref_grad, atol=1e-5)
+
+
+def test_a_liger_marked_head_on_the_cpu_keeps_the_torch_loss():
+    """`kernels.apply_kernels` marks a patched model's head for Liger's cross-entropy kernel; that path is
+    CUDA-only (a GPU check compares it with this one), so on a CPU tensor the mark changes nothing."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    hidden = torch.randn(2, 7, 16)
+    targets = torch.randint(0, 50, (2, 7))
+    plain = token_losses(head, hidden, targets, True)
+    head._cramlab_liger_loss = True
+    marked = token_losses(head, hidden, targets, True)
+    assert torch.equal(plain[0], marked[0]) and torch.equal(plain[1], marked[1])
 
 
 @pytest.mark.parametrize("layout,protocol", [("sink-first", "pc"), ("mem-first", "hc")])
