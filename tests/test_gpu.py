@@ -33,11 +33,20 @@ def test_graphed_engine_with_retirements_equals_plain_text_by_text():
     _ok(gpu_check.check_retirements_equal_plain())
 
 
+def _needs_liger():
+    from cramlab.kernels import GPU_EXTRA_HINT, liger_import_error
+    if liger_import_error() is not None:
+        pytest.fail(f"this check compares Liger's kernels with transformers': run `{GPU_EXTRA_HINT}` first "
+                    f"({liger_import_error()})")
+
+
 def test_liger_cross_entropy_kernel_equals_the_torch_chunked_loss():
+    _needs_liger()
     _ok(gpu_check.check_liger_loss_matches_torch())
 
 
 def test_fused_kernels_follow_transformers_kernels():
+    _needs_liger()
     _ok(gpu_check.check_fused_matches_unfused())
 
 
