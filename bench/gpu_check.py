@@ -78,21 +78,16 @@ def check_fused_matches_unfused(n_texts=8, n_tokens=32):
     tens of steps at lr 0.1 (a first run of this check saw vector cosines of 0.26 after 40 steps and final
     losses of both signs of difference), so convergence is asserted by `check_converges` instead."""
     from cramlab.bench import group_for
-    from cramlab.fast import FastStep, token_losses
+    from cramlab.fast import FastStep
     from cramlab.settings import CramSettings
-    from cramlab.step import OptimizerState
     out = {}
     s = CramSettings()
     for kernels in ("torch", "liger"):
         lm = load_model("smollm2-135m", device="cuda", dtype="bfloat16", kernels=kernels)
         texts = get_texts(lm.tokenizer, "unseen", n_tokens, n_texts=n_texts, seed=0)
         g = group_for(lm.model, [t.token_ids for t in texts], lm.spec.sink_token_id, s)
-        fs = FastStep(lm.model, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
-                      g.first_pos, fused_loss=True)
-        inputs = torch.cat([fs.sink_emb, fs.mem.to(fs.text_emb.dtype), fs.text_emb], 1)     # as FastStep._step
-        hidden = fs.base(inputs_embeds=inputs, use_cache=False).last_hidden_state
-        hidden = hidden[:, g.first_pos:g.first_pos + fs.n_scored]
-        loss_tok, _ = token_losses(fs.head, hidden, fs.targets, True)
+        fs = FastStep.from_group(lm.model, g, s)
+        loss_tok, _ = fs.token_losses()                 # the forward of the engine's own step
         loss = loss_tok.mean(1)
         loss.sum().backward()
         out[kernels] = (loss.detach().float(), fs.mem.grad.float().flatten(1))

@@ -25,7 +25,6 @@ import importlib.util
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -40,7 +39,6 @@ from cramlab.fast import FastStep
 from cramlab.kernels import apply_kernels
 from cramlab.models import load_model
 from cramlab.settings import CramSettings
-from cramlab.step import OptimizerState
 from cramlab.texts import get_texts
 
 _spec = importlib.util.spec_from_file_location("profile_step", ROOT / "bench" / "profile_step.py")
@@ -54,32 +52,8 @@ def write(path, row):
         f.write(json.dumps(row) + "\n")
 
 
-def fast_step(model, g, s):
-    return FastStep(model, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
-                    g.first_pos, fused_loss=True)
-
-
 def set_liger_loss(model, on: bool):
     model.get_output_embeddings()._cramlab_liger_loss = on
-
-
-def profile(fs, steps, device):
-    """Kernel time per category over `steps` graph replays."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
-                                            torch.profiler.ProfilerActivity.CUDA]) as prof:
-        fs.run(steps)
-        _sync(device)
-    events = [e for e in prof.key_averages() if getattr(e, "self_device_time_total", 0) > 0]
-    total = sum(e.self_device_time_total for e in events) or 1.0
-    shares = defaultdict(float)
-    for e in events:
-        shares[profile_step.category(e.key)] += e.self_device_time_total / total
-    top = sorted(events, key=lambda e: e.self_device_time_total, reverse=True)[:12]
-    return dict(busy_ms_per_step=total / steps / 1e3, kernels_per_step=sum(e.count for e in events) / steps,
-                shares={k: round(v, 4) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])},
-                top=[dict(kernel=e.key[:90], calls_per_step=e.count / steps,
-                          ms_per_step=e.self_device_time_total / steps / 1e3,
-                          category=profile_step.category(e.key)) for e in top])
 
 
 def main(argv=None) -> int:
@@ -142,7 +116,7 @@ def main(argv=None) -> int:
                                  torch.autocast("cuda", enabled=False), None, list(range(len(rows))), None)
     record("plain", len(rows), time_steps(plain, args.steps, device), "cram.plain_loop, torch kernels")
     set_liger_loss(lm_torch.model, False)
-    fs = fast_step(lm_torch.model, g_torch, s)
+    fs = FastStep.from_group(lm_torch.model, g_torch, s)
     record("fast-eager", len(rows), time_steps(fs.run, args.steps, device), "no graph, torch kernels", fs)
     profiles = {}
 
@@ -159,7 +133,7 @@ def main(argv=None) -> int:
     def _graphed(config, model, g, note, liger_loss, compile_body=False, shape_rows=rows, model_flops=flops,
                  shape="smollm2 64x64", steps=args.steps, do_profile=True):
         set_liger_loss(model, liger_loss)
-        fs = fast_step(model, g, s)
+        fs = FastStep.from_group(model, g, s)
         if compile_body:
             fs.base = torch.compile(fs.base, dynamic=False)
         t = time.perf_counter()
@@ -169,7 +143,7 @@ def main(argv=None) -> int:
         r = record(config, len(shape_rows), time_steps(fs.run, steps, device), f"{note}; capture {setup_s:.1f} s",
                    fs, model_flops=model_flops, shape=shape)
         if do_profile:
-            p = profile(fs, args.profile_steps, device)
+            p = profile_step.profile_steps(fs, args.profile_steps, device, n_top=12)
             write(args.out, dict(row="profile", config=config, shape=shape, step_ms=r["step_ms"], **p))
             profiles[config] = p
         del fs

@@ -21,7 +21,6 @@ import torch
 
 from cramlab.bench import _sync, group_for, time_steps
 from cramlab.settings import CramSettings
-from cramlab.step import OptimizerState
 from cramlab.fast import FastStep
 from cramlab.models import load_model
 from cramlab.texts import get_texts
@@ -49,21 +48,15 @@ def category(name: str) -> str:
     return "other"
 
 
-def profile_batch(lm, texts, batch, n_tokens, steps, device, fused_loss, graph, sink_token_id):
-    rows = [t.token_ids[:n_tokens] for t in texts[:batch]]
-    s = CramSettings()
-    g = group_for(lm.model, rows, sink_token_id, s)
-    fs = FastStep(lm.model, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
-                  g.first_pos, fused_loss=fused_loss)
-    if graph:
-        fs.capture()
-    step_ms = time_steps(fs.run, steps, device) * 1e3       # 3 warm-up steps, then the timed ones
+def profile_steps(fs, steps, device, n_top=15) -> dict:
+    """torch.profiler over `steps` runs of a step object (graph replays when it is captured): self time per
+    category and the top ops (on a GPU: kernels by device time; on a CPU: ops by self CPU time)."""
     use_cuda = device.type == "cuda"
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if use_cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
         fs.run(steps)
         _sync(device)
-    events = list(prof.key_averages())     # on a GPU: kernels, by their device time; on a CPU: ops, self time
+    events = list(prof.key_averages())
     if use_cuda:
         events = [e for e in events if getattr(e, "self_device_time_total", 0) > 0]
 
@@ -74,12 +67,23 @@ def profile_batch(lm, texts, batch, n_tokens, steps, device, fused_loss, graph, 
     shares = defaultdict(float)
     for e in events:
         shares[category(e.key)] += self_us(e) / total
-    top = sorted(events, key=self_us, reverse=True)[:15]
-    return dict(batch=batch, n_tokens=n_tokens, step_ms=step_ms, graph=graph, fused_loss=fused_loss,
-                busy_ms_per_step=total / steps / 1e3,
+    top = sorted(events, key=self_us, reverse=True)[:n_top]
+    return dict(busy_ms_per_step=total / steps / 1e3, kernels_per_step=sum(e.count for e in events) / steps,
                 shares={k: round(v, 4) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])},
                 top=[dict(op=e.key, calls_per_step=e.count / steps, ms_per_step=self_us(e) / steps / 1e3,
                           share=self_us(e) / total, category=category(e.key)) for e in top])
+
+
+def profile_batch(lm, texts, batch, n_tokens, steps, device, fused_loss, graph, sink_token_id):
+    rows = [t.token_ids[:n_tokens] for t in texts[:batch]]
+    s = CramSettings()
+    g = group_for(lm.model, rows, sink_token_id, s)
+    fs = FastStep.from_group(lm.model, g, s, fused_loss=fused_loss)
+    if graph:
+        fs.capture()
+    step_ms = time_steps(fs.run, steps, device) * 1e3       # 3 warm-up steps, then the timed ones
+    return dict(batch=batch, n_tokens=n_tokens, step_ms=step_ms, graph=graph, fused_loss=fused_loss,
+                **profile_steps(fs, steps, device))
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .cram import plain_loop
 from .fast import FastStep
 from .settings import CramSettings
-from .step import Group, OptimizerState, prepare_group
+from .step import Group, prepare_group
 
 
 @dataclass
@@ -167,9 +167,6 @@ def bench_steady(lm32, lm, rows, device, n_steps, peak, baseline_autocast, label
     g = group_for(lm, rows, sink_token_id, s)
     flops = step_flops(lm, n_texts, n_tokens + 2, n_tokens)
 
-    def fast_step(fused_loss):
-        return FastStep(lm, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s,
-                        g.first_pos, fused_loss=fused_loss)
     if "plain" in configs:
         reset_mem()
         # The readable loop itself (cram.plain_loop), k steps per call, one check at the end of each call.
@@ -179,12 +176,12 @@ def bench_steady(lm32, lm, rows, device, n_steps, peak, baseline_autocast, label
                        "cram.plain_loop: batched, model dtype, full logits of scored positions, no host sync"))
     if "fast-eager" in configs:
         reset_mem()
-        fs = fast_step(True)
+        fs = FastStep.from_group(lm, g, s)
         out.append(row("fast-eager", n_texts, time_steps(fs.run, n_steps, device), flops, peak_mem(),
                        "fast engine without a graph: chunked linear+cross-entropy (no full logits)"))
     if "fast-graph" in configs and device.type == "cuda":
         reset_mem()
-        fs = fast_step(True)
+        fs = FastStep.from_group(lm, g, s)
         t_capture = time.perf_counter()
         fs.capture()
         _sync(device)

@@ -122,29 +122,29 @@ class LigerLinearCrossEntropy(torch.autograd.Function):
         return grad_hidden * grad_loss[:, None].to(grad_hidden.dtype), None, None, None
 
 
+def _rows(fn, hidden, weight, targets, chunk):
+    """Apply a row-wise loss Function to (..., d) hidden states and (...) targets, giving (...) results."""
+    shape = targets.shape
+    loss, correct = fn.apply(hidden.reshape(-1, hidden.shape[-1]), weight, targets.reshape(-1), chunk)
+    return loss.view(shape), correct.view(shape)
+
+
 def liger_linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
-    """hidden (rows, d), targets (rows,) -> loss (rows,) nats, correct (rows,), through Liger's kernel (CUDA)."""
-    return LigerLinearCrossEntropy.apply(hidden, weight, targets, chunk)
+    """hidden (..., d), targets (...) -> loss (...) nats, correct (...), through Liger's kernel (CUDA)."""
+    return _rows(LigerLinearCrossEntropy, hidden, weight, targets, chunk)
 
 
 def linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
     """hidden (..., d), targets (...) -> loss (...) nats, correct (...)."""
-    shape = targets.shape
-    loss, correct = LinearCrossEntropy.apply(hidden.reshape(-1, hidden.shape[-1]), weight,
-                                             targets.reshape(-1), chunk)
-    return loss.view(shape), correct.view(shape)
+    return _rows(LinearCrossEntropy, hidden, weight, targets, chunk)
 
 
 def token_losses(head, hidden, targets, fused: bool):
     """Per-token loss (nats) and 1.0 where the argmax is right, (b, n) each: chunked when `fused`, else full logits.
     Chunked on a head that `kernels.apply_kernels` patched with Liger: through Liger's kernel."""
-    if fused and getattr(head, "_cramlab_liger_loss", False) and hidden.is_cuda:
-        shape = targets.shape
-        loss, correct = liger_linear_cross_entropy(hidden.reshape(-1, hidden.shape[-1]), head.weight,
-                                                   targets.reshape(-1))
-        return loss.view(shape), correct.view(shape)
     if fused:
-        return linear_cross_entropy(hidden, head.weight, targets)
+        liger = getattr(head, "_cramlab_liger_loss", False) and hidden.is_cuda
+        return (liger_linear_cross_entropy if liger else linear_cross_entropy)(hidden, head.weight, targets)
     logits = head_logits(head, hidden).float()
     return (F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"),
             (logits.argmax(-1) == targets).float())
@@ -172,13 +172,23 @@ class FastStep(GraphedStep):
         self.step_t = torch.zeros((), dtype=torch.long, device=start.device)
         self.graph = None
 
-    def _step(self):
+    @classmethod
+    def from_group(cls, lm, g: Group, s: CramSettings, fused_loss: bool = True) -> "FastStep":
+        """A step over every text of a prepared group, from its start vectors with a fresh AdamW."""
+        return cls(lm, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s, g.first_pos,
+                   fused_loss=fused_loss)
+
+    def token_losses(self):
+        """The forward at the current vectors: per-token loss (nats) and argmax check, (b, n) each."""
         parts = [self.mem.to(self.text_emb.dtype), self.text_emb]
         if self.sink_emb is not None:
             parts.insert(0, self.sink_emb)
         hidden = self.base(inputs_embeds=torch.cat(parts, 1), use_cache=False).last_hidden_state
         hidden = hidden[:, self.first_pos:self.first_pos + self.n_scored]
-        loss_tok, correct = token_losses(self.head, hidden, self.targets, self.fused_loss)
+        return token_losses(self.head, hidden, self.targets, self.fused_loss)
+
+    def _step(self):
+        loss_tok, correct = self.token_losses()
         loss, acc = loss_tok.mean(1), correct.mean(1)
         live = self.state.update(None, self.mem, loss.detach(), acc, self.step_t, self.active,
                                  freeze_at(self.s))
