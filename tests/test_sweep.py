@@ -335,3 +335,20 @@ def test_sweep_preset_fills_what_the_config_leaves_out():
     assert load_config(None).cram_settings(plan(load_config(None))[0]).preset == "kit"
     with pytest.raises(ConfigError, match="unknown preset"):
         load_config(None, preset="nope")
+
+
+def test_sweep_cli_runs_the_2025_preset(tmp_path, capsys):
+    """#11: `cramlab sweep --preset grid-2025` works from the command line; every line records the preset and
+    the settings it filled in (mem-first, hc, randn init, lr 1e-2, patience 2000), flags overriding it."""
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", "--preset", "grid-2025", "--models", "tiny-llama", "--sources", "unseen",
+                 "--lengths", "4", "--n-texts", "2", "--max-steps", "5", "--device", "cpu", "--out", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = read_results(out)
+    assert summary["n_crammed"] == 2 and len(rows) == 2
+    for r in rows:
+        assert (r["layout"], r["protocol"], r["n_scored"], r["steps"]) == ("mem-first", "hc", 3, 5)
+        s = r["settings"]
+        assert s["preset"] == "grid-2025+overrides" and s["overrides"] == ["max_steps"]
+        assert (s["lr"], s["patience"], s["init"], s["lr_schedule"]) == (1e-2, 2000, "randn", "constant")
