@@ -13,6 +13,15 @@ its length grows by `step_tokens` and it goes on with its vectors, AdamW moments
 length. A text stops when `max_steps` steps at one length did not reach the target (failed), when it fits
 the cap, or when its cumulative steps reach `max_total_steps`. Texts never wait for one another, which
 changes nothing for a text: in the per-length loop a converged text also waits without a step.
+
+Why the batch shrinks as it goes (`compact=True`, the default): a step costs what its batch and its fed
+length cost, and the wall time of a run is set by its slowest text (on one H200, 32 texts fed at a
+128-token cap took 198.6 s, the last text alone ~9,900 steps of a full-size batch: docs/performance.md).
+So at each check the driver rebuilds the step, state and all, for the texts still growing (when they are
+half the batch or fewer) and feeds only up to a bucket (`feed_bucket` tokens) above the longest live
+length. A text whose length outgrows the fed tokens waits, untrained, until the next check rebuilds a
+wider step (waiting changes nothing for it, as above). Each rebuild is one more graph capture; rows
+never move between texts, so the outcome is the uncompacted one up to the rounding of other shapes.
 """
 from __future__ import annotations
 
@@ -36,19 +45,21 @@ class GrowOutcome:
     steps_per_length: list[dict[int, int]]  # optimiser steps spent at each length tried
     vectors: torch.Tensor                   # (B, k, d) float32, CPU: the vectors of the longest fit
     seconds: float
+    shapes: list[tuple[int, int]]           # (texts, fed tokens) of each step built: one graph capture each
 
 
 class GrowStep(GraphedStep):
     """Every tensor of the growing batch at static addresses; `run(k)` does k steps (graph replays on CUDA)."""
 
     def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
-                 fused_loss: bool = True):
+                 fused_loss: bool = True, feed_tokens: int | None = None):
         self.s, self.max_tokens = s, max_tokens
+        self.feed_tokens = max_tokens if feed_tokens is None else min(feed_tokens, max_tokens)
         # Start vectors seeded by the first length's tokens, exactly as the per-length loop seeds them.
         embed = lm.get_input_embeddings()
         std = embed.weight.float().std()
         start = torch.stack([initial_vectors(r[:s.start_tokens], s, embed.embedding_dim, std) for r in rows])
-        self.g = prepare_group(lm, [r[:max_tokens] for r in rows], s, sink_token_id, warm=start)
+        self.g = prepare_group(lm, [r[:self.feed_tokens] for r in rows], s, sink_token_id, warm=start)
         self.base, self.head = base(lm), lm.get_output_embeddings()
         self.fused_loss = fused_loss and getattr(self.head, "bias", None) is None
         g, dev = self.g, self.g.start.device
@@ -67,6 +78,14 @@ class GrowStep(GraphedStep):
         self.steps_log = torch.zeros(b, max_tokens + 1, dtype=torch.long, device=dev)
         self.graph = None
 
+    def take_rows(self, other: GrowStep, rows: list[int]) -> GrowStep:
+        """Continue rows `rows` of `other` here (vectors, AdamW state, lengths, logs): a compacted batch."""
+        idx = torch.tensor(rows, dtype=torch.long, device=self.mem.device)
+        with torch.no_grad():
+            for mine, theirs in zip(self._tensors(), other._tensors()):
+                mine.copy_(theirs[idx])
+        return self
+
     REASONS = ("", "failed", "max_tokens", "max_total_steps", "non_finite")
 
     def _step(self):
@@ -82,7 +101,7 @@ class GrowStep(GraphedStep):
         loss = (loss_tok * mask).sum(1) / n_scored
         acc = (correct * mask).sum(1) / n_scored
         with torch.no_grad():
-            live = ~self.done
+            live = ~self.done & (self.length <= self.feed_tokens)      # a text beyond the fed tokens waits
             finite = torch.isfinite(loss)
             fits = live & finite & (acc >= s.target_accuracy)           # decided on this forward, before a step
             self.longest.copy_(torch.where(fits, self.length, self.longest))
@@ -128,36 +147,75 @@ class GrowStep(GraphedStep):
 
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,
-         use_graph: bool | None = None, steps_per_check: int = 50, callback=None) -> GrowOutcome:
-    """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring."""
+         use_graph: bool | None = None, steps_per_check: int = 50, callback=None, compact: bool = True,
+         feed_bucket: int = 16) -> GrowOutcome:
+    """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring.
+
+    `compact=False` keeps every text in one batch fed at `max_tokens` to the end (one capture).
+    `callback(steps_run, n_stopped, lengths)` after every check; `lengths` in input order."""
     t0 = time.perf_counter()
-    step = GrowStep(lm, rows, s, max_tokens, sink_token_id)
-    dev = step.mem.device
-    use_graph = dev.type == "cuda" if use_graph is None else use_graph
+    n_rows = len(rows)
+    feed = _feed_tokens(s.start_tokens, s, max_tokens, feed_bucket) if compact else max_tokens
+    step = GrowStep(lm, rows, s, max_tokens, sink_token_id, feed_tokens=feed)
+    use_graph = step.mem.device.type == "cuda" if use_graph is None else use_graph
     if use_graph:
         step.capture()
+    shapes = [(n_rows, step.feed_tokens)]
+    here = list(range(n_rows))                      # input index of each row of the current step
+    final = [None] * n_rows                         # per input row: its state tensors once it left the batch
     # Every text stops within max_total_steps trained steps (or (lengths to go) x max_steps without that
-    # cap), plus one untrained forward per length that fits at once.
+    # cap), plus one untrained forward per length that fits at once; each rebuild may add one check of waiting.
     limit = (s.max_total_steps or (max_tokens - s.start_tokens + 1) * s.max_steps) + max_tokens + 1
     n = 0
     while n < limit:
         k = min(steps_per_check, limit - n)
         step.run(k)
         n += k
-        done = step.done.cpu()
+        done, length = step.done.cpu(), step.length.cpu()
         if callback is not None:
-            callback(n, int(done.sum()), step.length.cpu().tolist())
+            n_stopped = sum(f is not None for f in final) + int(done.sum())
+            lengths = [int(f[4]) if f is not None else 0 for f in final]
+            for j, i in enumerate(here):
+                lengths[i] = int(length[j])
+            callback(n, n_stopped, lengths)
         if bool(done.all()):
             break
-    reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in step.reason.cpu().tolist()]
-    longest = step.longest.cpu().tolist()
-    length = step.length.cpu().tolist()
-    log = step.steps_log.cpu()
-    per_length = [{k: int(log[r, k]) for k in lengths_tried(s, max_tokens, length[r])} for r in range(len(rows))]
-    failed = [length[r] if reasons[r] in ("failed", "non_finite") else None for r in range(len(rows))]
+        live = [j for j in range(len(here)) if not done[j]]
+        want = _feed_tokens(max(int(length[j]) for j in live), s, max_tokens, feed_bucket)
+        if compact and (len(live) <= len(here) // 2 or want > step.feed_tokens
+                        or want <= step.feed_tokens - 2 * feed_bucket):
+            for j in range(len(here)):
+                if done[j]:
+                    final[here[j]] = _row_state(step, j)
+            narrow = GrowStep(lm, [rows[here[j]] for j in live], s, max_tokens, sink_token_id, feed_tokens=want)
+            step = narrow.take_rows(step, live)
+            here = [here[j] for j in live]
+            shapes.append((len(here), step.feed_tokens))
+            if use_graph:
+                step.capture()
+            limit += steps_per_check
+    for j, i in enumerate(here):
+        final[i] = _row_state(step, j)
+    _, _, _, _, length, _, total, longest, _, reason, best_mem, log = (torch.stack(t) for t in zip(*final))
+    reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in reason.tolist()]
+    longest, length = longest.tolist(), length.tolist()
+    per_length = [{k: int(log[r, k]) for k in lengths_tried(s, max_tokens, length[r])} for r in range(n_rows)]
+    failed = [length[r] if reasons[r] in ("failed", "non_finite") else None for r in range(n_rows)]
     return GrowOutcome(longest_tokens=longest, failed_tokens=failed, stop_reasons=reasons,
-                       total_steps=step.total.cpu().tolist(), steps_per_length=per_length,
-                       vectors=step.best_mem.detach().float().cpu(), seconds=time.perf_counter() - t0)
+                       total_steps=total.tolist(), steps_per_length=per_length,
+                       vectors=best_mem.detach().float(), seconds=time.perf_counter() - t0,
+                       shapes=shapes)
+
+
+def _row_state(step: GrowStep, j: int) -> list[torch.Tensor]:
+    """Row j of every state tensor of `step`, on the CPU (in `_tensors()` order)."""
+    return [t[j].detach().cpu() for t in step._tensors()]
+
+
+def _feed_tokens(longest_live: int, s: CramSettings, max_tokens: int, bucket: int) -> int:
+    """Tokens to feed: a multiple of `bucket` at least one bucket above the longest live length (capped),
+    so that texts rarely outgrow it between two checks."""
+    return min(max_tokens, -(-(longest_live + bucket) // bucket) * bucket)
 
 
 def lengths_tried(s: CramSettings, max_tokens: int, last: int) -> list[int]:

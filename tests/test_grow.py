@@ -1,0 +1,40 @@
+"""grow.py's compaction: shrinking the batch and the fed length as texts stop changes no text's outcome."""
+import pytest
+import torch
+
+from cramlab.decode import decode
+from cramlab.grow import grow
+from cramlab.settings import CramSettings
+from cramlab.texts import get_texts
+
+
+@pytest.fixture(scope="module")
+def staggered_rows(tiny):
+    """Six 12-token rows that stop at different lengths on the tiny model: each starts with k tokens the
+    model itself generates from a random vector (reachable, so they fit) and goes on with natural text
+    (which this random 2-layer model rarely fits). Natural text alone stops every row at 0 or 1 token."""
+    std = tiny.model.get_input_embeddings().weight.std().item()
+    v = torch.randn(6, 1, 64, generator=torch.Generator().manual_seed(0)) * std * 20
+    made = [d.token_ids for d in decode(tiny, v, 12)]
+    natural = [t.token_ids for t in get_texts(tiny.tokenizer, "unseen", 12, n_texts=6, seed=1)]
+    return [m[:k] + n[:12 - k] for m, n, k in zip(made, natural, [2, 3, 5, 7, 9, 12])]
+
+
+@pytest.mark.parametrize("layout,protocol", [("mem-first", "pc"), ("sink-first", "hc")])
+def test_compacted_growth_equals_one_batch_fed_at_the_cap(tiny, staggered_rows, layout, protocol):
+    """#13/#14: bucketed growth (batch rebuilt for the live texts, fed only a bucket above the longest live
+    length, texts waiting when they outgrow it) equals one batch fed at the cap from start to end: same
+    longest length, stop reason and steps at every length for every text, same vectors to float rounding."""
+    s = CramSettings.from_preset("progressive-2026", layout=layout, protocol=protocol, lr=1.0, max_steps=30,
+                                 warmup_steps=0, schedule_steps=300, start_tokens=1 if protocol == "pc" else 2)
+    one = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, compact=False)
+    packed = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, compact=True, feed_bucket=2,
+                  steps_per_check=3)
+    assert one.shapes == [(6, 12)]
+    assert len({b for b, _ in packed.shapes}) >= 3 and len({f for _, f in packed.shapes}) >= 3, packed.shapes
+    assert len(set(one.longest_tokens)) >= 3, one.longest_tokens            # the texts do stop apart
+    assert packed.longest_tokens == one.longest_tokens
+    assert packed.stop_reasons == one.stop_reasons and packed.failed_tokens == one.failed_tokens
+    assert packed.total_steps == one.total_steps and packed.steps_per_length == one.steps_per_length
+    # other batch and sequence shapes round differently: ~1e-6 of |v| ~ 10 here
+    assert torch.allclose(packed.vectors, one.vectors, rtol=1e-4, atol=1e-4)
