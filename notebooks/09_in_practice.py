@@ -76,13 +76,14 @@ lr = 0.1                 # the follow-up paper's lr for SmolLM2
 max_steps = 300          # optimisation budget per document
 batch_size = 8           # documents crammed together
 seed = 0
+device = None            # None: a GPU when there is one, else the CPU
 out_dir = ""             # folder for the lines, vectors and report; empty: a temporary folder
 fast = False
 record_path = ""
 
 # %%
 record = Recorder(record_path)
-lm = load_model(model, device="cpu")
+lm = load_model(model, device=device)
 work = Path(out_dir or tempfile.mkdtemp(prefix="cramlab-09-"))
 corpus = write_demo_corpus(work / "corpus", n_per_group, seed)
 print(f"{lm.spec.name}: d = {lm.spec.d}, |V| = {lm.spec.vocab_size}; corpus in {corpus}")
