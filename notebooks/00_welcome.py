@@ -54,9 +54,9 @@ if "google.colab" in sys.modules:
 # | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | not measured |
 # | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 52 s | not measured |
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | not measured |
-# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not measured | not measured |
-# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | not measured | not measured |
-# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 2 min 13 s | not measured (`cramlab poc` on one H200: 1,000 documents in 134 s) |
+# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | full: not for a CPU / 66 s | H200: not finished yet (its sweep about 9 min, see its header) |
+# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 48 s | H200: 45 s (cap 96) |
+# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 2 min 13 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |
 #
 # CPU times: `cramlab notebooks run` (full) and `--fast` on a 2-core CPU, 2026-11-28
 # (`docs/data/notebooks_full_summary_2026-11-28.json`, `notebooks_fast_summary_2026-11-28.json`); those

@@ -27,7 +27,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not measured / fast: 48 s | not measured yet | 03, 07 |
+# | 3 of 3 | full: 6 min 53 s (413 s: 4 texts grown to the CPU cap of 16 tokens), 2026-11-28 / fast: 48 s | one H200, full size: 45 s (4 texts grown to the GPU cap of 96), 2026-11-28 | 03, 07 |
 #
 # **After this notebook you will be able to:**
 # - grow a vector token by token (progressive cramming) and see where it stops
@@ -66,7 +66,7 @@ source = "unseen"
 n_texts = 4              # texts grown together (one batch)
 start = 2                # first length, in tokens
 step_tokens = 1          # grow by this many tokens (the follow-up: 1)
-max_tokens = None        # stop here even if it still fits; None: 96 on a GPU, 32 on a CPU (the header says why)
+max_tokens = None        # stop here even if it still fits; None: 96 on a GPU, 16 on a CPU (the header says why)
 max_steps = 300          # optimisation steps per length
 lr = 0.1                 # the follow-up's lr for SmolLM2
 layout = "sink-first"
@@ -85,8 +85,8 @@ record_path = ""
 # %%
 record = Recorder(record_path)
 lm = load_model(model)
-if max_tokens is None:      # 96 tokens on a 2-core CPU: this section alone ran over 19 min (then stopped)
-    max_tokens = 96 if lm.spec.device.startswith("cuda") else 32
+if max_tokens is None:      # on 2 CPU cores 96 tokens ran this cell over 19 min and 32 over 30 min (then stopped)
+    max_tokens = 96 if lm.spec.device.startswith("cuda") else 16
 texts = get_texts(lm.tokenizer, source, max_tokens, n_texts=n_texts, seed=seed)
 
 def show(n_tokens, results):

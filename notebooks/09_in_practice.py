@@ -25,7 +25,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | full: 6 min 47 s (407 s, alone) / fast: 2 min 13 s (133 s, beside another notebook, one thread each), 2026-11-28 | not measured as a notebook; the same code (`bench/poc_gpu.py`) on one H200: 1,000 documents of 32 tokens in 134 s | 03 |
+# | 2 of 3 | full: 6 min 47 s (407 s, alone) / fast: 2 min 13 s (133 s, beside another notebook, one thread each), 2026-11-28 | one H200, full size: 1 min 9 s (69 s), 2026-11-28; the same code at scale (`bench/poc_gpu.py`): 1,000 documents of 32 tokens in 134 s | 03 |
 #
 # People who read about the paper ask a business question: *if we turn our forms and logs into single
 # vectors, do storage and transfer costs fall, does search get faster, can we get the text back, and what
@@ -76,7 +76,7 @@ lr = 0.1                 # the follow-up paper's lr for SmolLM2
 max_steps = 300          # optimisation budget per document
 batch_size = 8           # documents crammed together
 seed = 0
-device = None            # None: a GPU when there is one, else the CPU
+device = "auto"          # auto: a GPU when there is one, else the CPU; or "cpu", "cuda"
 out_dir = ""             # folder for the lines, vectors and report; empty: a temporary folder
 fast = False
 record_path = ""

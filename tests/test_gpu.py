@@ -52,3 +52,7 @@ def test_fused_kernels_follow_transformers_kernels():
 
 def test_embedded_model_converges_with_the_fast_engine():
     _ok(gpu_check.check_converges())
+
+
+def test_compacted_progressive_growth_equals_one_batch_through_graph_recaptures():
+    _ok(gpu_check.check_compaction_matches_one_batch())

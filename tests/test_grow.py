@@ -1,23 +1,23 @@
 """grow.py's compaction: shrinking the batch and the fed length as texts stop changes no text's outcome."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
-from cramlab.decode import decode
 from cramlab.grow import grow
 from cramlab.settings import CramSettings
-from cramlab.texts import get_texts
+
+_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "bench" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_check)
 
 
 @pytest.fixture(scope="module")
 def staggered_rows(tiny):
-    """Six 12-token rows that stop at different lengths on the tiny model: each starts with k tokens the
-    model itself generates from a random vector (reachable, so they fit) and goes on with natural text
-    (which this random 2-layer model rarely fits). Natural text alone stops every row at 0 or 1 token."""
-    std = tiny.model.get_input_embeddings().weight.std().item()
-    v = torch.randn(6, 1, 64, generator=torch.Generator().manual_seed(0)) * std * 20
-    made = [d.token_ids for d in decode(tiny, v, 12)]
-    natural = [t.token_ids for t in get_texts(tiny.tokenizer, "unseen", 12, n_texts=6, seed=1)]
-    return [m[:k] + n[:12 - k] for m, n, k in zip(made, natural, [2, 3, 5, 7, 9, 12])]
+    """Rows that stop at different lengths on the tiny model (built by bench/gpu_check.py, whose GPU check
+    runs the same comparison through CUDA-graph re-captures)."""
+    return gpu_check.staggered_rows(tiny)
 
 
 @pytest.mark.parametrize("layout,protocol", [("mem-first", "pc"), ("sink-first", "hc")])
