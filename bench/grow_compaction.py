@@ -49,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--protocol", default="pc")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=None, help="per length (default: the preset's 1000)")
+    ap.add_argument("--progressive-only", action="store_true", help="only row 1 (the user's call, timed)")
     args = ap.parse_args(argv)
     lm = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu")
     s = CramSettings.from_preset("progressive-2026", layout=args.layout, protocol=args.protocol,
@@ -73,6 +74,8 @@ def main(argv=None):
                                    mean_tokens=statistics.fmean(longest), std_tokens=statistics.pstdev(longest),
                                    greedy_exact=sum(bool(t.greedy_exact) for t in summary.texts),
                                    total_steps=sum(t.total_steps for t in summary.texts), per_text=longest))
+    if args.progressive_only:
+        return
     outcomes = {}
     for name, compact in (("grow compact", True), ("grow one-batch", False)):
         _sync()

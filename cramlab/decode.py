@@ -75,11 +75,14 @@ def _cache_argument(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def decode(model, vectors, n_tokens: int, *, layout: str = "sink-first", protocol: str = "pc",
-           first_token_id: int | None = None, sink_token_id: int | None = None) -> Decoded | list[Decoded]:
+def decode(model, vectors, n_tokens, *, layout: str = "sink-first", protocol: str = "pc",
+           first_token_id=None, sink_token_id: int | None = None) -> Decoded | list[Decoded]:
     """Greedy generation from the vectors alone (`vectors`: k × d for one text, or B × k × d).
 
     Returns `n_tokens` token ids per text (for `hc`, the given first token plus N-1 generated ones).
+    `n_tokens` may be one count per text: the batch is decoded once, to the longest, and each row is cut to
+    its own count (greedy decoding is causal: a row's first n tokens do not depend on how far it goes).
+    `first_token_id` (`hc`): one id for every text, or one per text.
     """
     model, tokenizer, spec = unwrap(model)
     if sink_token_id is None and spec is not None:
@@ -91,12 +94,15 @@ def decode(model, vectors, n_tokens: int, *, layout: str = "sink-first", protoco
     if layout == "sink-first" and sink_token_id is None:
         raise BadInputError("the sink-first layout needs sink_token_id (pass a LoadedModel or the id)")
     least, given = (2 if protocol == "hc" else 1), n_tokens
+    per_text = isinstance(n_tokens, (list, tuple))
     try:
-        n_tokens = operator.index(n_tokens)
+        wanted = [operator.index(n) for n in (n_tokens if per_text else [n_tokens])]
     except TypeError:
-        n_tokens = None
-    if n_tokens is None or n_tokens < least:
-        raise BadInputError(f"n_tokens must be an integer >= {least} (tokens to decode), got {given!r}")
+        wanted = []
+    if not wanted or min(wanted) < least:
+        raise BadInputError(f"n_tokens must be an integer >= {least} (tokens to decode), or one such integer "
+                            f"per text; got {given!r}")
+    n_tokens = max(wanted)
     vectors = torch.as_tensor(vectors, dtype=torch.float32)
     d = model.get_input_embeddings().weight.shape[1]
     if vectors.dim() not in (2, 3) or vectors.shape[-1] != d:
@@ -105,6 +111,8 @@ def decode(model, vectors, n_tokens: int, *, layout: str = "sink-first", protoco
     single = vectors.dim() == 2
     if single:
         vectors = vectors[None]
+    if per_text and len(wanted) != vectors.shape[0]:
+        raise BadInputError(f"n_tokens has {len(wanted)} counts for {vectors.shape[0]} text(s): give one per text")
     first = None
     if protocol == "hc":
         if first_token_id is None:
@@ -115,8 +123,9 @@ def decode(model, vectors, n_tokens: int, *, layout: str = "sink-first", protoco
     ids = greedy_from_embeddings(model, prefix, n_new).cpu()
     if first is not None:
         ids = torch.cat([first.view(-1, 1).cpu(), ids], dim=1)
-    results = [Decoded(row.tolist(), tokenizer.decode(row.tolist()) if tokenizer is not None else "")
-               for row in ids]
+    counts = wanted if per_text else [n_tokens] * ids.shape[0]
+    results = [Decoded(row[:n].tolist(), tokenizer.decode(row[:n].tolist()) if tokenizer is not None else "")
+               for row, n in zip(ids, counts)]
     return results[0] if single else results
 
 

@@ -347,16 +347,17 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
                 out[i].stop_reason = "max_tokens"
             break
         active, n = still, min(n + s.step_tokens, max_tokens)
-    # Back again, once per text: greedy decode of the vectors of the longest length that fit.
-    for i, rec in enumerate(out):
-        if rec.vectors is None:
-            continue
-        first_id = rows[i][0] if s.protocol == "hc" else None
-        decoded = decode(lm, rec.vectors, rec.longest_tokens, layout=s.layout, protocol=s.protocol,
-                         first_token_id=first_id, sink_token_id=s.sink_token_id)
-        rec.first_mismatch = first_mismatch(decoded.token_ids, rows[i][:rec.longest_tokens])
-        rec.greedy_exact = rec.first_mismatch is None
-        rec.decoded_text = decoded.text
+    # Back again: each text's longest fit, greedily, in one batch (text by text cost ~49 s of a 113 s H200 run).
+    fitted = [i for i, rec in enumerate(out) if rec.vectors is not None]
+    if fitted:
+        decoded = decode(lm, torch.stack([out[i].vectors for i in fitted]), [out[i].longest_tokens for i in fitted],
+                         layout=s.layout, protocol=s.protocol, sink_token_id=s.sink_token_id,
+                         first_token_id=[rows[i][0] for i in fitted] if s.protocol == "hc" else None)
+        for i, dec in zip(fitted, decoded):
+            rec = out[i]
+            rec.first_mismatch = first_mismatch(dec.token_ids, rows[i][:rec.longest_tokens])
+            rec.greedy_exact = rec.first_mismatch is None
+            rec.decoded_text = dec.text
     record = s.to_dict() | {"max_tokens": max_tokens}
     return ProgressiveSummary(model=_model_name(lm), n_mem=s.n_mem, texts=out, settings=record)
 

@@ -6,7 +6,7 @@ import torch
 
 from cramlab.cram import cram
 from cramlab.decode import decode
-from cramlab.errors import FingerprintMismatchError
+from cramlab.errors import BadInputError, FingerprintMismatchError
 from cramlab.texts import get_texts
 from cramlab.vectors import load_vectors, save_vectors
 
@@ -122,3 +122,21 @@ def test_embedded_model_crams_and_decodes_back(embedded):
     assert first.steps < second.steps
     # the first text's vector, evaluated again alone, still reproduces its text (nothing changed it)
     assert decode(embedded, snapshots[first.text_id], n).token_ids == first.token_ids
+
+
+@pytest.mark.parametrize("protocol", ["pc", "hc"])
+def test_one_batched_decode_with_a_count_per_text_equals_decoding_text_by_text(tiny, protocol):
+    """progressive decodes every text's longest fit in one batch, each row cut to its own count: the same
+    ids and text as one decode per text (greedy decoding is causal), hc's first token given per text."""
+    v = torch.randn(3, 1, tiny.spec.d, generator=torch.Generator().manual_seed(3)) * 2
+    counts, firsts = [2, 5, 3], [11, 22, 33]
+    kw = dict(layout="mem-first" if protocol == "hc" else "sink-first", protocol=protocol)
+    batched = decode(tiny, v, counts, first_token_id=firsts if protocol == "hc" else None, **kw)
+    alone = [decode(tiny, v[i], counts[i], first_token_id=firsts[i] if protocol == "hc" else None, **kw)
+             for i in range(3)]
+    assert [len(d.token_ids) for d in batched] == counts
+    assert [(d.token_ids, d.text) for d in batched] == [(d.token_ids, d.text) for d in alone]
+    if protocol == "hc":
+        assert [d.token_ids[0] for d in batched] == firsts
+    with pytest.raises(BadInputError, match="one per text"):
+        decode(tiny, v, [2, 3], **kw, first_token_id=firsts if protocol == "hc" else None)
