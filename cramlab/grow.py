@@ -87,6 +87,8 @@ class GrowStep(GraphedStep):
         return self
 
     REASONS = ("", "failed", "max_tokens", "max_total_steps", "non_finite")
+    STATE = ("mem", "exp_avg", "exp_avg_sq", "opt_steps", "length", "steps_here", "total", "longest", "done",
+             "reason", "best_mem", "steps_log")                      # names of `_tensors()`, in its order
 
     def _step(self):
         s, g = self.s, self.g
@@ -155,7 +157,7 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
     `callback(steps_run, n_stopped, lengths)` after every check; `lengths` in input order."""
     t0 = time.perf_counter()
     n_rows = len(rows)
-    feed = _feed_tokens(s.start_tokens, s, max_tokens, feed_bucket) if compact else max_tokens
+    feed = _feed_tokens(s.start_tokens, max_tokens, feed_bucket) if compact else max_tokens
     step = GrowStep(lm, rows, s, max_tokens, sink_token_id, feed_tokens=feed)
     use_graph = step.mem.device.type == "cuda" if use_graph is None else use_graph
     if use_graph:
@@ -174,14 +176,14 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
         done, length = step.done.cpu(), step.length.cpu()
         if callback is not None:
             n_stopped = sum(f is not None for f in final) + int(done.sum())
-            lengths = [int(f[4]) if f is not None else 0 for f in final]
+            lengths = [int(f["length"]) if f is not None else 0 for f in final]
             for j, i in enumerate(here):
                 lengths[i] = int(length[j])
             callback(n, n_stopped, lengths)
         if bool(done.all()):
             break
         live = [j for j in range(len(here)) if not done[j]]
-        want = _feed_tokens(max(int(length[j]) for j in live), s, max_tokens, feed_bucket)
+        want = _feed_tokens(max(int(length[j]) for j in live), max_tokens, feed_bucket)
         if compact and (len(live) <= len(here) // 2 or want > step.feed_tokens
                         or want <= step.feed_tokens - 2 * feed_bucket):
             for j in range(len(here)):
@@ -196,23 +198,23 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
             limit += steps_per_check
     for j, i in enumerate(here):
         final[i] = _row_state(step, j)
-    _, _, _, _, length, _, total, longest, _, reason, best_mem, log = (torch.stack(t) for t in zip(*final))
-    reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in reason.tolist()]
-    longest, length = longest.tolist(), length.tolist()
+    state = {k: torch.stack([f[k] for f in final]) for k in GrowStep.STATE}
+    reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in state["reason"].tolist()]
+    longest, length, log = state["longest"].tolist(), state["length"].tolist(), state["steps_log"]
     per_length = [{k: int(log[r, k]) for k in lengths_tried(s, max_tokens, length[r])} for r in range(n_rows)]
     failed = [length[r] if reasons[r] in ("failed", "non_finite") else None for r in range(n_rows)]
     return GrowOutcome(longest_tokens=longest, failed_tokens=failed, stop_reasons=reasons,
-                       total_steps=total.tolist(), steps_per_length=per_length,
-                       vectors=best_mem.detach().float(), seconds=time.perf_counter() - t0,
+                       total_steps=state["total"].tolist(), steps_per_length=per_length,
+                       vectors=state["best_mem"].float(), seconds=time.perf_counter() - t0,
                        shapes=shapes)
 
 
-def _row_state(step: GrowStep, j: int) -> list[torch.Tensor]:
-    """Row j of every state tensor of `step`, on the CPU (in `_tensors()` order)."""
-    return [t[j].detach().cpu() for t in step._tensors()]
+def _row_state(step: GrowStep, j: int) -> dict[str, torch.Tensor]:
+    """Row j of every state tensor of `step`, on the CPU, by name (GrowStep.STATE)."""
+    return {k: t[j].detach().cpu() for k, t in zip(GrowStep.STATE, step._tensors())}
 
 
-def _feed_tokens(longest_live: int, s: CramSettings, max_tokens: int, bucket: int) -> int:
+def _feed_tokens(longest_live: int, max_tokens: int, bucket: int) -> int:
     """Tokens to feed: a multiple of `bucket` at least one bucket above the longest live length (capped),
     so that texts rarely outgrow it between two checks."""
     return min(max_tokens, -(-(longest_live + bucket) // bucket) * bucket)
