@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from cramlab.bench import _sync
 from cramlab.grow import grow
 from cramlab.models import load_model
 from cramlab.search import progressive
@@ -32,11 +33,6 @@ def _write(path: str, row: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps({k: v for k, v in row.items() if k not in ("per_text", "settings")}), flush=True)
-
-
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def main(argv=None):
@@ -52,6 +48,7 @@ def main(argv=None):
     ap.add_argument("--progressive-only", action="store_true", help="only row 1 (the user's call, timed)")
     args = ap.parse_args(argv)
     lm = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu")
+    device = lm.model.get_input_embeddings().weight.device
     s = CramSettings.from_preset("progressive-2026", layout=args.layout, protocol=args.protocol,
                                  start_tokens=2 if args.protocol == "hc" else 1, seed=args.seed,
                                  **({} if args.max_steps is None else {"max_steps": args.max_steps}))
@@ -64,11 +61,11 @@ def main(argv=None):
                   date=time.strftime("%Y-%m-%d"), n_texts=len(rows), max_tokens=args.max_tokens,
                   layout=args.layout, protocol=args.protocol, settings=s.to_dict())
     grow(lm.model, [r[:8] for r in rows[:2]], s.replace(max_steps=20), 8, sink)      # warm-up, not timed
-    _sync()
+    _sync(device)
 
     t0 = time.perf_counter()
     summary = progressive(lm, texts, s, max_tokens=args.max_tokens)
-    _sync()
+    _sync(device)
     longest = summary.longest_tokens
     _write(args.out, common | dict(row="progressive", seconds=time.perf_counter() - t0,
                                    mean_tokens=statistics.fmean(longest), std_tokens=statistics.pstdev(longest),
@@ -78,10 +75,10 @@ def main(argv=None):
         return
     outcomes = {}
     for name, compact in (("grow compact", True), ("grow one-batch", False)):
-        _sync()
+        _sync(device)
         t0 = time.perf_counter()
         res = grow(lm.model, rows, s, args.max_tokens, sink, compact=compact)
-        _sync()
+        _sync(device)
         outcomes[name] = res
         _write(args.out, common | dict(row=name, seconds=time.perf_counter() - t0, shapes=res.shapes,
                                        mean_tokens=statistics.fmean(res.longest_tokens),

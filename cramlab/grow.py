@@ -182,10 +182,11 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
             callback(n, n_stopped, lengths)
         if bool(done.all()):
             break
+        if not compact:
+            continue
         live = [j for j in range(len(here)) if not done[j]]
         want = _feed_tokens(max(int(length[j]) for j in live), max_tokens, feed_bucket)
-        if compact and (len(live) <= len(here) // 2 or want > step.feed_tokens
-                        or want <= step.feed_tokens - 2 * feed_bucket):
+        if len(live) <= len(here) // 2 or want > step.feed_tokens or want <= step.feed_tokens - 2 * feed_bucket:
             for j in range(len(here)):
                 if done[j]:
                     final[here[j]] = _row_state(step, j)
