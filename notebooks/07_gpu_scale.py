@@ -46,7 +46,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | one H200, full size: not finished yet. The sweep (768 jobs) took about 9 min (a run stopped at 500 s with 736 jobs, the rerun resumed and wrote the last 32 in 51 s); section 5 (progressive, 4 settings x 32 texts to 160 tokens) ran over 4 min and was stopped, 2026-11-28 | 04 |
+# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | one H200, full size: about 13 min over two runs, 2026-11-28. The first stopped at its 540 s limit with 736 of the 768 sweep jobs written; the rerun resumed the sweep (the last 32 jobs, 57 s) and finished in 243 s, its section 5 (progressive, 4 settings x 32 texts to 160 tokens) taking 175 s | 04 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep
