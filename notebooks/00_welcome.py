@@ -52,7 +52,7 @@ if "google.colab" in sys.modules:
 # | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 23 s | not measured |
 # | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 2 min 54 s / 48 s | H200: 41 s |
 # | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | H200: 46 s |
-# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 52 s | H200: 43 s |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 2 min 42 s | H200: 43 s |
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | H200: 41 s |
 # | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | full: not for a CPU / 66 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
 # | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 48 s | H200: 45 s (cap 96) |
