@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:
 # | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 18 s | not measured |
 # | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 2 s | (no model) |
 # | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 23 s | not measured |
-# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 2 min 54 s / 48 s | H200: 41 s |
+# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 4 min 22 s | H200: 41 s |
 # | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | H200: 46 s |
 # | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 2 min 42 s | H200: 43 s |
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | H200: 41 s |

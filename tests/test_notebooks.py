@@ -159,7 +159,7 @@ def test_05_information_gain(fast_run):
     p = notebook_parameters(NOTEBOOKS / "05_capacity_is_entropy.ipynb", "fast")
     # what 05 teaches: over the texts that did not fit, CE with the vector against CE without it is a line of
     # slope near 1 (a constant number of nats removed). The band: this model gave 0.86-0.87 on an H200 after
-    # 2000 steps and 0.84-0.97 along a 60-step CPU run (docs/results.md); random texts losing somewhat more nats
+    # 2000 steps and 0.83-0.97 along a 60-step CPU run (docs/results.md); random texts losing somewhat more nats
     # than natural ones tilt it below 1. A gain growing in proportion to the text's CE (texts that nearly fit)
     # would give a slope near 0.5 or lower and fail this.
     assert f["n_not_fit"] == 2 * p["n_texts"] * len(p["lengths"])      # every fast text is beyond the vector
