@@ -118,23 +118,31 @@ def adamw_update(param: torch.Tensor, grad: torch.Tensor, opt: OptimizerState, s
                  live: torch.Tensor) -> None:
     """torch.optim.AdamW's update, in place, with each text's own lr and step count; rows not `live` stay.
 
-    param, grad, opt.exp_avg, opt.exp_avg_sq: (b, k, d); opt.steps, live: (b,). Same arithmetic as
-    torch's single-tensor AdamW: decay p by lr·wd, m ← lerp(m, g, 1-β1), v ← β2·v + (1-β2)·g², then
-    p ← p − lr/(1-β1^t) · m / (√v / √(1-β2^t) + ε).
+    param, grad, opt.exp_avg, opt.exp_avg_sq: (b, k, d); opt.steps, live: (b,). Bit for bit torch's
+    single-tensor AdamW (the CPU default; a test compares with `torch.equal`): p ← p·(1 − lr·wd),
+    m ← lerp(m, g, 1−β1), v ← β2·v + (1−β2)·g·g, p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + ε).
+    Why it matters: training amplifies a last-bit difference into a different step count within ~50
+    steps, so "the same figures as torch" needs the same roundings: torch computes the per-step scalars
+    in Python floats (float64) and rounds each once to float32 inside its kernels, and so do we (per text,
+    as float64 tensors, so that the fast engine can still capture this in a CUDA graph).
     """
     beta1, beta2 = s.betas
-    lr = s.lr * lr_factor(opt.steps.float(), s.lr_schedule, s.warmup_steps, s.schedule_steps, s.lr_floor / s.lr)
     live3 = live[:, None, None]
     steps = opt.steps + live.long()
-    t = steps.clamp(min=1).float()[:, None, None]
-    lr3 = lr[:, None, None]
-    exp_avg = torch.where(live3, opt.exp_avg.lerp(grad, 1 - beta1), opt.exp_avg)
-    exp_avg_sq = torch.where(live3, opt.exp_avg_sq * beta2 + grad * grad * (1 - beta2), opt.exp_avg_sq)
-    denom = exp_avg_sq.sqrt() / torch.sqrt(1 - beta2 ** t) + s.eps
-    new = param * (1 - lr3 * s.weight_decay) - (lr3 / (1 - beta1 ** t)) * exp_avg / denom
+    t = steps.clamp(min=1).double()
+    lr = s.lr * lr_factor(opt.steps.double(), s.lr_schedule, s.warmup_steps, s.schedule_steps, s.lr_floor / s.lr)
+
+    def per_text(x64):   # a float64 per-text scalar, rounded to the param's dtype as torch's kernels do
+        return x64.to(param.dtype)[:, None, None]
+
+    decayed = param * per_text(1 - lr * s.weight_decay)                  # param.mul_(1 - lr * wd)
+    exp_avg = opt.exp_avg.lerp(grad, 1 - beta1)                           # exp_avg.lerp_(grad, 1 - β1)
+    exp_avg_sq = torch.addcmul(opt.exp_avg_sq * beta2, grad, grad, value=1 - beta2)
+    denom = exp_avg_sq.sqrt() / per_text((1 - beta2 ** t).sqrt()) + s.eps
+    new = decayed + per_text(-lr / (1 - beta1 ** t)) * exp_avg / denom  # addcdiv_(m, denom, value=-step)
     param.copy_(torch.where(live3, new, param))
-    opt.exp_avg.copy_(exp_avg)
-    opt.exp_avg_sq.copy_(exp_avg_sq)
+    opt.exp_avg.copy_(torch.where(live3, exp_avg, opt.exp_avg))
+    opt.exp_avg_sq.copy_(torch.where(live3, exp_avg_sq, opt.exp_avg_sq))
     opt.steps.copy_(steps)
 
 
