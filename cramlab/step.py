@@ -16,12 +16,14 @@ learning rate and one step count per parameter; `adamw_update` is its update wit
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
 from dataclasses import dataclass, field
 
 import torch
 
+from .kernels import causal_unpadded, use_causal_sdpa
 from .settings import UNIFORM_INIT_HIGH, CramSettings, lr_factor
 
 #: What a text's run ended with.
@@ -248,7 +250,13 @@ class GraphedStep:
     graph = None
 
     def capture(self):
-        """Warm up on a side stream (allocates gradients and workspaces), put the state back, capture a step."""
+        """Warm up on a side stream (allocates gradients and workspaces), put the state back, capture a step.
+        Attention runs as causal SDPA without a mask while capturing (`kernels.use_causal_sdpa`: transformers
+        would build an explicit mask under capture and copy keys and values to every head)."""
+        with causal_unpadded() if use_causal_sdpa(self.base) else contextlib.nullcontext():
+            self._capture()
+
+    def _capture(self):
         saved = [t.clone() for t in self._tensors()]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())

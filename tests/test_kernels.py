@@ -64,6 +64,32 @@ def test_fused_rope_is_routed_per_model_instance():
 
 
 @pytest.mark.gpu
+def test_causal_sdpa_equals_transformers_sdpa_and_leaves_generation_alone():
+    # The captured step's attention (GraphedStep.capture): SDPA with is_causal and enable_gqa, no mask. The
+    # tiny model has 4 query heads over 2 key/value heads, so GQA is exercised; outside the context (the
+    # plain loop, decoding with a KV cache) the model must run transformers' own path, bit for bit.
+    lm = load_model("tiny-llama", device="cpu", use_cache=False)
+    model = lm.model
+    assert model.config.num_key_value_heads < model.config.num_attention_heads
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (3, 9), generator=gen)
+    emb = model.get_input_embeddings()(ids)
+    prompt = dict(input_ids=ids[:, :4], attention_mask=torch.ones(3, 4, dtype=torch.long), max_new_tokens=5,
+                  do_sample=False)
+    with torch.no_grad():
+        ref, ref_gen = model(inputs_embeds=emb).logits, model.generate(**prompt)
+        assert kernels.use_causal_sdpa(model.model) and model.config._attn_implementation == kernels.CAUSAL_SDPA
+        with kernels.causal_unpadded():
+            fused = model(inputs_embeds=emb).logits
+        outside, outside_gen = model(inputs_embeds=emb).logits, model.generate(**prompt)
+    assert torch.allclose(fused, ref, atol=1e-5, rtol=1e-5)
+    assert torch.equal(outside, ref) and torch.equal(outside_gen, ref_gen)
+    assert kernels.use_causal_sdpa(model)                         # idempotent
+    eager = load_model("tiny-llama", device="cpu", use_cache=False).model
+    eager.set_attn_implementation("eager")
+    assert not kernels.use_causal_sdpa(eager) and eager.config._attn_implementation == "eager"
+
+
 def test_liger_on_cuda_matches_torch_and_stays_per_instance():
     """On a GPU with liger-kernel: logits and input-vector gradients match the unfused model to bf16
     tolerance, the spec names Liger, and a model loaded afterwards runs transformers' own kernels."""
