@@ -3,7 +3,7 @@ ratios, MFU over the bf16 matmul peak measured in the same run, the loss each co
 same start, and a kernel profile of the fused steps.
 
     python bench/gpu_ladder.py OUT.jsonl [--model PATH.gguf] [--n-texts 64] [--n-tokens 64] [--steps 40]
-        [--compile] [--llama] [--llama-batches 64 48 32] [--gqa]
+        [--compile] [--llama] [--llama-batches 64 48 32]
 
 Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every row the same texts and start):
   baseline        the authors' loop: 1 text, fp32 weights + bf16 autocast, full logits, .item() per step,
@@ -13,9 +13,10 @@ Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every ro
   fast-graph      + one CUDA graph per step
   +liger          + Liger's RMSNorm, RoPE and SwiGLU kernels (the loss still the torch chunked one)
   +liger-ce       + the chunked loss through Liger's cross-entropy kernel (one pass, no recompute)
+  +causal-sdpa    + attention as SDPA with is_causal and its own GQA: no (N x N) mask, no repeat_kv
+                  (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa). The engine's
+                  default since round five; the rows above capture transformers' own attention.
   +compile-ce     (--compile) torch.compile (inductor) of the body in place of Liger's kernels, Liger CE loss
-  +causal-sdpa    (--gqa) +liger-ce, attention as SDPA with is_causal and its own GQA: no (N x N) mask, no
-                  repeat_kv (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa)
 Then torch.profiler over graph replays of fast-graph, +liger and +liger-ce (kernel time by category), and with
 --llama the Llama-3.2-1B shape (random weights, N=512): fast-graph with torch kernels, +liger, +liger-ce at the
 largest batch that fits. Every row is appended to OUT as one JSON line as soon as it is measured.
@@ -23,7 +24,6 @@ largest batch that fits. Every row is appended to OUT as one JSON line as soon a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import sys
@@ -39,7 +39,7 @@ from cramlab.bench import (BaselineLoop, _sync, group_for, llama_1b_shaped, meas
                            step_flops, time_steps)
 from cramlab.cram import plain_loop
 from cramlab.fast import FastStep
-from cramlab.kernels import apply_kernels, causal_unpadded, use_causal_sdpa
+from cramlab.kernels import apply_kernels
 from cramlab.models import load_model
 from cramlab.settings import CramSettings
 from cramlab.texts import get_texts
@@ -69,7 +69,6 @@ def main(argv=None) -> int:
     ap.add_argument("--profile-steps", type=int, default=10)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--llama", action="store_true")
-    ap.add_argument("--gqa", action="store_true", help="add the +causal-sdpa row")
     ap.add_argument("--llama-tokens", type=int, default=512)
     ap.add_argument("--llama-batches", type=int, nargs="+", default=[64, 48, 32])
     args = ap.parse_args(argv)
@@ -140,9 +139,9 @@ def main(argv=None) -> int:
         fs = FastStep.from_group(model, g, s)
         if compile_body:
             fs.base = torch.compile(fs.base, dynamic=False)
+        fs.maskless_attention = causal
         t = time.perf_counter()
-        with causal_unpadded() if causal else contextlib.nullcontext():
-            fs.capture()
+        fs.capture()
         _sync(device)
         setup_s = time.perf_counter() - t
         r = record(config, len(shape_rows), time_steps(fs.run, steps, device), f"{note}; capture {setup_s:.1f} s",
@@ -159,10 +158,8 @@ def main(argv=None) -> int:
     g_liger = group_for(lm_liger.model, rows, sink, s)
     graphed("+liger", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU, torch chunked loss", False)
     graphed("+liger-ce", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU + Liger CE kernel in the loss", True)
-    if args.gqa:
-        use_causal_sdpa(lm_liger.model)
-        graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
-                "(no mask, no repeat_kv: kernels.use_causal_sdpa)", True, causal=True)
+    graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
+            "(no mask, no repeat_kv: kernels.use_causal_sdpa; the engine's default)", True, causal=True)
     if args.llama:
         del lm_torch, lm_liger, g_torch, g_liger
         torch.cuda.empty_cache()

@@ -29,7 +29,11 @@ ON_PURPOSE = {
     ("05", "random_predicted_tokens"): "issue 11: new random source",
     ("05", "slope"): "fitted over unseen and random texts: issue 11's new random source",
     ("05", "constant_gain_nats"): "fitted over unseen and random texts: issue 11's new random source",
+    ("05", "unseen_predicted_tokens"): "C / CE per token, with C fitted over unseen and random texts (issue 11)",
     ("07", "progressive"): "issue 13: progressive cramming runs on the growing engine (compaction, decode)",
+    ("08", "peak_mem_layer"): "attention on the vector of 08's progressive run: issues 11 and 13 changed that run "
+                              "(growing engine, converged texts frozen), so its vectors differ; its token counts do not",
+    ("08", "peak_mem_share"): "as peak_mem_layer",
 }
 
 

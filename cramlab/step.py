@@ -12,7 +12,7 @@ problem with its own place in the learning-rate schedule (progressive cramming c
 moments and schedule position from one length to the next, and texts converge at different steps),
 and a text that reached its target on this step's forward must not move. torch.optim.AdamW takes one
 learning rate and one step count per parameter; `adamw_update` is its update with both per text, and
-`tests/test_step.py` checks it against torch.optim.AdamW step by step.
+`tests/test_step.py` checks it against torch.optim.AdamW step by step, bit for bit (torch.equal).
 """
 from __future__ import annotations
 
@@ -248,12 +248,14 @@ class GraphedStep:
     Subclasses define `_step()` (one whole step: forward, bookkeeping, backward, update), `_tensors()`
     (every tensor the step changes) and `mem` (the trained parameter)."""
     graph = None
+    maskless_attention = True   # False: capture transformers' own attention (a bench row)
 
     def capture(self):
         """Warm up on a side stream (allocates gradients and workspaces), put the state back, capture a step.
         Attention runs as causal SDPA without a mask while capturing (`kernels.use_causal_sdpa`: transformers
         would build an explicit mask under capture and copy keys and values to every head)."""
-        with causal_unpadded() if use_causal_sdpa(self.base) else contextlib.nullcontext():
+        maskless = self.maskless_attention and use_causal_sdpa(self.base)
+        with causal_unpadded() if maskless else contextlib.nullcontext():
             self._capture()
 
     def _capture(self):

@@ -63,7 +63,6 @@ def test_fused_rope_is_routed_per_model_instance():
     assert len(calls) == fused.spec.n_layers                         # the flag does not leak past a forward
 
 
-@pytest.mark.gpu
 def test_causal_sdpa_equals_transformers_sdpa_and_leaves_generation_alone():
     # The captured step's attention (GraphedStep.capture): SDPA with is_causal and enable_gqa, no mask. The
     # tiny model has 4 query heads over 2 key/value heads, so GQA is exercised; outside the context (the
@@ -90,6 +89,7 @@ def test_causal_sdpa_equals_transformers_sdpa_and_leaves_generation_alone():
     assert not kernels.use_causal_sdpa(eager) and eager.config._attn_implementation == "eager"
 
 
+@pytest.mark.gpu
 def test_liger_on_cuda_matches_torch_and_stays_per_instance():
     """On a GPU with liger-kernel: logits and input-vector gradients match the unfused model to bf16
     tolerance, the spec names Liger, and a model loaded afterwards runs transformers' own kernels."""
