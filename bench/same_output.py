@@ -61,8 +61,7 @@ def package_at(revision: str, into: Path) -> Path:
 
 def run(tree: Path, argv: list[str], out: Path) -> tuple[object, float, str]:
     """One command with `tree`'s package first on the path (-P: not the current folder); JSON, seconds, stderr."""
-    args = [a.replace("{out}", str(out)) for a in argv]
-    args = [str(next(iter(sorted(Path(a).parent.glob(Path(a).name))), a)) if "*" in a else a for a in args]
+    args = [_expand(a.replace("{out}", str(out))) for a in argv]
     env = dict(os.environ, PYTHONPATH=str(tree), TOKENIZERS_PARALLELISM="false")
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-P", "-m", "cramlab", *args], capture_output=True, text=True,
@@ -75,6 +74,14 @@ def run(tree: Path, argv: list[str], out: Path) -> tuple[object, float, str]:
         return json.loads(proc.stdout), seconds, proc.stderr[-400:]
     except json.JSONDecodeError:
         return {"exit_code": proc.returncode, "stdout": proc.stdout[-400:]}, seconds, proc.stderr[-400:]
+
+
+def _expand(arg: str) -> str:
+    """An argument with a `*` names the first file it matches (e.g. the vector file a cram wrote)."""
+    if "*" not in arg:
+        return arg
+    matches = sorted(Path(arg).parent.glob(Path(arg).name))
+    return str(matches[0]) if matches else arg
 
 
 def flatten(value, prefix="") -> dict:

@@ -56,14 +56,14 @@ def main(argv=None) -> int:
     texts = [t for src in args.sources for n in args.lengths
              for t in get_texts(lm.tokenizer, src, n, n_texts=args.n_texts, seed=args.seed)]
     sources = {t.text_id: t.source for t in texts}
+    weight = next(lm.model.parameters())      # where and in what dtype the model runs
     for lr in args.lrs:
         t0 = time.perf_counter()
         results = cram(lm, texts, max_steps=args.max_steps, lr=lr, seed=args.seed, patience=None, progress=False)
         seconds = time.perf_counter() - t0
         not_fit = [r for r in results if not r.converged]
         slope, intercept = fit_line([r.baseline_ce_nats for r in not_fit], [r.final_ce_nats for r in not_fit])
-        row = dict(model=lm.spec.name, device=str(next(lm.model.parameters()).device),
-                   dtype=str(next(lm.model.parameters()).dtype),
+        row = dict(model=lm.spec.name, device=str(weight.device), dtype=str(weight.dtype),
                    card=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                    lengths=args.lengths, n_texts_per_source=args.n_texts, sources=args.sources, lr=lr,
                    max_steps=args.max_steps, seed=args.seed, patience=None, seconds=round(seconds, 1),
