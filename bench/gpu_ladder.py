@@ -17,9 +17,9 @@ Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every ro
                   (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa). The engine's
                   default since round five; the rows above capture transformers' own attention.
   +compile-ce     (--compile) torch.compile (inductor) of the body in place of Liger's kernels, Liger CE loss
-Then torch.profiler over graph replays of fast-graph, +liger and +liger-ce (kernel time by category), and with
---llama the Llama-3.2-1B shape (random weights, N=512): fast-graph with torch kernels, +liger, +liger-ce at the
-largest batch that fits. Every row is appended to OUT as one JSON line as soon as it is measured.
+Then torch.profiler over graph replays of fast-graph, +liger, +liger-ce and +causal-sdpa (kernel time by
+category), and with --llama the Llama-3.2-1B shape (random weights, N=512): fast-graph with torch kernels,
++liger, +liger-ce at the largest batch that fits. Every row is appended to OUT as one JSON line as soon as it is measured.
 """
 from __future__ import annotations
 

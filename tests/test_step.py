@@ -21,7 +21,8 @@ def texts(tiny):
 @pytest.mark.parametrize("lr", [0.1, 0.05, 1e-2, 1e-3])
 def test_adamw_update_equals_torch_adamw_bit_for_bit(lr):
     # Bit for bit, not to a tolerance: training turns a last-bit difference into another step count
-    # (docs/architecture.md, "rounding, not rules"). Gradients of mixed scales, vectors of the model's width.
+    # (docs/architecture.md, "What the redesign changed in the numbers"). Gradients of mixed scales, vectors of
+    # the model's width.
     torch.manual_seed(0)
     s = CramSettings(lr=lr, weight_decay=0.01, betas=(0.9, 0.9))
     start = torch.randn(3, 2, 576)
