@@ -1,9 +1,42 @@
-"""Shared fixtures: each model is loaded once per test run (load_model caches per process)."""
+"""Shared fixtures: each model is loaded once per test run (load_model caches per process), and the
+notebook series runs in the background while the other tests run.
+
+`make test` is CPU-bound on a 2-core machine: the notebooks' fast series (two kernels at a time) and
+nbval's smoke run take most of it. Started when the session starts (not when the first notebook test asks
+for them) and with the notebook tests moved to the end, they overlap the unit tests instead of following
+them. Every process then gets one CPU thread: OpenMP threads of several processes fighting over two cores
+waste more than they add.
+"""
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from notebook_background import NOTEBOOKS, Background, checked_notebooks, nbval_command
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Two notebooks at a time (one CPU thread per kernel where the CPU has two cores): ~1.6x the throughput.
+SERIES_JOBS = max(1, min(4, os.cpu_count() or 1))
+SERIES_FIXTURES = {"fast_run", "fast_series", "smoke_nbval"}
+
+
+def pytest_collection_modifyitems(items):
+    """Notebook tests last, those waiting for the background series at the very end (stable order)."""
+    def rank(item):
+        if not item.get_closest_marker("notebooks"):
+            return 0
+        return 2 if SERIES_FIXTURES & set(item.fixturenames) else 1
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _notebook_series_in_the_background(request):
+    """When notebook tests are selected, start their series now and run the rest on one thread beside it."""
+    if any(SERIES_FIXTURES & set(item.fixturenames) for item in request.session.items):
+        import torch
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")   # subprocesses started by tests
+        torch.set_num_threads(1)
+        request.getfixturevalue("fast_series")
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +51,41 @@ def embedded():
     """The embedded SmolLM2-135M, fp32 on CPU (loaded once per session)."""
     from cramlab.models import load_model
     return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smoke_copies(tmp_path_factory):
+    """The notebooks with cells nbval compares (`# NBVAL_CHECK_OUTPUT`), smoke parameters injected
+    (papermill, not executed). The others run in full in the fast series; every notebook's smoke run is
+    `test_every_notebook_runs_in_smoke_mode` (slow): a kernel per notebook costs ~10 s of CPU, mostly imports."""
+    from cramlab.notebook_runner import notebook_parameters, prepare_notebook
+    folder = tmp_path_factory.mktemp("nbval")
+    for path in checked_notebooks():
+        prepare_notebook(path, folder / path.name, notebook_parameters(path, "smoke"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_nbval(smoke_copies):
+    """nbval over the smoke copies, started at once in its own process, one CPU thread per kernel."""
+    run = Background(nbval_command(smoke_copies), smoke_copies, dict(os.environ, OMP_NUM_THREADS="1"))
+    yield run
+    if run.proc.poll() is None:
+        run.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def fast_series(tmp_path_factory, smoke_nbval):
+    """The fast series, started in a background thread (its kernels are processes); asks for `smoke_nbval`
+    first so that nbval's smoke run overlaps it too. Returns (folder, future of the summary)."""
+    from cramlab.notebook_runner import run_series
+    out = tmp_path_factory.mktemp("notebooks-fast")
+    with ThreadPoolExecutor(1) as pool:
+        yield out, pool.submit(run_series, NOTEBOOKS, out, mode="fast", echo=None, jobs=SERIES_JOBS)
+
+
+@pytest.fixture(scope="session")
+def fast_run(fast_series):
+    """(folder, summary) of the finished fast series."""
+    out, future = fast_series
+    return out, future.result(timeout=3600)

@@ -3,25 +3,26 @@
 - The whole series runs once in fast mode with papermill (session fixture, the embedded model); every
   notebook must finish and record its key figures, and the figures must say what the notebook teaches
   (03: the text converged and decodes back exactly).
-- nbval (`pytest --nbval-lax`) runs every notebook with its smoke parameters (tiny model, a few steps)
-  and compares the cells marked `# NBVAL_CHECK_OUTPUT` (capacity tables) with their committed outputs.
+- nbval (`pytest --nbval-lax`) runs the notebooks with cells marked `# NBVAL_CHECK_OUTPUT` (capacity
+  tables) with their smoke parameters (tiny model, a few steps) and compares those cells with their
+  committed outputs. Every notebook's smoke run is a slow test (`make test-slow`).
 - One notebook runs again with another n_tokens and seed: the recorded figures follow the parameters.
 - Every solution cell (tagged `solution`) ran in the fast series and its check printed ✔, never ✘
-  (nbval runs them too, in smoke mode). The notebooks' shape and the jupytext pairs are checked without a
+  (the smoke runs run them too). The notebooks' shape and the jupytext pairs are checked without a
   kernel in tests/test_notebook_sources.py.
 """
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_background import checked_notebooks, nbval
 
-from cramlab.notebook_runner import find_notebooks, notebook_parameters, prepare_notebook, run_notebook, run_series
+from cramlab.notebook_runner import find_notebooks, notebook_parameters, run_notebook, run_series
 
 pytestmark = pytest.mark.notebooks
 
@@ -29,18 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SERIES = ["00_welcome", "01_bits_in_a_vector", "02_how_surprising_is_text", "03_first_cram",
           "04_how_many_tokens_fit", "05_capacity_is_entropy", "06_more_vectors"]
-
-
-# Two notebooks at a time (one CPU thread per kernel where the CPU has two cores): ~1.6x the throughput.
-SERIES_JOBS = max(1, min(4, os.cpu_count() or 1))
-
-
-@pytest.fixture(scope="session")
-def fast_run(tmp_path_factory, smoke_nbval):
-    """The fast series (asks for `smoke_nbval` first, so that nbval's smoke run overlaps it)."""
-    out = tmp_path_factory.mktemp("notebooks-fast")
-    summary = run_series(NOTEBOOKS, out, mode="fast", echo=None, jobs=SERIES_JOBS)
-    return out, summary
 
 
 def figures(fast_run, name):
@@ -220,49 +209,6 @@ def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):
 
 # --- nbval: deterministic outputs -----------------------------------------------------------------------------
 
-def _nbval_command(folder: Path) -> list[str]:
-    shutil.copy(NOTEBOOKS / "nbval_sanitize.cfg", folder / "nbval_sanitize.cfg")
-    return [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-            "--nbval-sanitize-with", str(folder / "nbval_sanitize.cfg"), "-p", "no:cacheprovider",
-            "-q", "--rootdir", str(folder), "-o", "addopts=", str(folder)]
-
-
-def _nbval(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(_nbval_command(folder), capture_output=True, text=True, cwd=folder, timeout=1200)
-
-
-class _Background:
-    """A command started now and read later (its output goes to files: a full pipe would stall it)."""
-
-    def __init__(self, command, cwd: Path, env: dict):
-        self.out, self.err = cwd / "stdout.txt", cwd / "stderr.txt"
-        with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
-
-    def result(self, timeout_s: float) -> subprocess.CompletedProcess:
-        self.proc.wait(timeout=timeout_s)
-        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, self.out.read_text(),
-                                           self.err.read_text())
-
-
-@pytest.fixture(scope="session")
-def smoke_copies(tmp_path_factory):
-    """Every notebook with its smoke parameters injected (papermill, not executed)."""
-    folder = tmp_path_factory.mktemp("nbval")
-    for path in find_notebooks(NOTEBOOKS):
-        prepare_notebook(path, folder / path.name, notebook_parameters(path, "smoke"))
-    return folder
-
-
-@pytest.fixture(scope="session")
-def smoke_nbval(smoke_copies):
-    """nbval over the smoke copies, started at once in its own process, one CPU thread per kernel."""
-    run = _Background(_nbval_command(smoke_copies), smoke_copies, dict(os.environ, OMP_NUM_THREADS="1"))
-    yield run
-    if run.proc.poll() is None:
-        run.proc.kill()
-
-
 def test_nbval_lax_passes_and_checks_the_capacity_cells(smoke_copies, smoke_nbval):
     checked = sum(c.source.startswith("# NBVAL_CHECK_OUTPUT") for p in smoke_copies.glob("*.ipynb")
                   for c in nbformat.read(p, as_version=4).cells)
@@ -270,6 +216,15 @@ def test_nbval_lax_passes_and_checks_the_capacity_cells(smoke_copies, smoke_nbva
     proc = smoke_nbval.result(timeout_s=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_in_smoke_mode(tmp_path):
+    """`cramlab notebooks run --smoke` over the whole series: the tiny model, a few steps, every cell."""
+    summary = run_series(NOTEBOOKS, tmp_path, mode="smoke", echo=None, jobs=max(1, min(2, os.cpu_count() or 1)))
+    assert list(summary["notebooks"]) == [p.stem for p in find_notebooks(NOTEBOOKS)]
+    assert summary["ok"], {k: e["error"] for k, e in summary["notebooks"].items() if not e["ok"]}
+    assert checked_notebooks()          # and nbval has cells to compare in `make test`
 
 
 def test_nbval_catches_a_changed_capacity_table(smoke_copies, tmp_path):
@@ -280,7 +235,7 @@ def test_nbval_catches_a_changed_capacity_table(smoke_copies, tmp_path):
     assert "3862" in cell.outputs[0]["text"]
     cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("3862", "3863")
     nbformat.write(nb, tmp_path / src.name)
-    proc = _nbval(tmp_path)
+    proc = nbval(tmp_path)
     assert proc.returncode != 0 and "1 failed" in proc.stdout
 
 

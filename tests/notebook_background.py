@@ -1,0 +1,46 @@
+"""Helpers for the notebook fixtures in conftest.py: the nbval command and a process read later.
+
+Kept out of conftest.py so that tests/test_notebooks.py can import them (a test module importing
+conftest is fragile).
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def checked_notebooks() -> list[Path]:
+    """The notebooks with at least one cell whose output nbval compares (`# NBVAL_CHECK_OUTPUT`)."""
+    import nbformat
+
+    from cramlab.notebook_runner import find_notebooks
+    return [p for p in find_notebooks(NOTEBOOKS)
+            if any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in nbformat.read(p, as_version=4).cells)]
+
+
+def nbval_command(folder: Path) -> list[str]:
+    shutil.copy(NOTEBOOKS / "nbval_sanitize.cfg", folder / "nbval_sanitize.cfg")
+    return [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+            "--nbval-sanitize-with", str(folder / "nbval_sanitize.cfg"), "-p", "no:cacheprovider",
+            "-q", "--rootdir", str(folder), "-o", "addopts=", str(folder)]
+
+
+def nbval(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(nbval_command(folder), capture_output=True, text=True, cwd=folder, timeout=1200)
+
+
+class Background:
+    """A command started now and read later (its output goes to files: a full pipe would stall it)."""
+
+    def __init__(self, command, cwd: Path, env: dict):
+        self.out, self.err = cwd / "stdout.txt", cwd / "stderr.txt"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
+
+    def result(self, timeout_s: float) -> subprocess.CompletedProcess:
+        self.proc.wait(timeout=timeout_s)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, self.out.read_text(),
+                                           self.err.read_text())
