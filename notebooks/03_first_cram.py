@@ -4,7 +4,7 @@
 #     fast_parameters:
 #       hand_steps: 10
 #       layout_max_steps: 60
-#       lr: 0.05
+#       lr: 0.1
 #       max_steps: 300
 #       n_tokens: 8
 #       own_text_max_steps: 150

@@ -5,7 +5,7 @@
 #       lengths:
 #       - 48
 #       lr: 0.1
-#       max_steps: 40
+#       max_steps: 25
 #       n_texts: 2
 #     smoke_parameters:
 #       lengths:

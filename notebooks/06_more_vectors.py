@@ -2,8 +2,8 @@
 # jupyter:
 #   cramlab:
 #     fast_parameters:
-#       lr: 0.05
-#       max_steps: 100
+#       lr: 0.1
+#       max_steps: 80
 #       n_mems:
 #       - 1
 #       - 2

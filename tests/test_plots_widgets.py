@@ -427,7 +427,7 @@ def test_series_is_found_in_order_with_mode_parameters():
     nb03 = paths[3]
     assert notebook_parameters(nb03, "full") == {}
     fast = notebook_parameters(nb03, "fast")
-    assert fast["lr"] == 0.05 and 8 <= fast["n_tokens"] <= 16
+    assert fast["lr"] == 0.1 and 8 <= fast["n_tokens"] <= 16
     assert notebook_parameters(nb03, "smoke")["model"] == "tiny-llama"
     with pytest.raises(BadInputError):
         notebook_parameters(nb03, "turbo")
