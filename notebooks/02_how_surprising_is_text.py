@@ -23,7 +23,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | 19 s / 23 s | not measured yet | 00, 01 |
+# | 1 of 3 | full: 19 s (2026-11-28) / fast: 20 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | 00, 01 |
 #
 # **After this notebook you will be able to:**
 # - measure a text's cross-entropy under the model, in nats and bits

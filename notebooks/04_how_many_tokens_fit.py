@@ -30,7 +30,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | 11 min / 77 s | one H200, full size: 46 s, 2026-11-28 | 03 |
+# | 2 of 3 | full: 11 min (2026-11-28) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 46 s, 2026-11-28 | 03 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length sweep: every text at every length, crammed from scratch

@@ -28,7 +28,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | 10 min / 2 min 42 s (162 s, one thread, beside another job; fast texts of 48 tokens, 40 steps), 2026-11-28 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
+# | 3 of 3 | full: 10 min (2026-11-28) / fast: 1 min 23 s (83 s, two notebooks at a time, one thread each; fast texts of 48 tokens, 25 steps), 2026-11-29 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
 #
 # **After this notebook you will be able to:**
 # - measure the information gain of crammed vectors on natural and random text
@@ -139,8 +139,8 @@ print(plots.text_table(ig_rows, ["model", "d", "ig_nats"], formats={"ig_nats": "
 # the same number of nats from each, whatever the text's own cross-entropy, so it holds a fixed amount of
 # *information*, not of tokens. Measured on this model (docs/results.md, "The slope-1 law"): on an H200, 24
 # texts of 64-128 tokens trained for 2000 steps gave slopes 0.86-0.87; along that run the slope was 0.985 at
-# step 10 and 0.90 at step 210 while C grew from 32 to 271 nats. So a short budget (`fast` mode, 40 steps on
-# 48-token texts) already shows the law, with a smaller C. Not exactly 1: random texts lose somewhat more nats
+# step 10 and 0.90 at step 210 while C grew from 32 to 271 nats. So a short budget (`fast` mode, 25 steps on
+# 48-token texts: slope 0.92, 2026-11-29) already shows the law, with a smaller C. Not exactly 1: random texts lose somewhat more nats
 # than natural ones, which tilts the line a little below 1. The law is about texts well beyond what the vector
 # holds: a text that *nearly* fits has almost all of its CE removed, so its gain grows with its CE, and such
 # texts pull the slope down (try `lengths = [24]` with `max_steps = 300`).

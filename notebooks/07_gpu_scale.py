@@ -46,7 +46,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not for a CPU / fast: 66 s (embedded model) | one H200, full size: about 13 min over two runs, 2026-11-28. The first stopped at its 540 s limit with 736 of the 768 sweep jobs written; the rerun resumed the sweep (the last 32 jobs, 57 s) and finished in 243 s, its section 5 (progressive, 4 settings x 32 texts to 160 tokens) taking 175 s | 04 |
+# | 3 of 3 | full: not for a CPU / fast: 1 min 26 s (86 s, embedded model, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: about 13 min over two runs, 2026-11-28. The first stopped at its 540 s limit with 736 of the 768 sweep jobs written; the rerun resumed the sweep (the last 32 jobs, 57 s) and finished in 243 s, its section 5 (progressive, 4 settings x 32 texts to 160 tokens) taking 175 s | 04 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep
