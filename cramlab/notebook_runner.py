@@ -235,7 +235,8 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
     small CPU a step of the embedded model is mostly fixed cost (reading the weights), so two one-thread
     kernels do about 1.7x the work of one two-thread kernel (2 cores: 0.49 s/step each, against 0.42 s
     for one kernel alone; bench/cpu_step_threads.py, docs/data/cpu_step_threads_2026-11-28.json).
-    Results are collected in series order, so summary.json lists the notebooks in order either way.
+    Several at a time, the last notebook starts first (the heavy ones lead); summary.json is rewritten as each
+    one finishes and always lists the notebooks in series order.
     """
     if mode not in MODES:
         raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
@@ -248,7 +249,8 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
     t0 = time.perf_counter()
 
     def finished(path, entry):
-        summary["notebooks"][path.stem] = entry
+        done = summary["notebooks"] | {path.stem: entry}
+        summary["notebooks"] = {p.stem: done[p.stem] for p in paths if p.stem in done}      # series order
         if echo:
             status = "ok" if entry["ok"] else f"FAILED: {entry['error']}"
             echo(f"  {path.name}: {status}  ({entry['duration_s']:.0f} s, {len(entry['figures'])} figures)",
@@ -263,18 +265,21 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
                 echo(f"running {path.name} ({mode}) ...", flush=True)
             finished(path, run_notebook(path, out_dir, mode=mode, parameters=parameters, kernel_name=kernel_name))
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
         threads = max(1, (os.cpu_count() or 1) // jobs)
         if echo:
             echo(f"running {len(paths)} notebooks ({mode}), {jobs} at a time, {threads} thread(s) each ...",
                  flush=True)
         # Worker processes (not threads): papermill's kernel gets its environment from os.environ.
+        # Last notebook first: the series gets heavier as it goes (00-02 take seconds, 03-09 minutes), so the
+        # heavy ones start at once and the light ones fill the end instead of one heavy notebook running alone
+        # (the fast series on 2 cores: 00 first would leave a core idle for about a minute at the end).
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_in_worker, path, out_dir, mode, parameters, kernel_name, threads)
-                       for path in paths]
-            for path, future in zip(paths, futures):
-                finished(path, future.result())
+            futures = {pool.submit(_run_in_worker, path, out_dir, mode, parameters, kernel_name, threads): path
+                       for path in reversed(paths)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
     return summary
 
 

@@ -1,14 +1,15 @@
 """Shared fixtures: each model is loaded once per test run (load_model caches per process), and the
 notebook series runs in the background while the other tests run.
 
-`make test` is CPU-bound on a 2-core machine: the notebooks' fast series (two kernels at a time) and
-nbval's smoke run take most of it. Started when the session starts (not when the first notebook test asks
-for them) and with the notebook tests moved to the end, they overlap the unit tests instead of following
-them. Every process then gets one CPU thread: OpenMP threads of several processes fighting over two cores
-waste more than they add.
+`make test` is CPU-bound on a 2-core machine, and the notebooks' fast series (two kernels at a time) takes
+most of it. Started as processes when the session starts (not when the first notebook test asks for it),
+with the notebook tests moved to the end, the series and nbval's run overlap the unit tests instead of
+following them; a session that ends early kills them. Every process then gets one CPU thread: OpenMP
+threads of several processes fighting over two cores waste more than they add.
 """
+import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+import sys
 
 import pytest
 from notebook_background import NOTEBOOKS, Background, checked_notebooks, nbval_command
@@ -70,22 +71,25 @@ def smoke_nbval(smoke_copies):
     """nbval over the smoke copies, started at once in its own process, one CPU thread per kernel."""
     run = Background(nbval_command(smoke_copies), smoke_copies, dict(os.environ, OMP_NUM_THREADS="1"))
     yield run
-    if run.proc.poll() is None:
-        run.proc.kill()
+    run.stop()
 
 
 @pytest.fixture(scope="session")
 def fast_series(tmp_path_factory, smoke_nbval):
-    """The fast series, started in a background thread (its kernels are processes); asks for `smoke_nbval`
-    first so that nbval's smoke run overlaps it too. Returns (folder, future of the summary)."""
-    from cramlab.notebook_runner import run_series
+    """The fast series as learners run it (`cramlab notebooks run --fast --jobs N`), started now in its own
+    process; asks for `smoke_nbval` first so that nbval's run overlaps it too. Returns (folder, process)."""
     out = tmp_path_factory.mktemp("notebooks-fast")
-    with ThreadPoolExecutor(1) as pool:
-        yield out, pool.submit(run_series, NOTEBOOKS, out, mode="fast", echo=None, jobs=SERIES_JOBS)
+    run = Background([sys.executable, "-m", "cramlab", "notebooks", "run", "--fast", "--jobs", str(SERIES_JOBS),
+                      "--notebooks", str(NOTEBOOKS), "--out", str(out)], out, dict(os.environ))
+    yield out, run
+    run.stop()
 
 
 @pytest.fixture(scope="session")
 def fast_run(fast_series):
-    """(folder, summary) of the finished fast series."""
-    out, future = fast_series
-    return out, future.result(timeout=3600)
+    """(folder, summary) of the finished fast series (exit code 1 when a notebook failed: the tests say which)."""
+    out, run = fast_series
+    proc = run.result(timeout_s=3600)
+    summary = out / "summary.json"
+    assert summary.is_file(), f"the fast series wrote no summary (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    return out, json.loads(summary.read_text())

@@ -3,7 +3,9 @@
 Kept out of conftest.py so that tests/test_notebooks.py can import them (a test module importing
 conftest is fragile).
 """
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,14 +35,22 @@ def nbval(folder: Path) -> subprocess.CompletedProcess:
 
 
 class Background:
-    """A command started now and read later (its output goes to files: a full pipe would stall it)."""
+    """A command started now and read later (its output goes to files: a full pipe would stall it), in its
+    own process group so that `stop()` ends it with everything it started (notebook kernels included)."""
 
     def __init__(self, command, cwd: Path, env: dict):
         self.out, self.err = cwd / "stdout.txt", cwd / "stderr.txt"
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
+            self.proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env,
+                                         start_new_session=True)
 
     def result(self, timeout_s: float) -> subprocess.CompletedProcess:
         self.proc.wait(timeout=timeout_s)
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, self.out.read_text(),
                                            self.err.read_text())
+
+    def stop(self):
+        """End the group if it still runs (a test run stopped early must not wait minutes for it)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()

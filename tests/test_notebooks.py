@@ -257,7 +257,9 @@ def test_runner_reports_failures_and_passes_only_declared_parameters(tmp_path):
     nbs.mkdir()
     _write_notebook(nbs / "00_good.ipynb", 'Recorder(record_path)("twice", value * 2)')
     _write_notebook(nbs / "01_bad.ipynb", 'Recorder(record_path)("before", 1)\nraise ValueError("broken on purpose")')
-    summary = run_series(nbs, tmp_path / "out", mode="fast", parameters={"unknown": 3}, echo=None)
+    # two at a time: the parallel path (last notebook submitted first) still reports in series order
+    summary = run_series(nbs, tmp_path / "out", mode="fast", parameters={"unknown": 3}, echo=None, jobs=2)
+    assert list(summary["notebooks"]) == ["00_good", "01_bad"] and summary["jobs"] == 2
     good, bad = summary["notebooks"]["00_good"], summary["notebooks"]["01_bad"]
     assert good["ok"] and good["figures"] == {"twice": 10}
     assert good["ignored_parameters"] == ["unknown"] and "unknown" not in good["parameters"]
