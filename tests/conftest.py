@@ -12,12 +12,10 @@ import os
 import sys
 
 import pytest
-from notebook_background import NOTEBOOKS, Background, checked_notebooks, nbval_command
+from notebook_background import NOTEBOOKS, SERIES_JOBS, Background, checked_notebooks, nbval_command
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# Two notebooks at a time (one CPU thread per kernel where the CPU has two cores): ~1.6x the throughput.
-SERIES_JOBS = max(1, min(4, os.cpu_count() or 1))
 SERIES_FIXTURES = {"fast_run", "fast_series", "smoke_nbval"}
 
 

@@ -13,21 +13,24 @@
 """
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_background import checked_notebooks, nbval
+from notebook_background import NOTEBOOKS, SERIES_JOBS, checked_notebooks, nbval
 
-from cramlab.notebook_runner import find_notebooks, notebook_parameters, run_notebook, run_series
+from cramlab.notebook_runner import (
+    CHECKED_OUTPUT_MARK,
+    find_notebooks,
+    notebook_parameters,
+    run_notebook,
+    run_series,
+)
 
 pytestmark = pytest.mark.notebooks
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
 SERIES = ["00_welcome", "01_bits_in_a_vector", "02_how_surprising_is_text", "03_first_cram",
           "04_how_many_tokens_fit", "05_capacity_is_entropy", "06_more_vectors"]
 
@@ -210,7 +213,7 @@ def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):
 # --- nbval: deterministic outputs -----------------------------------------------------------------------------
 
 def test_nbval_lax_passes_and_checks_the_capacity_cells(smoke_copies, smoke_nbval):
-    checked = sum(c.source.startswith("# NBVAL_CHECK_OUTPUT") for p in smoke_copies.glob("*.ipynb")
+    checked = sum(c.source.startswith(CHECKED_OUTPUT_MARK) for p in smoke_copies.glob("*.ipynb")
                   for c in nbformat.read(p, as_version=4).cells)
     assert checked >= 4
     proc = smoke_nbval.result(timeout_s=1200)
@@ -221,7 +224,7 @@ def test_nbval_lax_passes_and_checks_the_capacity_cells(smoke_copies, smoke_nbva
 @pytest.mark.slow
 def test_every_notebook_runs_in_smoke_mode(tmp_path):
     """`cramlab notebooks run --smoke` over the whole series: the tiny model, a few steps, every cell."""
-    summary = run_series(NOTEBOOKS, tmp_path, mode="smoke", echo=None, jobs=max(1, min(2, os.cpu_count() or 1)))
+    summary = run_series(NOTEBOOKS, tmp_path, mode="smoke", echo=None, jobs=SERIES_JOBS)
     assert list(summary["notebooks"]) == [p.stem for p in find_notebooks(NOTEBOOKS)]
     assert summary["ok"], {k: e["error"] for k, e in summary["notebooks"].items() if not e["ok"]}
     assert checked_notebooks()          # and nbval has cells to compare in `make test`
@@ -231,7 +234,7 @@ def test_nbval_catches_a_changed_capacity_table(smoke_copies, tmp_path):
     """The checked outputs are compared for real: a wrong number in one makes nbval fail."""
     src = smoke_copies / "01_bits_in_a_vector.ipynb"
     nb = nbformat.read(src, as_version=4)
-    cell = next(c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT") and "capacity_table" in c.source)
+    cell = next(c for c in nb.cells if c.source.startswith(CHECKED_OUTPUT_MARK) and "capacity_table" in c.source)
     assert "3862" in cell.outputs[0]["text"]
     cell.outputs[0]["text"] = cell.outputs[0]["text"].replace("3862", "3863")
     nbformat.write(nb, tmp_path / src.name)
