@@ -47,10 +47,11 @@ $(DEV): $(CORE) pyproject.toml
 demo: $(CORE)
 	$(BIN)/cramlab demo
 
-# What CI runs: unit tests, the learner's commands end to end, every notebook in fast mode (papermill) and
-# nbval on the checked outputs; tests/conftest.py starts the notebooks with the session, beside the unit tests.
-# The longer embedded-model checks (marked slow: convergence, searches, SIGKILL/torchrun sweeps, every
-# notebook's smoke run) run with `make test-slow`; `make test-all` runs both.
+# What CI runs: unit tests, the learner's commands end to end, the notebooks whose lessons it asserts in fast
+# mode (papermill; 04, 07 and 09 in smoke mode) and nbval on the checked outputs; tests/conftest.py starts the
+# notebooks with the session, beside the unit tests. The longer embedded-model checks (marked slow:
+# convergence, searches, SIGKILL/torchrun sweeps, 04/07/09 in fast mode, every notebook's smoke run) run with
+# `make test-slow`; `make test-all` runs both.
 test: $(DEV)
 	$(PYTEST) -m "not slow and not browser and not gpu"
 

@@ -2,21 +2,30 @@
 notebook series runs in the background while the other tests run.
 
 `make test` is CPU-bound on a 2-core machine, and the notebooks' fast series (two kernels at a time) takes
-most of it. Started as processes when the session starts (not when the first notebook test asks for it),
+most of it: `make test` runs the notebooks it asserts on in fast mode and 04, 07, 09 in smoke mode; their fast
+runs belong to `make test-slow` (notebook_background.FAST_IN_SLOW_TIER says why). Started as processes when the session starts (not when the first notebook test asks for it),
 with the notebook tests moved to the end, the series and nbval's run overlap the unit tests instead of
 following them; a session that ends early kills them. Every process then gets one CPU thread: OpenMP
 threads of several processes fighting over two cores waste more than they add.
 """
 import json
 import os
-import sys
 
 import pytest
-from notebook_background import NOTEBOOKS, SERIES_JOBS, Background, checked_notebooks, nbval_command
+from notebook_background import (
+    FAST_IN_MAKE_TEST,
+    FAST_IN_SLOW_TIER,
+    Background,
+    checked_notebooks,
+    nbval_command,
+    series_command,
+)
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SERIES_FIXTURES = {"fast_run", "fast_series", "smoke_nbval"}
+MAKE_TEST_SERIES = {"fast_run", "fast_series", "smoke_nbval", "smoke_run", "smoke_series"}
+SLOW_TIER_SERIES = {"fast_run_slow_tier", "slow_tier_series"}
+SERIES_FIXTURES = MAKE_TEST_SERIES | SLOW_TIER_SERIES
 
 
 def pytest_collection_modifyitems(items):
@@ -31,11 +40,15 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session", autouse=True)
 def _notebook_series_in_the_background(request):
     """When notebook tests are selected, start their series now and run the rest on one thread beside it."""
-    if any(SERIES_FIXTURES & set(item.fixturenames) for item in request.session.items):
+    wanted = set().union(*(set(item.fixturenames) for item in request.session.items))
+    if wanted & SERIES_FIXTURES:
         import torch
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")   # subprocesses started by tests
         torch.set_num_threads(1)
+    if wanted & MAKE_TEST_SERIES:
         request.getfixturevalue("fast_series")
+    if wanted & SLOW_TIER_SERIES:
+        request.getfixturevalue("slow_tier_series")
 
 
 @pytest.fixture(scope="session")
@@ -73,21 +86,56 @@ def smoke_nbval(smoke_copies):
 
 
 @pytest.fixture(scope="session")
-def fast_series(tmp_path_factory, smoke_nbval):
-    """The fast series as learners run it (`cramlab notebooks run --fast --jobs N`), started now in its own
-    process; asks for `smoke_nbval` first so that nbval's run overlaps it too. Returns (folder, process)."""
-    out = tmp_path_factory.mktemp("notebooks-fast")
-    run = Background([sys.executable, "-m", "cramlab", "notebooks", "run", "--fast", "--jobs", str(SERIES_JOBS),
-                      "--notebooks", str(NOTEBOOKS), "--out", str(out)], out, dict(os.environ))
+def smoke_series(tmp_path_factory):
+    """04, 07 and 09 in smoke mode (tiny model, every cell), one kernel, started at once."""
+    out = tmp_path_factory.mktemp("notebooks-smoke")
+    run = Background(series_command("smoke", FAST_IN_SLOW_TIER, out, jobs=1), out, dict(os.environ))
     yield out, run
     run.stop()
 
 
 @pytest.fixture(scope="session")
-def fast_run(fast_series):
-    """(folder, summary) of the finished fast series (exit code 1 when a notebook failed: the tests say which)."""
-    out, run = fast_series
+def fast_series(tmp_path_factory, smoke_nbval, smoke_series):
+    """The fast series of `make test`'s notebooks as learners run it (`cramlab notebooks run --fast --jobs
+    N`), started now in its own process; asks for nbval's and the smoke series' runs first so that they
+    overlap it too. Returns (folder, process)."""
+    out = tmp_path_factory.mktemp("notebooks-fast")
+    run = Background(series_command("fast", FAST_IN_MAKE_TEST, out), out, dict(os.environ))
+    yield out, run
+    run.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_tier_series(tmp_path_factory):
+    """04, 07 and 09 in fast mode (`make test-slow`), started when the session starts."""
+    out = tmp_path_factory.mktemp("notebooks-fast-slow-tier")
+    run = Background(series_command("fast", FAST_IN_SLOW_TIER, out), out, dict(os.environ))
+    yield out, run
+    run.stop()
+
+
+def _finished(series) -> tuple:
+    """(folder, summary) of a finished series (exit code 1 when a notebook failed: the tests say which)."""
+    out, run = series
     proc = run.result(timeout_s=3600)
     summary = out / "summary.json"
-    assert summary.is_file(), f"the fast series wrote no summary (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    assert summary.is_file(), f"the series wrote no summary (exit {proc.returncode}): {proc.stderr[-2000:]}"
     return out, json.loads(summary.read_text())
+
+
+@pytest.fixture(scope="session")
+def fast_run(fast_series):
+    """(folder, summary) of `make test`'s fast series."""
+    return _finished(fast_series)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_series):
+    """(folder, summary) of 04, 07 and 09's smoke run."""
+    return _finished(smoke_series)
+
+
+@pytest.fixture(scope="session")
+def fast_run_slow_tier(slow_tier_series):
+    """(folder, summary) of 04, 07 and 09's fast run (`make test-slow`)."""
+    return _finished(slow_tier_series)

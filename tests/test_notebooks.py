@@ -1,8 +1,9 @@
 """The notebook series as a regression check (papermill + nbval).
 
-- The whole series runs once in fast mode with papermill (session fixture, the embedded model); every
-  notebook must finish and record its key figures, and the figures must say what the notebook teaches
-  (03: the text converged and decodes back exactly).
+- The series runs once in fast mode with papermill (session fixtures, the embedded model); every notebook
+  must finish and record its key figures, and the figures must say what the notebook teaches (03: the text
+  converged and decodes back exactly). `make test` runs 00-03, 05, 06 and 08 so, and 04, 07 and 09 in smoke
+  mode (tiny model, every cell); their fast runs and figure tests are marked slow (`make test-slow`).
 - nbval (`pytest --nbval-lax`) runs the notebooks with cells marked `# NBVAL_CHECK_OUTPUT` (capacity
   tables) with their smoke parameters (tiny model, a few steps) and compares those cells with their
   committed outputs. Every notebook's smoke run is a slow test (`make test-slow`).
@@ -19,7 +20,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_background import NOTEBOOKS, SERIES_JOBS, checked_notebooks, nbval
+from notebook_background import (
+    FAST_IN_MAKE_TEST,
+    FAST_IN_SLOW_TIER,
+    NOTEBOOKS,
+    SERIES_JOBS,
+    checked_notebooks,
+    nbval,
+)
 
 from cramlab.notebook_runner import (
     CHECKED_OUTPUT_MARK,
@@ -31,28 +39,47 @@ from cramlab.notebook_runner import (
 
 pytestmark = pytest.mark.notebooks
 
-SERIES = ["00_welcome", "01_bits_in_a_vector", "02_how_surprising_is_text", "03_first_cram",
-          "04_how_many_tokens_fit", "05_capacity_is_entropy", "06_more_vectors"]
-
-
 def figures(fast_run, name):
     entry = fast_run[1]["notebooks"][name]
     assert entry["ok"], f"{name} failed: {entry['error']}"
     return entry["figures"]
 
 
-def test_summary_json_lists_every_notebook_ok(fast_run):
-    out, summary = fast_run
+def _assert_series_ok(run, mode, names):
+    out, summary = run
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == summary
-    assert summary["mode"] == "fast" and summary["fast"] is True
-    assert set(SERIES) <= set(summary["notebooks"])
-    for name in SERIES:
+    assert summary["mode"] == mode
+    assert list(summary["notebooks"]) == list(names)          # exactly these, in series order
+    for name in names:
         entry = summary["notebooks"][name]
         assert entry["ok"], f"{name}: {entry['error']}"
         assert entry["duration_s"] > 0 and entry["figures"], name
         assert Path(entry["output"]).is_file()
     assert summary["ok"], {k: e["error"] for k, e in summary["notebooks"].items() if not e["ok"]}
+
+
+def test_every_notebook_is_in_one_tier():
+    """A new notebook must be placed: in `make test`'s fast series, or in smoke mode there and fast in the slow
+    tier. Nothing is left out and nothing runs twice."""
+    every = [p.stem for p in find_notebooks(NOTEBOOKS)]
+    assert sorted(FAST_IN_MAKE_TEST + FAST_IN_SLOW_TIER) == every
+    assert not set(FAST_IN_MAKE_TEST) & set(FAST_IN_SLOW_TIER)
+
+
+def test_summary_json_lists_every_notebook_ok(fast_run):
+    _assert_series_ok(fast_run, "fast", FAST_IN_MAKE_TEST)
+    assert fast_run[1]["fast"] is True
+
+
+def test_the_other_notebooks_run_every_cell_in_smoke_mode(smoke_run):
+    _assert_series_ok(smoke_run, "smoke", FAST_IN_SLOW_TIER)
+    _assert_solutions_pass(smoke_run)
+
+
+@pytest.mark.slow
+def test_slow_tier_summary_lists_its_notebooks_ok(fast_run_slow_tier):
+    _assert_series_ok(fast_run_slow_tier, "fast", FAST_IN_SLOW_TIER)
 
 
 def test_fast_parameters_were_injected(fast_run):
@@ -63,8 +90,8 @@ def test_fast_parameters_were_injected(fast_run):
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 
 
-def test_solution_cells_run_and_pass_their_checks(fast_run):
-    for name, entry in fast_run[1]["notebooks"].items():
+def _assert_solutions_pass(run):
+    for name, entry in run[1]["notebooks"].items():
         assert entry["ok"], f"{name}: {entry['error']}"
         cells = [c for c in nbformat.read(entry["output"], as_version=4).cells
                  if "solution" in c.metadata.get("tags", [])]
@@ -77,6 +104,15 @@ def test_solution_cells_run_and_pass_their_checks(fast_run):
             assert "✘" not in text, f"{name}: a reference answer fails its own check: {text[-400:]}"
             printed.append(text)
         assert any("✔" in t for t in printed), f"{name}: no solution was checked"
+
+
+def test_solution_cells_run_and_pass_their_checks(fast_run):
+    _assert_solutions_pass(fast_run)
+
+
+@pytest.mark.slow
+def test_slow_tier_solution_cells_run_and_pass_their_checks(fast_run_slow_tier):
+    _assert_solutions_pass(fast_run_slow_tier)
 
 
 def test_03_own_loop_matches_cram(fast_run):
@@ -137,8 +173,9 @@ def test_03_sink_first_steers_better_than_mem_first_on_the_same_budget(fast_run)
     assert at_budget["sink-first"] > at_budget["mem-first"], at_budget
 
 
-def test_04_length_sweep(fast_run):
-    f = figures(fast_run, "04_how_many_tokens_fit")
+@pytest.mark.slow
+def test_04_length_sweep(fast_run_slow_tier):
+    f = figures(fast_run_slow_tier, "04_how_many_tokens_fit")
     lengths = notebook_parameters(NOTEBOOKS / "04_how_many_tokens_fit.ipynb", "fast")["lengths"]
     assert sorted(int(k) for k in f["accuracy_by_length"]) == lengths
     assert f["max_tokens"] in lengths                     # the shortest length fits even in fast mode
@@ -171,8 +208,9 @@ def test_06_more_vectors(fast_run):
     assert all(v > 0 for v in f["info_gain_bits_by_n_mem"].values())
 
 
-def test_07_sweep_report_and_progressive(fast_run):
-    f = figures(fast_run, "07_gpu_scale")
+@pytest.mark.slow
+def test_07_sweep_report_and_progressive(fast_run_slow_tier):
+    f = figures(fast_run_slow_tier, "07_gpu_scale")
     p = notebook_parameters(NOTEBOOKS / "07_gpu_scale.ipynb", "fast")
     assert f["device"] == "cpu"                                # CI has no GPU: fast mode runs on the CPU
     settings = [f"smollm2-135m/{lay}/{pro}" for lay in p["layouts"] for pro in p["protocols"]]
@@ -195,6 +233,16 @@ def test_08_progressive_attention_and_trajectory(fast_run):
     # what 08 teaches: at its peak layer the trained vector draws more attention than a random vector of
     # the same norm (the direction, not the size, draws it)
     assert f["peak_mem_share"] > f["peak_random_share"], (f["peak_mem_share"], f["peak_random_share"])
+
+
+@pytest.mark.slow
+def test_09_storage_and_reconstruction(fast_run_slow_tier):
+    """What 09 answers for a practitioner, on its fast corpus: every document comes back exactly from its
+    fp32 vector, and the vectors do not save storage (a bf16 vector takes more bytes than the UTF-8 text)."""
+    f = figures(fast_run_slow_tier, "09_in_practice")
+    assert f["reconstruction_rate"] == 1.0, f["by_group"]
+    assert f["exact_rate_by_precision"]["fp32"] == 1.0
+    assert f["bf16_vectors_to_utf8"] > 1
 
 
 def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):
