@@ -75,31 +75,51 @@ def check_liger_loss_matches_torch(n_rows=300):
 
 
 def check_fused_matches_unfused(n_texts=8, n_tokens=32):
-    """One step of the engine with Liger's kernels (RMSNorm, RoPE, SwiGLU, cross-entropy) equals one step with
-    transformers' kernels from the same start (embedded model, bf16): per-text loss and gradient to the vector.
+    """One step of the engine with Liger's kernels (RMSNorm, RoPE, SwiGLU, cross-entropy) against one step with
+    transformers' kernels, both in bf16, from the same start (embedded model): per-text loss and gradient to the
+    vector, each measured against the same step in float32.
+    `ok`: the fused step is no further from float32 than transformers' own bf16 step: its largest relative loss
+    error at most 1.5x that step's (and under 1e-2), its smallest gradient cosine at most 0.01 below that step's
+    (and at least 0.95). The two bf16 steps' agreement with each other is reported beside it, not judged.
+    Measured against float32 because two bf16 roundings can agree with each other and not with the function:
+    torch's fused F.rms_norm in place of Liger's RMSNorm (a probe, docs/performance.md round six) gave a
+    gradient cosine to float32 of 0.942 where transformers' bf16 step gave 0.991.
     Whole runs are not compared vector by vector: in bf16 two roundings of the same step drift apart within
     tens of steps at lr 0.1 (a first run of this check saw vector cosines of 0.26 after 40 steps and final
     losses of both signs of difference), so convergence is asserted by `check_converges` instead."""
     from cramlab.bench import group_for
     from cramlab.fast import FastStep
     from cramlab.settings import CramSettings
-    out = {}
+    from cramlab.step import prepare_group
+    out, start = {}, None
     s = CramSettings()
-    for kernels in ("torch", "liger"):
-        lm = load_model("smollm2-135m", device="cuda", dtype="bfloat16", kernels=kernels)
+    for name, kernels, dtype in (("float32", "torch", "float32"), ("torch", "torch", "bfloat16"),
+                                 ("fused", "liger", "bfloat16")):
+        lm = load_model("smollm2-135m", device="cuda", dtype=dtype, kernels=kernels)
         texts = get_texts(lm.tokenizer, "unseen", n_tokens, n_texts=n_texts, seed=0)
-        g = group_for(lm.model, [t.token_ids for t in texts], lm.spec.sink_token_id, s)
+        rows = [t.token_ids for t in texts]
+        g = group_for(lm.model, rows, lm.spec.sink_token_id, s) if start is None else \
+            prepare_group(lm.model, rows, s, lm.spec.sink_token_id, warm=start)
+        start = g.start.clone() if start is None else start          # one start for all three
         fs = FastStep.from_group(lm.model, g, s)
         loss_tok, _ = fs.token_losses()                 # the forward of the engine's own step
         loss = loss_tok.mean(1)
         loss.sum().backward()
-        out[kernels] = (loss.detach().float(), fs.mem.grad.float().flatten(1))
-    (la, ga), (lb, gb) = out["torch"], out["liger"]
-    loss_rel = ((la - lb).abs() / la.abs()).max().item()
-    cos = torch.nn.functional.cosine_similarity(ga, gb, dim=1).min().item()
-    ok = loss_rel <= 1e-2 and cos >= 0.99
+        out[name] = (loss.detach().float(), fs.mem.grad.float().flatten(1))
+
+    def against(a, b):
+        (la, ga), (lb, gb) = out[a], out[b]
+        return (((la - lb).abs() / lb.abs()).max().item(),
+                torch.nn.functional.cosine_similarity(ga, gb, dim=1).min().item())
+    fused_rel, fused_cos = against("fused", "float32")
+    torch_rel, torch_cos = against("torch", "float32")
+    pair_rel, pair_cos = against("fused", "torch")
+    ok = (fused_rel <= max(1.5 * torch_rel, 1e-4) and fused_rel <= 1e-2
+          and fused_cos >= min(torch_cos - 0.01, 0.99) and fused_cos >= 0.95)
     return {"check": "fused_step_matches_unfused_bf16", "n_texts": n_texts, "n_tokens": n_tokens,
-            "max_rel_loss_diff": loss_rel, "min_grad_cosine": cos, "ok": ok}
+            "fused_vs_fp32": {"max_rel_loss_diff": fused_rel, "min_grad_cosine": fused_cos},
+            "torch_bf16_vs_fp32": {"max_rel_loss_diff": torch_rel, "min_grad_cosine": torch_cos},
+            "fused_vs_torch_bf16": {"max_rel_loss_diff": pair_rel, "min_grad_cosine": pair_cos}, "ok": ok}
 
 
 def staggered_rows(tiny):

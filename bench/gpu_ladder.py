@@ -3,7 +3,7 @@ ratios, MFU over the bf16 matmul peak measured in the same run, the loss each co
 same start, and a kernel profile of the fused steps.
 
     python bench/gpu_ladder.py OUT.jsonl [--model PATH.gguf] [--n-texts 64] [--n-tokens 64] [--steps 40]
-        [--compile] [--llama] [--llama-batches 64 48 32]
+        [--compile] [--torch-rmsnorm] [--llama] [--llama-batches 64 48 32]
 
 Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every row the same texts and start):
   baseline        the authors' loop: 1 text, fp32 weights + bf16 autocast, full logits, .item() per step,
@@ -16,6 +16,8 @@ Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every ro
   +causal-sdpa    + attention as SDPA with is_causal and its own GQA: no (N x N) mask, no repeat_kv
                   (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa). The engine's
                   default since round five; the rows above capture transformers' own attention.
+  +torch-rmsnorm  (--torch-rmsnorm) +causal-sdpa with every RMSNorm as torch's fused F.rms_norm in place of
+                  Liger's: a probe (faster, but its gradients are further from float32: docs/performance.md)
   +compile-ce     (--compile) torch.compile (inductor) of the body in place of Liger's kernels, Liger CE loss
 Then torch.profiler over graph replays of fast-graph, +liger, +liger-ce and +causal-sdpa (kernel time by
 category), and with --llama the Llama-3.2-1B shape (random weights, N=512): fast-graph with torch kernels,
@@ -59,6 +61,20 @@ def set_liger_loss(model, on: bool):
     model.get_output_embeddings()._cramlab_liger_loss = on
 
 
+def use_torch_rms_norm(model) -> int:
+    """Every RMSNorm module of `model` runs torch's F.rms_norm (fused on CUDA; autograd asks it for no weight
+    gradient, the weights being frozen). Returns how many modules were switched. A bench probe, not an engine
+    option: it rounds as F.rms_norm does (weight applied in fp32), not as Llama's RMSNorm (cast, then weight)."""
+    import torch.nn.functional as F
+    n = 0
+    for module in model.modules():
+        if type(module).__name__ in ("LlamaRMSNorm", "LigerRMSNorm"):
+            eps = getattr(module, "variance_epsilon", None) or getattr(module, "eps")
+            module.forward = (lambda x, w=module.weight, eps=eps: F.rms_norm(x, (x.shape[-1],), w, eps))
+            n += 1
+    return n
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
@@ -68,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--profile-steps", type=int, default=10)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--torch-rmsnorm", action="store_true")
     ap.add_argument("--llama", action="store_true")
     ap.add_argument("--llama-tokens", type=int, default=512)
     ap.add_argument("--llama-batches", type=int, nargs="+", default=[64, 48, 32])
@@ -160,6 +177,10 @@ def main(argv=None) -> int:
     graphed("+liger-ce", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU + Liger CE kernel in the loss", True)
     graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
             "(no mask, no repeat_kv: kernels.use_causal_sdpa; the engine's default)", True, causal=True)
+    if args.torch_rmsnorm:
+        n_norms = use_torch_rms_norm(lm_liger.model)
+        graphed("+torch-rmsnorm", lm_liger.model, g_liger, f"+causal-sdpa with {n_norms} RMSNorms as torch's "
+                "F.rms_norm in place of Liger's", True, causal=True)
     if args.llama:
         del lm_torch, lm_liger, g_torch, g_liger
         torch.cuda.empty_cache()
