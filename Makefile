@@ -40,8 +40,14 @@ $(CORE): pyproject.toml uv-overrides.txt | $(BIN)/python
 	$(call install,-e .)
 	touch $@
 
+# Bytecode for everything installed, written once: uv writes none, and where PYTHONDONTWRITEBYTECODE is set (as on
+# this kind of machine) every process of the test run (each notebook kernel, each CLI test) would compile torch
+# and transformers from source again: a fresh clone's `make test` took 704 s against 539 s in a venv with
+# bytecode (docs/performance.md, "CPU, round four"). About 40 s on 2 cores; a few files that are not Python
+# (templates) fail to compile, hence the `-`.
 $(DEV): $(CORE) pyproject.toml
 	$(call install,-e ".[dev]")
+	-$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null 2>&1
 	touch $@
 
 demo: $(CORE)
