@@ -3,9 +3,10 @@ notebook series runs in the background while the other tests run.
 
 `make test` is CPU-bound on a 2-core machine, and the notebooks' fast series (two kernels at a time) takes
 most of it: `make test` runs the notebooks it asserts on in fast mode and 04, 07, 09 in smoke mode; their fast
-runs belong to `make test-slow` (notebook_background.FAST_IN_SLOW_TIER says why). Started as processes when the session starts (not when the first notebook test asks for it),
-with the notebook tests moved to the end, the series and nbval's run overlap the unit tests instead of
-following them; a session that ends early kills them. Every process then gets one CPU thread: OpenMP
+runs belong to `make test-slow` (notebook_background.FAST_IN_SLOW_TIER says why). Each background run the
+selected tests need is started as a process when the session starts (not when the first notebook test asks for
+it), and with the notebook tests moved to the end, they overlap the unit tests instead of following them; a
+session that ends early kills them. Every process then gets one CPU thread: OpenMP
 threads of several processes fighting over two cores waste more than they add.
 """
 import json
@@ -23,9 +24,11 @@ from notebook_background import (
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-MAKE_TEST_SERIES = {"fast_run", "fast_series", "smoke_nbval", "smoke_run", "smoke_series"}
-SLOW_TIER_SERIES = {"fast_run_slow_tier", "slow_tier_series"}
-SERIES_FIXTURES = MAKE_TEST_SERIES | SLOW_TIER_SERIES
+# fixture a test asks for -> the background run it waits for (started with the session when some test needs it)
+BACKGROUND_OF = {"fast_run": "fast_series", "fast_series": "fast_series", "smoke_run": "smoke_series",
+                 "smoke_series": "smoke_series", "smoke_nbval": "smoke_nbval",
+                 "fast_run_slow_tier": "slow_tier_series", "slow_tier_series": "slow_tier_series"}
+SERIES_FIXTURES = set(BACKGROUND_OF)
 
 
 def pytest_collection_modifyitems(items):
@@ -45,10 +48,8 @@ def _notebook_series_in_the_background(request):
         import torch
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")   # subprocesses started by tests
         torch.set_num_threads(1)
-    if wanted & MAKE_TEST_SERIES:
-        request.getfixturevalue("fast_series")
-    if wanted & SLOW_TIER_SERIES:
-        request.getfixturevalue("slow_tier_series")
+    for background in dict.fromkeys(BACKGROUND_OF[name] for name in BACKGROUND_OF if name in wanted):
+        request.getfixturevalue(background)          # only the runs some selected test waits for
 
 
 @pytest.fixture(scope="session")
@@ -95,10 +96,9 @@ def smoke_series(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def fast_series(tmp_path_factory, smoke_nbval, smoke_series):
+def fast_series(tmp_path_factory):
     """The fast series of `make test`'s notebooks as learners run it (`cramlab notebooks run --fast --jobs
-    N`), started now in its own process; asks for nbval's and the smoke series' runs first so that they
-    overlap it too. Returns (folder, process)."""
+    N`), started in its own process. Returns (folder, process)."""
     out = tmp_path_factory.mktemp("notebooks-fast")
     run = Background(series_command("fast", FAST_IN_MAKE_TEST, out), out, dict(os.environ))
     yield out, run
