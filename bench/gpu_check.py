@@ -87,7 +87,6 @@ def check_fused_matches_unfused(n_texts=8, n_tokens=32):
     Whole runs are not compared vector by vector: in bf16 two roundings of the same step drift apart within
     tens of steps at lr 0.1 (a first run of this check saw vector cosines of 0.26 after 40 steps and final
     losses of both signs of difference), so convergence is asserted by `check_converges` instead."""
-    from cramlab.bench import group_for
     from cramlab.fast import FastStep
     from cramlab.settings import CramSettings
     from cramlab.step import prepare_group
@@ -98,8 +97,7 @@ def check_fused_matches_unfused(n_texts=8, n_tokens=32):
         lm = load_model("smollm2-135m", device="cuda", dtype=dtype, kernels=kernels)
         texts = get_texts(lm.tokenizer, "unseen", n_tokens, n_texts=n_texts, seed=0)
         rows = [t.token_ids for t in texts]
-        g = group_for(lm.model, rows, lm.spec.sink_token_id, s) if start is None else \
-            prepare_group(lm.model, rows, s, lm.spec.sink_token_id, warm=start)
+        g = prepare_group(lm.model, rows, s, lm.spec.sink_token_id, warm=start)   # drawn once, then given
         start = g.start.clone() if start is None else start          # one start for all three
         fs = FastStep.from_group(lm.model, g, s)
         loss_tok, _ = fs.token_losses()                 # the forward of the engine's own step
