@@ -22,10 +22,11 @@ import nbformat
 import pytest
 from jupytext.compare import NotebookDifference, compare_notebooks
 
+from cramlab.notebook_runner import CHECKED_OUTPUT_MARK
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 IPYNBS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-CHECK = "# NBVAL_CHECK_OUTPUT"
 EXERCISE = re.compile(r"^### Exercise (\d+) · (★{1,3}☆{0,2}) · ~(\d+) min", re.MULTILINE)
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 ids = [p.stem for p in IPYNBS]
@@ -68,7 +69,7 @@ def test_the_sync_check_sees_an_edit():
 def test_committed_without_heavy_outputs(ipynb):
     nb = nbformat.read(ipynb, as_version=4)
     with_outputs = [c.source.splitlines()[0] for c in nb.cells
-                    if c.cell_type == "code" and c.outputs and not c.source.startswith(CHECK)]
+                    if c.cell_type == "code" and c.outputs and not c.source.startswith(CHECKED_OUTPUT_MARK)]
     assert not with_outputs, f"{ipynb.name}: outputs outside the nbval-checked cells: {with_outputs}"
     assert ipynb.stat().st_size < 100_000
 
