@@ -255,7 +255,8 @@ def run(args) -> dict:
         # the authors'-style baseline runs unpatched (no fused kernels), whatever our engine uses
         lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False, kernels="torch")
         reload_s = time.perf_counter() - t0
-        lm = load_model(args.model, device=str(device), dtype=args.dtype)   # None: bf16 on a GPU, fp32 on a CPU
+        lm = load_model(args.model, device=str(device), dtype=args.dtype,   # None: bf16 on a GPU, fp32 on a CPU
+                        kernels=getattr(args, "kernels", "auto"))
         report["ours_dtype"] = lm.spec.dtype
         report["ours_kernels"], report["baseline_kernels"] = lm.spec.kernels, lm32.spec.kernels
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)
@@ -283,6 +284,9 @@ def run(args) -> dict:
                 continue
     report["rows"] = [r.to_dict() for r in rows_out]
     print_table(rows_out)
+    if "ours_kernels" in report:
+        print(f"kernels: ours {report['ours_kernels']}, baseline {report['baseline_kernels']} "
+              f"(--kernels torch turns ours off)")
     if report.get("race"):
         print(json.dumps(report["race"]))
     if peak:

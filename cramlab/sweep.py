@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import BadInputError, ConfigError, OutputPathError
+from .kernels import KERNEL_CHOICES
 
 # Notebook 07 reads Table 1 through this module until its source imports it from cramlab.report (where it lives).
 from .report import format_report, length_records, report, write_csv  # noqa: F401
@@ -81,6 +82,7 @@ class SweepConfig:
     dtype: str | None = _KIT.dtype
     decode: bool = True               # greedy decode every result ("back again")
     engine: str = _KIT.engine         # cram's engine: auto (fast on a GPU), plain or fast
+    kernels: str = "auto"             # fused GPU kernels (load_model's option); each line records which ran
     keep_history: bool = False        # keep the per-step loss/accuracy history on every line
     preset: str = "kit"               # CramSettings preset; keys the config leaves out take the preset's values
 
@@ -196,6 +198,9 @@ def _check_values(cfg: SweepConfig, where: str) -> None:
     for v in cfg.sources:
         if v not in SOURCES:
             raise ConfigError(f"key 'sources' in {where}: unknown value {v!r}; use one of {', '.join(SOURCES)}")
+    if cfg.kernels not in KERNEL_CHOICES:
+        raise ConfigError(f"key 'kernels' in {where}: unknown value {cfg.kernels!r}; use one of "
+                          f"{', '.join(KERNEL_CHOICES)}")
     if min(cfg.lengths) < 2:
         raise ConfigError(f"key 'lengths' in {where}: every length must be >= 2 tokens, got {cfg.lengths}")
     for key in ("n_texts", "batch_size"):
@@ -316,7 +321,7 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
     crammed = 0
     for g in groups:
         if lm is None:
-            lm = load_model(model_name, device=device, dtype=cfg.dtype)
+            lm = load_model(model_name, device=device, dtype=cfg.dtype, kernels=cfg.kernels)
         if g.source not in texts_of:
             texts_of[g.source] = get_texts(lm.tokenizer, g.source, max(cfg.lengths), n_texts=cfg.n_texts,
                                            seed=cfg.seed)
@@ -345,6 +350,7 @@ def _line(cfg: SweepConfig, g: Group, spec, res, rank: int) -> dict:
     if cfg.keep_history:
         row["history"] = d["history"]
     row |= {"d": spec.d, "vocab_size": spec.vocab_size, "fingerprint": spec.fingerprint, "device": spec.device,
+            "kernels": spec.kernels,
             "rank": rank, "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "sweep_settings": cfg.result_settings(), "settings_digest": settings_digest(cfg.result_settings())}
     return row

@@ -30,7 +30,18 @@ def test_bench_cli_on_cpu_writes_ratios_and_the_race(tmp_path, capsys):
     assert race["ratio"] == race["baseline_seconds"] / race["ours_seconds"]
     assert max(race["baseline_steps"]) <= 4
     assert report["ours_dtype"] == "float32"                           # the CPU default, recorded
-    assert "x base" in capsys.readouterr().out
+    assert report["ours_kernels"] == report["baseline_kernels"] == "torch"   # no Liger off CUDA, and named
+    out = capsys.readouterr().out
+    assert "x base" in out and "kernels: ours torch, baseline torch" in out
+
+
+def test_bench_kernels_liger_off_cuda_is_one_line_error(tmp_path, capsys):
+    """`--kernels` reaches our engine's model: asking for Liger on a CPU is refused in one line, exit 2."""
+    rc = main(["bench", "--device", "cpu", "--model", "tiny-llama", "--parts", "embedded", "--n-texts", "2",
+               "--n-tokens", "6", "--steps", "1", "--kernels", "liger", "--out", str(tmp_path / "b.json")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "--kernels" in err
+    assert not (tmp_path / "b.json").exists()
 
 
 def _profile_module():

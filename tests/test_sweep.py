@@ -71,6 +71,7 @@ def reference(tiny, tmp_path_factory):
     ({"lengths": [1, 8]}, r"key 'lengths'.*>= 2"),
     ({"lr": -1}, r"key 'lr'.*> 0"),
     ({"n_mem": [0]}, r"key 'n_mem'.*>= 1"),
+    ({"kernels": "triton"}, r"key 'kernels'.*unknown value 'triton'.*auto, liger, torch"),
 ])
 def test_config_errors_name_the_key_and_the_fix(data, pattern):
     with pytest.raises(ConfigError, match=pattern):
@@ -122,6 +123,7 @@ def test_output_path_that_cannot_be_written(tmp_path):
 
 def test_one_line_per_job_and_a_rerun_crams_nothing(reference, tmp_path):
     assert len(reference) == 12 and len({job_key(r) for r in reference}) == 12
+    assert {r["kernels"] for r in reference} == {"torch"}       # which kernels ran: on a CPU, transformers' own
     assert {(r["source"], r["n_tokens"]) for r in reference} == {(s, n) for s in ("unseen", "random") for n in (4, 6)}
     out = tmp_path / "r.jsonl"
     for r in reference:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BadInputError, ConfigError
+from ..kernels import KERNEL_CHOICES
 from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
 from ..results_file import job_key, read_results
 from ..settings import ENGINES, LAYOUTS, PRESETS, PROTOCOLS
@@ -42,6 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("--device")
     p.add_argument("--dtype")
     p.add_argument("--engine", choices=ENGINES)
+    p.add_argument("--kernels", choices=KERNEL_CHOICES,
+                   help="fused GPU kernels: auto (default) = Liger on CUDA when installed, torch = off, liger = required")
     p.add_argument("--no-decode", action="store_true", help="skip greedy decoding")
     p.add_argument("--dry-run", action="store_true", help="print the plan and how much is done, run nothing")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
@@ -73,7 +76,7 @@ def _cmd_sweep(args) -> int:
                       layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
                       n_texts=args.n_texts, seed=args.seed, batch_size=args.batch_size, max_steps=args.max_steps,
                       lr=args.lr, patience=args.patience, check_every=args.check_every, device=args.device,
-                      dtype=args.dtype, engine=args.engine, decode=False if args.no_decode else None,
+                      dtype=args.dtype, engine=args.engine, kernels=args.kernels, decode=False if args.no_decode else None,
                       preset=args.preset)
     if args.dry_run:
         out = Path(args.out)
