@@ -256,7 +256,7 @@ def run(args) -> dict:
         lm32 = load_model(args.model, device=str(device), dtype="float32", use_cache=False, kernels="torch")
         reload_s = time.perf_counter() - t0
         lm = load_model(args.model, device=str(device), dtype=args.dtype,   # None: bf16 on a GPU, fp32 on a CPU
-                        kernels=getattr(args, "kernels", "auto"))
+                        kernels=args.kernels)
         report["ours_dtype"] = lm.spec.dtype
         report["ours_kernels"], report["baseline_kernels"] = lm.spec.kernels, lm32.spec.kernels
         texts = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=args.n_texts, seed=0)

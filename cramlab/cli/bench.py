@@ -9,7 +9,7 @@ import json
 import sys
 
 from ..errors import BadInputError
-from ..kernels import KERNEL_CHOICES
+from .common import add_kernels_arg
 
 
 def register(sub) -> None:
@@ -19,9 +19,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--dtype", choices=["float32", "bfloat16"],
                    help="our engine's weights (default: bfloat16 on a GPU, float32 on a CPU); the baseline stays fp32")
-    p.add_argument("--kernels", choices=KERNEL_CHOICES, default="auto",
-                   help="our engine's fused GPU kernels: auto = Liger on CUDA when installed, torch = off, liger = "
-                        "required; the baseline always runs transformers' own")
+    add_kernels_arg(p, note=" (our engine's; the baseline always runs transformers' own)")
     p.add_argument("--parts", nargs="+", default=["embedded", "llama1b"], choices=["embedded", "llama1b"])
     p.add_argument("--n-texts", type=int, default=64)
     p.add_argument("--n-tokens", type=int, default=64)

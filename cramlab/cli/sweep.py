@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from ..errors import BadInputError, ConfigError
-from ..kernels import KERNEL_CHOICES
 from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
 from ..results_file import job_key, read_results
 from ..settings import ENGINES, LAYOUTS, PRESETS, PROTOCOLS
 from ..sweep import dist_env, load_config, n_jobs, plan, run_sweep
 from ..texts import SOURCES
+from .common import add_kernels_arg
 
 
 def register(subparsers) -> None:
@@ -43,8 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--device")
     p.add_argument("--dtype")
     p.add_argument("--engine", choices=ENGINES)
-    p.add_argument("--kernels", choices=KERNEL_CHOICES,
-                   help="fused GPU kernels: auto (default) = Liger on CUDA when installed, torch = off, liger = required")
+    add_kernels_arg(p, default=None, note=" (default: the config's, else auto)")
     p.add_argument("--no-decode", action="store_true", help="skip greedy decoding")
     p.add_argument("--dry-run", action="store_true", help="print the plan and how much is done, run nothing")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
@@ -76,8 +75,8 @@ def _cmd_sweep(args) -> int:
                       layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
                       n_texts=args.n_texts, seed=args.seed, batch_size=args.batch_size, max_steps=args.max_steps,
                       lr=args.lr, patience=args.patience, check_every=args.check_every, device=args.device,
-                      dtype=args.dtype, engine=args.engine, kernels=args.kernels, decode=False if args.no_decode else None,
-                      preset=args.preset)
+                      dtype=args.dtype, engine=args.engine, kernels=args.kernels,
+                      decode=False if args.no_decode else None, preset=args.preset)
     if args.dry_run:
         out = Path(args.out)
         have = {job_key(r) for r in read_results(out, repair=False)} if out.exists() else set()
