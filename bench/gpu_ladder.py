@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,16 +62,38 @@ def set_liger_loss(model, on: bool):
     model.get_output_embeddings()._cramlab_liger_loss = on
 
 
-def use_torch_rms_norm(model) -> int:
-    """Every RMSNorm module of `model` runs torch's F.rms_norm (fused on CUDA; autograd asks it for no weight
-    gradient, the weights being frozen). Returns how many modules were switched. A bench probe, not an engine
-    option: it rounds as F.rms_norm does (weight applied in fp32), not as Llama's RMSNorm (cast, then weight)."""
-    import torch.nn.functional as F
+RMS_NORMS = ("LlamaRMSNorm", "LigerRMSNorm")   # the module classes an RMSNorm variant replaces
+
+
+def norm_fn(variant, weight, eps):
+    """The forward of one RMSNorm module under `variant` (None for "liger": the module's own). "torch" is torch's
+    fused F.rms_norm (autograd asks it for no weight gradient, the weights being frozen); it rounds once, after the
+    weight, not as Llama's RMSNorm (normalise, cast, then weight). "torch-fp32" is the same kernel in float32 plus
+    two casts; "torch-order" the kernel without weight, then the weight in bf16 (Llama's order)."""
+    shape = (weight.shape[0],)
+    if variant == "torch":
+        return lambda x: F.rms_norm(x, shape, weight, eps)
+    if variant == "torch-fp32":
+        w32 = weight.float()
+        return lambda x: F.rms_norm(x.float(), shape, w32, eps).to(x.dtype)
+    if variant == "torch-order":
+        return lambda x: F.rms_norm(x, shape, None, eps) * weight
+    return None
+
+
+def norm_eps(module) -> float:
+    return getattr(module, "variance_epsilon", None) or module.eps
+
+
+def set_norms(model, variant) -> int:
+    """Every RMSNorm module of `model` runs `variant` ("liger" puts each module's own forward back). Returns how
+    many modules it set. A bench probe, not an engine option (docs/performance.md, rounds six and seven)."""
     n = 0
     for module in model.modules():
-        if type(module).__name__ in ("LlamaRMSNorm", "LigerRMSNorm"):
-            eps = getattr(module, "variance_epsilon", None) or getattr(module, "eps")
-            module.forward = (lambda x, w=module.weight, eps=eps: F.rms_norm(x, (x.shape[-1],), w, eps))
+        if type(module).__name__ in RMS_NORMS:
+            if not hasattr(module, "_own_forward"):
+                module._own_forward = module.forward
+            module.forward = norm_fn(variant, module.weight, norm_eps(module)) or module._own_forward
             n += 1
     return n
 
@@ -178,7 +201,7 @@ def main(argv=None) -> int:
     graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
             "(no mask, no repeat_kv: kernels.use_causal_sdpa; the engine's default)", True, causal=True)
     if args.torch_rmsnorm:
-        n_norms = use_torch_rms_norm(lm_liger.model)
+        n_norms = set_norms(lm_liger.model, "torch")
         graphed("+torch-rmsnorm", lm_liger.model, g_liger, f"+causal-sdpa with {n_norms} RMSNorms as torch's "
                 "F.rms_norm in place of Liger's", True, causal=True)
     if args.llama:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_ladder import set_liger_loss, write
+from gpu_ladder import RMS_NORMS, norm_eps, norm_fn, set_liger_loss, set_norms, write
 
 from cramlab.bench import BaselineLoop, group_for, time_steps
 from cramlab.fast import FastStep
@@ -37,33 +37,7 @@ from cramlab.settings import CramSettings
 from cramlab.step import prepare_group
 from cramlab.texts import get_texts
 
-VARIANTS = ("liger", "torch", "torch-fp32", "torch-order")
-
-
-def norm_fn(variant, weight, eps):
-    """The forward of one RMSNorm module under `variant` (None: the module's own)."""
-    shape = (weight.shape[0],)
-    if variant == "torch":
-        return lambda x: F.rms_norm(x, shape, weight, eps)
-    if variant == "torch-fp32":
-        w32 = weight.float()
-        return lambda x: F.rms_norm(x.float(), shape, w32, eps).to(x.dtype)
-    if variant == "torch-order":
-        return lambda x: F.rms_norm(x, shape, None, eps) * weight
-    return None
-
-
-def set_norms(model, variant) -> int:
-    """Every RMSNorm module of `model` runs `variant`; "liger" puts each module's own forward back."""
-    n = 0
-    for module in model.modules():
-        if type(module).__name__ in ("LlamaRMSNorm", "LigerRMSNorm"):
-            if not hasattr(module, "_own_forward"):
-                module._own_forward = module.forward
-            eps = getattr(module, "variance_epsilon", None) or module.eps
-            module.forward = norm_fn(variant, module.weight, eps) or module._own_forward
-            n += 1
-    return n
+VARIANTS = ("liger", "torch", "torch-fp32", "torch-order")   # gpu_ladder.norm_fn says what each is
 
 
 def isolated(lm, out):
@@ -71,8 +45,8 @@ def isolated(lm, out):
     exp(U(0, spread)): spread 0 is plain noise, 8 gives channels up to ~3000x the smallest (outlier channels).
     Each variant gets its own copy of the output gradient: Liger's backward writes the input gradient into it
     (in place), which a first version of this check missed (every variant after Liger then looked wrong)."""
-    module = next(m for m in lm.model.modules() if type(m).__name__ in ("LlamaRMSNorm", "LigerRMSNorm"))
-    eps = getattr(module, "variance_epsilon", None) or module.eps
+    module = next(m for m in lm.model.modules() if type(m).__name__ in RMS_NORMS)
+    eps = norm_eps(module)
     w = module.weight.detach()
     for spread in (0.0, 8.0):
         gen = torch.Generator(device="cuda").manual_seed(0)
