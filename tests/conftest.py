@@ -86,32 +86,31 @@ def smoke_nbval(smoke_copies):
     run.stop()
 
 
+def _series_in_background(tmp_path_factory, folder: str, mode: str, names, **jobs):
+    """Start `cramlab notebooks run` for `names` in its own process now; yield (folder, process); stop it after."""
+    out = tmp_path_factory.mktemp(folder)
+    run = Background(series_command(mode, names, out, **jobs), out, dict(os.environ))
+    yield out, run
+    run.stop()
+
+
 @pytest.fixture(scope="session")
 def smoke_series(tmp_path_factory):
     """04, 07 and 09 in smoke mode (tiny model, every cell), one kernel, started at once."""
-    out = tmp_path_factory.mktemp("notebooks-smoke")
-    run = Background(series_command("smoke", FAST_IN_SLOW_TIER, out, jobs=1), out, dict(os.environ))
-    yield out, run
-    run.stop()
+    yield from _series_in_background(tmp_path_factory, "notebooks-smoke", "smoke", FAST_IN_SLOW_TIER, jobs=1)
 
 
 @pytest.fixture(scope="session")
 def fast_series(tmp_path_factory):
     """The fast series of `make test`'s notebooks as learners run it (`cramlab notebooks run --fast --jobs
     N`), started in its own process. Returns (folder, process)."""
-    out = tmp_path_factory.mktemp("notebooks-fast")
-    run = Background(series_command("fast", FAST_IN_MAKE_TEST, out), out, dict(os.environ))
-    yield out, run
-    run.stop()
+    yield from _series_in_background(tmp_path_factory, "notebooks-fast", "fast", FAST_IN_MAKE_TEST)
 
 
 @pytest.fixture(scope="session")
 def slow_tier_series(tmp_path_factory):
     """04, 07 and 09 in fast mode (`make test-slow`), started when the session starts."""
-    out = tmp_path_factory.mktemp("notebooks-fast-slow-tier")
-    run = Background(series_command("fast", FAST_IN_SLOW_TIER, out), out, dict(os.environ))
-    yield out, run
-    run.stop()
+    yield from _series_in_background(tmp_path_factory, "notebooks-fast-slow-tier", "fast", FAST_IN_SLOW_TIER)
 
 
 def _finished(series) -> tuple:
