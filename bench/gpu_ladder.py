@@ -16,6 +16,9 @@ Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every ro
   +causal-sdpa    + attention as SDPA with is_causal and its own GQA: no (N x N) mask, no repeat_kv
                   (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa). The engine's
                   default since round five; the rows above capture transformers' own attention.
+  +norm-bwd-rows  + Liger's RMSNorm backward kernel launched one program per row for the frozen weights
+                  (kernels.row_grid_rms_norm; bit-identical). The engine's default since round eight; the
+                  Liger rows above run Liger's own launch (one program per SM).
   +torch-rmsnorm  (--torch-rmsnorm) +causal-sdpa with every RMSNorm as torch's fused F.rms_norm in place of
                   Liger's: a probe (faster, but its gradients are further from float32: docs/performance.md)
   +compile-ce     (--compile) torch.compile (inductor) of the body in place of Liger's kernels, Liger CE loss
@@ -78,6 +81,9 @@ def norm_fn(variant, weight, eps):
         return lambda x: F.rms_norm(x.float(), shape, w32, eps).to(x.dtype)
     if variant == "torch-order":
         return lambda x: F.rms_norm(x, shape, None, eps) * weight
+    if variant == "liger-stock":       # Liger's function as Liger launches it, whatever the engine patched in
+        from liger_kernel.ops.rms_norm import LigerRMSNormFunction
+        return lambda x: LigerRMSNormFunction.apply(x, weight, eps, 0.0, "llama", True, None)
     return None
 
 
@@ -196,12 +202,17 @@ def main(argv=None) -> int:
 
     graphed("fast-graph", lm_torch.model, g_torch, "torch kernels, torch chunked loss", False)
     g_liger = group_for(lm_liger.model, rows, sink, s)
+    n_norms = set_norms(lm_liger.model, "liger-stock")
     graphed("+liger", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU, torch chunked loss", False)
     graphed("+liger-ce", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU + Liger CE kernel in the loss", True)
     graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
-            "(no mask, no repeat_kv: kernels.use_causal_sdpa; the engine's default)", True, causal=True)
+            "(no mask, no repeat_kv: kernels.use_causal_sdpa)", True, causal=True)
+    set_norms(lm_liger.model, "liger")
+    graphed("+norm-bwd-rows", lm_liger.model, g_liger, f"+causal-sdpa with the backward of {n_norms} Liger "
+            "RMSNorms launched one program per row (kernels.row_grid_rms_norm; the engine's default)", True,
+            causal=True)
     if args.torch_rmsnorm:
-        n_norms = set_norms(lm_liger.model, "torch")
+        set_norms(lm_liger.model, "torch")
         graphed("+torch-rmsnorm", lm_liger.model, g_liger, f"+causal-sdpa with {n_norms} RMSNorms as torch's "
                 "F.rms_norm in place of Liger's", True, causal=True)
     if args.llama:

@@ -1,8 +1,9 @@
 """Fused GPU kernels for a loaded model: the `kernels` option (auto | liger | torch) and Liger Kernel.
 
 Owns: choosing which kernels a model runs (`resolve_kernels`), patching ONE loaded model instance with
-Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU) for Llama-family models (`apply_kernels`), and the
-maskless causal attention of a captured step (`use_causal_sdpa`, `causal_unpadded`).
+Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU) for Llama-family models (`apply_kernels`), the
+maskless causal attention of a captured step (`use_causal_sdpa`, `causal_unpadded`), and the launch of Liger's
+RMSNorm backward kernel for frozen weights (`row_grid_rms_norm`).
 Does not own: loading models (models.py), timing them (bench.py), or what the loss is (fast.py). For the
 fast engine's chunked loss on a patched model it marks the patched model's LM head, and fast.py then runs
 Liger's Triton cross-entropy kernel over each chunk of logits (`fast.LigerLinearCrossEntropy`).
@@ -98,10 +99,76 @@ def apply_kernels(model, kernels: str) -> str:
         for name, value in saved.items():   # later models are built from transformers' own classes
             setattr(modeling_llama, name, value)
     fuse_rope(model, liger_rotary_pos_emb)
+    launch_norm_backward_per_row(model)
     head = model.get_output_embeddings()
     if head is not None and getattr(head, "bias", None) is None:
         head._cramlab_liger_loss = True      # fast.token_losses runs the chunked loss through Liger's kernel
     return "liger"
+
+
+# The arguments of Liger's `_rms_norm_backward_kernel` that `row_grid_rms_norm` launches it with (Liger 0.8.5).
+_NORM_BACKWARD_ARGS = ("dY_ptr", "dY_row_stride", "dX_ptr", "dX_row_stride", "X_ptr", "X_row_stride", "X_dtype",
+                       "W_ptr", "W_row_stride", "RSTD_ptr", "RSTD_row_stride", "dW_ptr", "dW_row_stride", "n_rows",
+                       "n_cols", "offset", "rows_per_program", "casting_mode", "elementwise_affine", "BLOCK_SIZE",
+                       "COMPUTE_DW")
+
+
+@functools.cache
+def row_grid_rms_norm():
+    """Liger's RMSNorm autograd function with one change: when the weight is frozen, its backward kernel runs
+    one program per row instead of one per SM. None where this Liger's kernel takes other arguments.
+
+    Why: Liger launches the RMSNorm backward with one program per SM, each looping over its share of the rows,
+    so that each program can sum its part of the weight's gradient. Liger skips that gradient for a frozen
+    weight but keeps the launch: on an H200 (132 SMs, 4 warps each) a program walks 32 rows of a 64 × 66-row
+    step one after another, 24 µs a call where torch's RMSNorm backward takes 7 µs. With one program per row
+    (as Liger's forward already runs) each row is the same arithmetic in the same kernel, so dX is bit-identical
+    (tests/test_kernels.py checks it on a GPU)."""
+    import torch
+    from liger_kernel import ops
+    from liger_kernel.ops import rms_norm as liger_norm
+    kernel = getattr(liger_norm, "_rms_norm_backward_kernel", None)
+    if (getattr(ops, "LigerRMSNormFunction", None) is not liger_norm.LigerRMSNormFunction
+            or tuple(getattr(kernel, "arg_names", ())) != _NORM_BACKWARD_ARGS):
+        return None
+
+    class RowGridRMSNormFunction(liger_norm.LigerRMSNormFunction):
+        @staticmethod
+        def backward(ctx, dY):
+            if not ctx.elementwise_affine or ctx.needs_input_grad[1]:   # the weight trains: Liger's own launch
+                return liger_norm.LigerRMSNormFunction.backward(ctx, dY)
+            X, W, RSTD = ctx.saved_tensors                               # X: (rows, n_cols), as Liger saved it
+            shape = dY.shape
+            dY = dY.contiguous().view(-1, shape[-1])
+            n_rows, n_cols = dY.shape
+            dX = dY if ctx.in_place else torch.empty_like(dY)          # Liger's in_place: dX overwrites dY
+            with liger_norm.device_context(X.device):
+                kernel[(n_rows,)](dY, dY.stride(0), dX, dX.stride(0), X, X.stride(0),
+                                  liger_norm.torch_to_triton_dtype[X.dtype], W, W.stride(0), RSTD, RSTD.stride(0),
+                                  None, 0, n_rows, n_cols, ctx.offset, 1, ctx.casting_mode,
+                                  elementwise_affine=True, BLOCK_SIZE=ctx.BLOCK_SIZE, COMPUTE_DW=False,
+                                  num_warps=ctx.num_warps)
+            return dX.view(*shape), None, None, None, None, None, None
+
+    return RowGridRMSNormFunction
+
+
+def _row_grid_norm_forward(self, hidden_states):
+    return row_grid_rms_norm().apply(hidden_states, self.weight, self.variance_epsilon, self.offset,
+                                     self.casting_mode, self.in_place, self.row_mode)
+
+
+def launch_norm_backward_per_row(model) -> int:
+    """Route every Liger-patched RMSNorm of `model` through `row_grid_rms_norm`; returns how many. Leaves the
+    model as Liger patched it (0) where that function is None for this Liger."""
+    if row_grid_rms_norm() is None:
+        return 0
+    n = 0
+    for module in model.modules():
+        if module._get_name() == "LigerRMSNorm" and getattr(module, "casting_mode", None) is not None:
+            module.forward = _row_grid_norm_forward.__get__(module, type(module))
+            n += 1
+    return n
 
 
 def fuse_rope(model, fused_rope) -> int:

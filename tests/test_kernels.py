@@ -112,3 +112,37 @@ def test_liger_on_cuda_matches_torch_and_stays_per_instance():
     (lf, gf), (lp, gp) = results
     assert torch.allclose(lf, lp, atol=5e-2, rtol=5e-2)
     assert torch.allclose(gf, gp, atol=5e-2 * gp.abs().max().item(), rtol=5e-2)
+
+
+@pytest.mark.gpu
+def test_row_grid_norm_backward_is_liger_bit_for_bit():
+    """Liger's RMSNorm backward launched one program per row (kernels.row_grid_rms_norm) gives Liger's own
+    launch's output and input gradient bit for bit, for a frozen weight, in place or not, at the engine's
+    shape and an odd one; a trainable weight falls back to Liger's launch and gets its gradient; a model
+    loaded with kernels="liger" runs it in every RMSNorm."""
+    if not torch.cuda.is_available() or kernels.liger_import_error() is not None:
+        pytest.fail("this GPU test needs a CUDA device and liger-kernel (pip install 'cramlab[gpu]')")
+    from liger_kernel.ops.rms_norm import LigerRMSNormFunction
+    row_grid = kernels.row_grid_rms_norm()
+    assert row_grid is not None, "this liger-kernel's RMSNorm backward kernel takes other arguments"
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for rows, d in ((64 * 66, 576), (37, 2048)):
+        x = torch.randn(rows, d, device="cuda", generator=gen).mul(3).to(torch.bfloat16)
+        dy = torch.randn(rows, d, device="cuda", generator=gen).to(torch.bfloat16)
+        for trainable in (False, True):
+            w_ref = torch.randn(d, device="cuda", generator=gen).to(torch.bfloat16)
+            for in_place in (True, False):
+                out = []
+                for fn in (LigerRMSNormFunction, row_grid):
+                    xi = x.clone().requires_grad_(True)
+                    w = w_ref.clone().requires_grad_(trainable)
+                    y = fn.apply(xi, w, 1e-5, 0.0, "llama", in_place, None)
+                    y.backward(dy.clone())
+                    out.append((y.detach(), xi.grad, w.grad))
+                (y0, dx0, dw0), (y1, dx1, dw1) = out
+                assert torch.equal(y0, y1) and torch.equal(dx0, dx1), (rows, d, trainable, in_place)
+                assert (dw1 is not None) == trainable and (not trainable or torch.equal(dw0, dw1))
+    lm = load_model("tiny-llama", device="cuda", dtype="bfloat16", kernels="liger", use_cache=False)
+    norms = [m for m in lm.model.modules() if m._get_name() == "LigerRMSNorm"]
+    assert len(norms) == 2 * lm.model.config.num_hidden_layers + 1
+    assert all(vars(m)["forward"].__func__ is kernels._row_grid_norm_forward for m in norms)
