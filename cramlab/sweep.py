@@ -13,12 +13,9 @@ the jobs already there, so a sweep killed at any moment (even SIGKILL) and start
 and repeats nothing (see cramlab.results_file); the results of every job are deterministic per text
 (cram seeds its init from the seed and the text), so a job redone after a kill gives the same numbers.
 
-Multi-process (`torchrun --nproc-per-node=G -m cramlab sweep ...`): every rank builds the same job list and
-cuts it into the batches one process would cram (`rank_batches`), takes every G-th batch, loads the model
-once, crams its batches and appends to its own part file `<out>.rank<R>.jsonl`. Each text is thus crammed
-beside the same texts as in a one-process run, and since the engine is deterministic for a given batch it
-gets the same result on any number of GPUs. A sweep of fewer batches than ranks leaves ranks idle (a smaller
---batch-size spreads it). After a
+Multi-process (`torchrun --nproc-per-node=G -m cramlab sweep ...`): every rank builds the same job list,
+takes every G-th pending text of each (model, source, layout, protocol, n_mem, length) group, loads the
+model once, crams its share in batches and appends to its own part file `<out>.rank<R>.jsonl`. After a
 barrier (gloo on CPU, nccl on GPU) rank 0 merges the part files into `<out>` (skipping keys already
 there) and removes them. A kill during the merge is harmless: the next run merges the leftovers.
 """
@@ -321,7 +318,7 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
         return 0          # every group of this model is complete (same seed: same texts): do not load it
     lm = None
     texts_of: dict[str, list] = {}
-    crammed = n_batches = 0
+    crammed = 0
     for g in groups:
         if lm is None:
             lm = load_model(model_name, device=device, dtype=cfg.dtype, kernels=cfg.kernels)
@@ -330,8 +327,9 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
                                            seed=cfg.seed)
         todo = [t for t in texts_of[g.source]
                 if (g.model, g.source, g.layout, g.protocol, g.n_mem, g.n_tokens, t.text_id) not in done]
-        batches, n_batches = rank_batches(todo, cfg.batch_size, rank, world, n_batches)
-        for batch in batches:
+        mine = todo[rank::world]
+        for start in range(0, len(mine), cfg.batch_size):
+            batch = mine[start:start + cfg.batch_size]
             t0 = time.perf_counter()
             results = cram(lm, [t.token_ids[:g.n_tokens] for t in batch], cfg.cram_settings(g), progress=False,
                            decode=cfg.decode, text_ids=[t.text_id for t in batch])
@@ -342,14 +340,6 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
             log(f"  {g.model} {g.source} {g.layout} {g.protocol} k={g.n_mem} N={g.n_tokens}: "
                 f"{len(batch)} text(s) in {time.perf_counter() - t0:.1f} s, accuracy {accs}")
     return crammed
-
-
-def rank_batches(todo: list, batch_size: int, rank: int, world: int, n_before: int = 0) -> tuple[list[list], int]:
-    """This rank's batches of one group's pending texts, and the count of batches so far: `todo` is cut into
-    batches of `batch_size` in order, as one process cuts it, and batch j of the sweep (counting the `n_before`
-    batches of earlier groups) goes to rank j % world, so that the ranks share the batches evenly across groups."""
-    cut = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    return [b for j, b in enumerate(cut, start=n_before) if j % world == rank], n_before + len(cut)
 
 
 def _line(cfg: SweepConfig, g: Group, spec, res, rank: int) -> dict:

@@ -16,7 +16,7 @@ from cramlab.cli import main
 from cramlab.errors import ConfigError, OutputPathError
 from cramlab.report import REPORT_COLUMNS, format_report, report, write_csv
 from cramlab.results_file import ResultsFileError, job_key, read_results
-from cramlab.sweep import load_config, n_jobs, plan, rank_batches, run_sweep, validate_config
+from cramlab.sweep import load_config, n_jobs, plan, run_sweep, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -236,26 +236,6 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(refe
 
 
 # --- multi-process -----------------------------------------------------------------------------------------
-
-def test_ranks_take_whole_batches_as_one_process_cuts_them():
-    """Over all ranks, the batches are exactly one process's batches (the same texts together), each once,
-    shared evenly over the ranks across groups, whatever the groups' sizes."""
-    groups = [list(range(0, 96)), list(range(100, 196)), list(range(200, 205)), []]
-
-    def batches_of(rank, world):
-        mine, n = [], 0
-        for todo in groups:
-            got, n = rank_batches(todo, 48, rank, world, n)
-            mine += got
-        return mine
-
-    one = batches_of(0, 1)
-    assert one == [g[i:i + 48] for g in groups for i in range(0, len(g), 48)] and len(one) == 5
-    for world in (2, 3, 8):
-        per_rank = [batches_of(rank, world) for rank in range(world)]
-        assert sorted(b for mine in per_rank for b in mine) == sorted(one)
-        assert max(map(len, per_rank)) - min(map(len, per_rank)) <= 1
-
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_ranks_equal_one_process(reference, tmp_path):
