@@ -1,9 +1,11 @@
-"""Fused GPU kernels for a loaded model: the `kernels` option (auto | liger | torch) and Liger Kernel.
+"""Faster kernels for a loaded model: the `kernels` option (auto | liger | onednn | torch), Liger Kernel on GPUs,
+oneDNN's pre-packed linears on CPUs.
 
 Owns: choosing which kernels a model runs (`resolve_kernels`), patching ONE loaded model instance with
 Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU) for Llama-family models (`apply_kernels`), the
 maskless causal attention of a captured step (`use_causal_sdpa`, `causal_unpadded`), and the launch of Liger's
-RMSNorm backward kernel for frozen weights (`row_grid_rms_norm`).
+RMSNorm backward kernel for frozen weights (`row_grid_rms_norm`); on CPUs, routing one instance's linears
+through oneDNN's packed linear (`onednn_linears`).
 Does not own: loading models (models.py), timing them (bench.py), or what the loss is (fast.py). For the
 fast engine's chunked loss on a patched model it marks the patched model's LM head, and fast.py then runs
 Liger's Triton cross-entropy kernel over each chunk of logits (`fast.LigerLinearCrossEntropy`).
@@ -11,6 +13,12 @@ Liger's Triton cross-entropy kernel over each chunk of logits (`fast.LigerLinear
 Liger (`pip install 'cramlab[gpu]'`) is optional: CPU machines and CI never need it. "auto" uses it on a
 CUDA device when it imports and the model is Llama-family, "liger" requires it (one-line error otherwise),
 "torch" leaves the model as transformers built it.
+
+"onednn" (CPU, opt-in; `onednn_linears`) runs every float32 `nn.Linear` of the model through oneDNN's linear on
+a weight packed once, the kernel torch's inductor uses for frozen CPU linears: a one-text step of the embedded
+model is 1.6x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
+yet: it rounds differently from torch's in the last bits, which moves fp32 trajectories, and it keeps two
+packed copies of each weight beside the original.
 
 Per instance, not per process: `apply_liger_kernel_to_llama(rope=True, ...)` swaps module-level names in
 transformers' `modeling_llama` (the RMSNorm and MLP classes, the RoPE function), which would also change
@@ -29,7 +37,7 @@ import importlib
 
 from .errors import BadInputError, DeviceError
 
-KERNEL_CHOICES = ("auto", "liger", "torch")
+KERNEL_CHOICES = ("auto", "liger", "onednn", "torch")
 LIGER_FAMILIES = ("llama",)      # config.model_type values patched with apply_liger_kernel_to_llama
 GPU_EXTRA_HINT = "pip install 'cramlab[gpu]'"
 
@@ -50,12 +58,38 @@ def liger_import_error() -> str | None:
     return None
 
 
+@functools.cache
+def onednn_unavailable() -> str | None:
+    """None if oneDNN's packed linear runs here and equals F.linear on a small product, else why not."""
+    try:
+        import torch
+        import torch.nn.functional as F
+        if not torch.backends.mkldnn.is_available():
+            return "this torch build has no oneDNN (mkldnn)"
+        gen = torch.Generator().manual_seed(0)
+        x, w = torch.randn(3, 8, generator=gen), torch.randn(5, 8, generator=gen)
+        y = _packed_linear(x, torch.ops.mkldnn._reorder_linear_weight(w), None)
+        if not torch.allclose(y, F.linear(x, w), rtol=1e-5, atol=1e-5):
+            return "oneDNN's packed linear disagrees with F.linear here"
+    except Exception as exc:  # noqa: BLE001 - a missing op or a build without it: say which
+        return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
+    return None
+
+
 def check_kernels_option(kernels: str | None, device: str) -> str:
-    """The option normalised ('auto' | 'liger' | 'torch'), refused in one line before any model is loaded
-    if it cannot be honoured here: 'liger' needs the liger-kernel package and a CUDA device."""
+    """The option normalised ('auto' | 'liger' | 'onednn' | 'torch'), refused in one line before any model is
+    loaded if it cannot be honoured here: 'liger' needs the liger-kernel package and a CUDA device, 'onednn' a CPU
+    whose torch runs oneDNN's packed linear."""
     choice = "auto" if kernels is None else str(kernels).strip().lower()
     if choice not in KERNEL_CHOICES:
-        raise BadInputError(f"unknown kernels option {kernels!r}; use auto, liger or torch")
+        raise BadInputError(f"unknown kernels option {kernels!r}; use auto, liger, onednn or torch")
+    if choice == "onednn":
+        if str(device) != "cpu":
+            raise DeviceError(f"--kernels onednn packs weights for oneDNN's CPU kernels, not for {device}; "
+                              "use --kernels auto or torch")
+        reason = onednn_unavailable()
+        if reason is not None:
+            raise BadInputError(f"--kernels onednn is not available here ({reason}); use --kernels torch")
     if choice == "liger":
         reason = liger_import_error()
         if reason is not None:
@@ -68,10 +102,10 @@ def check_kernels_option(kernels: str | None, device: str) -> str:
 
 
 def resolve_kernels(kernels: str | None, device: str, family: str) -> str:
-    """'liger' or 'torch': what a model of `family` (config.model_type) on `device` runs for `kernels`."""
+    """'liger', 'onednn' or 'torch': what a model of `family` (config.model_type) on `device` runs for `kernels`."""
     choice = check_kernels_option(kernels, device)
-    if choice == "torch":
-        return "torch"
+    if choice in ("torch", "onednn"):
+        return choice
     if family not in LIGER_FAMILIES:
         if choice == "liger":
             raise BadInputError(f"--kernels liger is wired for Llama-family models here, not {family!r}; "
@@ -83,11 +117,16 @@ def resolve_kernels(kernels: str | None, device: str, family: str) -> str:
 
 
 def apply_kernels(model, kernels: str) -> str:
-    """Patch `model` in place for the resolved choice ('liger' | 'torch'); returns the choice."""
+    """Patch `model` in place for the resolved choice ('liger' | 'onednn' | 'torch'); returns the choice."""
     if kernels == "torch":
         return "torch"
+    if kernels == "onednn":
+        if onednn_linears(model) == 0:
+            raise BadInputError("--kernels onednn packs frozen float32 linear weights and this model has none; "
+                                "use --dtype float32 or --kernels torch")
+        return "onednn"
     if kernels != "liger":
-        raise BadInputError(f"apply_kernels takes a resolved choice (liger or torch), not {kernels!r}")
+        raise BadInputError(f"apply_kernels takes a resolved choice (liger, onednn or torch), not {kernels!r}")
     from liger_kernel.transformers import apply_liger_kernel_to_llama, liger_rotary_pos_emb
     from transformers.models.llama import modeling_llama
     swapped = ("LlamaRMSNorm", "LlamaMLP", "apply_rotary_pos_emb")
@@ -168,6 +207,59 @@ def launch_norm_backward_per_row(model) -> int:
         if module._get_name() == "LigerRMSNorm" and getattr(module, "casting_mode", None) is not None:
             module.forward = _row_grid_norm_forward.__get__(module, type(module))
             n += 1
+    return n
+
+
+def _packed_linear(x, w_packed, bias):
+    import torch
+    flat = x.reshape(-1, x.shape[-1]).contiguous()
+    y = torch.ops.mkldnn._linear_pointwise(flat, w_packed, bias, "none", [], "")
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
+@functools.cache
+def _packed_linear_function():
+    """An autograd function: oneDNN's linear on the packed weight forward, on the packed transpose backward
+    (the input's gradient only: the weights are frozen)."""
+    import torch
+
+    class PackedLinearFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w_packed, wt_packed, bias):
+            ctx.wt_packed = wt_packed
+            return _packed_linear(x, w_packed, bias)
+
+        @staticmethod
+        def backward(ctx, dy):
+            return _packed_linear(dy, ctx.wt_packed, None), None, None, None
+
+    return PackedLinearFunction
+
+
+def onednn_linears(model) -> int:
+    """Route every frozen float32 `nn.Linear` of `model` (this instance only) through oneDNN's linear on weights
+    packed once (and their transposes, for the backward); returns how many."""
+    import torch
+    import torch.nn.functional as F
+    function = _packed_linear_function()
+    pack = torch.ops.mkldnn._reorder_linear_weight
+    n = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (not isinstance(module, torch.nn.Linear) or weight.dtype != torch.float32 or weight.requires_grad
+                or weight.device.type != "cpu"):
+            continue
+        w = weight.detach()
+        bias = None if module.bias is None else module.bias.detach()
+        w_packed, wt_packed = pack(w), pack(w.t().contiguous())
+
+        def forward(x, w=w, w_packed=w_packed, wt_packed=wt_packed, bias=bias):
+            if x.dtype != torch.float32 or x.device.type != "cpu":   # e.g. under bf16 autocast: torch's linear
+                return F.linear(x, w, bias)
+            return function.apply(x, w_packed, wt_packed, bias)
+
+        module.forward = forward
+        n += 1
     return n
 
 

@@ -47,7 +47,7 @@ class ModelSpec:
     fingerprint: str          # identifies the exact weights (sha256 hex, 16 chars)
     sink_token_id: int        # the fixed token placed before the vectors in the sink-first layout
     tokenizer_name: str
-    kernels: str = "torch"    # torch | liger: which kernels the model runs (kernels.py)
+    kernels: str = "torch"    # torch | liger | onednn: which kernels the model runs (kernels.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,7 +120,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "auto", dtype: s
     used), a hub id such as `EleutherAI/pythia-160m`, a local folder, a `.gguf` file, or one of the
     tiny random-weight test fixtures `tiny-llama` / `tiny-gptneox`. GGUF files are read once and kept
     in the on-disk cache (model_cache.py). `kernels`: auto (Liger's fused kernels on CUDA for Llama-family
-    models when liger-kernel is installed), liger (require them) or torch (off); `spec.kernels` says which.
+    models when liger-kernel is installed), liger (require them), onednn (oneDNN's packed linears on a CPU,
+    float32) or torch (off); `spec.kernels` says which.
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise BadInputError("model name is empty; use smollm2-135m (embedded), a hub id or a local path")

@@ -30,11 +30,58 @@ def test_auto_on_cpu_applies_nothing():
 
 
 def test_unknown_option_and_choices():
-    with pytest.raises(BadInputError, match="use auto, liger or torch"):
+    with pytest.raises(BadInputError, match="use auto, liger, onednn or torch"):
         load_model("tiny-llama", device="cpu", kernels="triton")
     assert kernels.resolve_kernels("torch", "cuda", "llama") == "torch"
     assert kernels.resolve_kernels("auto", "cpu", "llama") == "torch"
     assert kernels.resolve_kernels(None, "cpu", "gpt_neox") == "torch"
+
+
+def _x86() -> bool:
+    import platform
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def test_onednn_linears_match_torch_per_instance():
+    """--kernels onednn (CPU): every linear of this model instance runs oneDNN's packed linear, with logits and
+    the input's gradient equal to transformers' own to float32 rounding; a model loaded after it is untouched.
+    On x86 (CI, this kit's machines) torch's CPU wheel has oneDNN, so the option must be available there;
+    elsewhere asking for it must be refused in one line."""
+    if kernels.onednn_unavailable() is not None:
+        assert not _x86(), kernels.onednn_unavailable()
+        with pytest.raises(BadInputError, match="--kernels onednn is not available here"):
+            load_model("tiny-llama", device="cpu", kernels="onednn", use_cache=False)
+        return
+    packed = load_model("tiny-llama", device="cpu", kernels="onednn", use_cache=False)
+    plain = load_model("tiny-llama", device="cpu", kernels="torch", use_cache=False)
+    assert packed.spec.kernels == "onednn" and plain.spec.kernels == "torch"
+    linears = [m for m in packed.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all("forward" in vars(m) for m in linears)
+    assert not any("forward" in vars(m) for m in plain.model.modules() if isinstance(m, torch.nn.Linear))
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.randn(3, 10, packed.spec.d, generator=gen)
+    out = []
+    for lm in (packed, plain):
+        x = emb.clone().requires_grad_(True)
+        logits = lm.model(inputs_embeds=x).logits
+        logits.logsumexp(-1).mean().backward()
+        out.append((logits.detach(), x.grad))
+    (lp, gp), (lt, gt) = out
+    assert torch.allclose(lp, lt, rtol=1e-4, atol=1e-5) and not torch.equal(gp, torch.zeros_like(gp))
+    rel = ((gp - gt).norm() / gt.norm()).item()
+    assert rel < 1e-4, rel                                   # float32 rounding, not a different gradient
+    with torch.autocast("cpu", dtype=torch.bfloat16):           # bf16 inputs fall back to torch's linear
+        assert packed.model(inputs_embeds=emb).logits.isfinite().all()
+
+
+def test_onednn_refused_off_cpu_and_for_bf16_weights():
+    with pytest.raises(DeviceError, match="not for cuda"):
+        kernels.check_kernels_option("onednn", "cuda")
+    assert kernels.resolve_kernels("onednn", "cpu", "gpt_neox") == "onednn"   # any family: it is the linears
+    if kernels.onednn_unavailable() is None:
+        with pytest.raises(BadInputError, match="float32") as err:
+            load_model("tiny-llama", device="cpu", dtype="bfloat16", kernels="onednn", use_cache=False)
+        assert "\n" not in str(err.value)
 
 
 def test_fused_rope_is_routed_per_model_instance():

@@ -71,7 +71,7 @@ def reference(tiny, tmp_path_factory):
     ({"lengths": [1, 8]}, r"key 'lengths'.*>= 2"),
     ({"lr": -1}, r"key 'lr'.*> 0"),
     ({"n_mem": [0]}, r"key 'n_mem'.*>= 1"),
-    ({"kernels": "triton"}, r"key 'kernels'.*unknown value 'triton'.*auto, liger, torch"),
+    ({"kernels": "triton"}, r"key 'kernels'.*unknown value 'triton'.*auto, liger, onednn, torch"),
 ])
 def test_config_errors_name_the_key_and_the_fix(data, pattern):
     with pytest.raises(ConfigError, match=pattern):

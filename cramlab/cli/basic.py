@@ -11,7 +11,7 @@ import sys
 
 from ..settings import LAYOUTS, PROTOCOLS, CramSettings
 from ..texts import SOURCES
-from .common import add_model_args, check_writable
+from .common import add_kernels_arg, add_model_args, check_writable
 
 _KIT = CramSettings()          # the flags' defaults are the kit's settings
 
@@ -61,6 +61,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=DEMO_LR,
                    help="AdamW learning rate (default 0.1, the follow-up paper's for SmolLM2; the 2025 paper: 1e-2)")
     p.add_argument("--seed", type=int, default=0)
+    add_kernels_arg(p, note="; on a CPU, onednn makes each step about 1.6x cheaper (docs/performance.md)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("env", help="environment check: versions, device, the embedded model")
@@ -189,11 +190,11 @@ def cmd_demo(args) -> int:
     from ..models import load_model
     from ..texts import get_texts
     t0 = time.perf_counter()
-    lm = load_model("smollm2-135m", device="cpu")
+    lm = load_model("smollm2-135m", device="cpu", kernels=args.kernels)
     spec = lm.spec
     cap = capacity(spec.d, spec.vocab_size)
     print(f"embedded model   {spec.name}  ({spec.n_params / 1e6:.0f}M parameters, {spec.n_layers} layers, "
-          f"loaded in {time.perf_counter() - t0:.1f} s)")
+          f"loaded in {time.perf_counter() - t0:.1f} s, kernels {spec.kernels})")
     print(f"vector size d    {spec.d}\nvocabulary |V|   {spec.vocab_size}")
     print(f"capacity         {cap.capacity_tokens} tokens in one vector  (d*16 bits / log2|V| = "
           f"{cap.capacity_tokens_exact:.1f})")

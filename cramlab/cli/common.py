@@ -21,7 +21,8 @@ def add_model_args(p) -> None:
 def add_kernels_arg(p, default: str | None = "auto", note: str = "") -> None:
     """--kernels, as `load_model` takes it. `default` None: a sweep's config file may set it instead."""
     p.add_argument("--kernels", choices=KERNEL_CHOICES, default=default,
-                   help="fused GPU kernels: auto = Liger on CUDA when installed, torch = off, liger = required" + note)
+                   help="faster kernels: auto = Liger on CUDA when installed, torch = off, liger = required, "
+                        "onednn = oneDNN's packed linears on a CPU (opt-in)" + note)
 
 
 def check_writable(folder) -> None:
