@@ -2,23 +2,23 @@
 
     python bench/cpu_packed_linear.py OUT.jsonl [--n-texts 4] [--max-steps 300]
 
-A probe, not an engine option. Each `nn.Linear` of the embedded model (fp32, no bias) is routed through a small
-autograd function whose forward runs `torch.ops.mkldnn._linear_pointwise` on the weight packed once by
-`torch.ops.mkldnn._reorder_linear_weight`, and whose backward (the input's gradient only: the weights are frozen)
-runs the same op on the packed transpose. That is the kernel torch's inductor uses for frozen CPU linears.
-Appends one JSON line per measurement as soon as it has it:
+`--kernels onednn` (cramlab.kernels.onednn_linears) routes every frozen float32 `nn.Linear` of a model through
+`torch.ops.mkldnn._linear_pointwise` on a weight packed once by `torch.ops.mkldnn._reorder_linear_weight` (the
+kernel torch's inductor uses for frozen CPU linears); the backward, the input's gradient only, runs the same op on
+the packed transpose. Appends one JSON line per measurement as soon as it has it:
   kind "gemm":  the 18 x 576 by 576 x 1536 product (a one-text step's MLP shape) over 120 weights in turn, GFLOP/s
-                and GB/s of weights read, for F.linear, the packed op, and the backward's dY @ W;
+                and GB/s of weights read, for F.linear, the packed op, and the backward's dY @ W each way;
   kind "cram":  the demo's text and the next unseen 16-token texts crammed alone, demo settings (fp32, lr 0.1,
-                checked every step), with F.linear ("torch") and with the packed op ("onednn-packed"): steps to
+                checked every step), the embedded model loaded with kernels "torch" and with "onednn": steps to
                 fit, greedy decoding, seconds a step, and the cram's wall time.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+
+from jsonl_rows import row_writer
 
 
 def main(argv=None) -> int:
@@ -32,34 +32,10 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
 
     from cramlab.cram import cram
+    from cramlab.kernels import packed_linear
     from cramlab.models import load_model
     from cramlab.texts import get_texts
-
-    def emit(row: dict) -> None:
-        row |= {"torch": torch.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
-        print(json.dumps(row), flush=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-    pack = torch.ops.mkldnn._reorder_linear_weight
-
-    def packed_linear(x, w_packed):
-        flat = x.reshape(-1, x.shape[-1]).contiguous()
-        y = torch.ops.mkldnn._linear_pointwise(flat, w_packed, None, "none", [], "")
-        return y.reshape(*x.shape[:-1], y.shape[-1])
-
-    class PackedLinear(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, w_packed, wt_packed):
-            ctx.wt_packed = wt_packed
-            return packed_linear(x, w_packed)
-
-        @staticmethod
-        def backward(ctx, dy):
-            return packed_linear(dy, ctx.wt_packed), None, None
-
-    def routed_forward(w_packed, wt_packed):
-        return lambda inp: PackedLinear.apply(inp, w_packed, wt_packed)
+    emit = row_writer(args.out)
 
     # The product alone.
     gen = torch.Generator().manual_seed(0)
@@ -77,28 +53,23 @@ def main(argv=None) -> int:
         s = (time.perf_counter() - t) / (reps * len(items))
         return {"gflop_per_s": round(2 * rows * k * n / s / 1e9, 1), "weight_gb_per_s": round(k * n * 4 / s / 1e9, 2)}
 
+    pack = torch.ops.mkldnn._reorder_linear_weight
     packed = [pack(w) for w in weights]
     packed_t = [pack(w.t().contiguous()) for w in weights]
     emit({"kind": "gemm", "rows": rows, "shape": [k, n], "F.linear": rate(lambda w: F.linear(x, w), weights),
-          "onednn_packed": rate(lambda w: packed_linear(x, w), packed),
+          "onednn_packed": rate(lambda w: packed_linear(x, w, None), packed),
           "backward dY @ W": rate(lambda w: dy @ w, weights),
-          "backward onednn_packed": rate(lambda w: packed_linear(dy, w), packed_t)})
+          "backward onednn_packed": rate(lambda w: packed_linear(dy, w, None), packed_t)})
 
     # The demo's cram, each way, in one process.
-    for kernels in ("torch", "onednn-packed"):
-        lm = load_model("smollm2-135m", device="cpu")
-        routed = 0
-        if kernels == "onednn-packed":
-            for m in lm.model.modules():
-                if isinstance(m, torch.nn.Linear) and m.bias is None:
-                    w = m.weight.detach()
-                    m.forward = routed_forward(pack(w), pack(w.t().contiguous()))
-                    routed += 1
+    for kernels in ("torch", "onednn"):
+        lm = load_model("smollm2-135m", device="cpu", kernels=kernels)
+        routed = sum("forward" in vars(m) for m in lm.model.modules() if isinstance(m, torch.nn.Linear))
         texts = get_texts(lm.tokenizer, "unseen", 16, n_texts=args.n_texts, seed=0)
         for text in texts:
             t = time.perf_counter()
             r = cram(lm, [text], max_steps=args.max_steps, lr=0.1, seed=0, check_every=1, progress=False)[0]
-            emit({"kind": "cram", "kernels": kernels, "linears_routed": routed, "text_id": text.text_id,
+            emit({"kind": "cram", "kernels": lm.spec.kernels, "linears_routed": routed, "text_id": text.text_id,
                   "demo_text": text.text_id == texts[0].text_id, "steps": r.steps, "converged": r.converged,
                   "greedy_exact": r.greedy_exact, "loop_s": round(r.seconds, 2),
                   "s_per_step": round(r.seconds / max(r.steps, 1), 4), "cram_wall_s": round(time.perf_counter() - t, 2),

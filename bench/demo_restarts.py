@@ -14,9 +14,9 @@ on this CPU, appending one JSON line each as soon as it is measured:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
+
+from jsonl_rows import row_writer
 
 
 def main(argv=None) -> int:
@@ -36,11 +36,7 @@ def main(argv=None) -> int:
     from cramlab.step import initial_vectors
     from cramlab.texts import get_texts
 
-    def emit(row: dict) -> None:
-        row |= {"torch": torch.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
-        print(json.dumps(row), flush=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+    emit = row_writer(args.out)
 
     lm = load_model("smollm2-135m", device="cpu")
     text = get_texts(lm.tokenizer, "unseen", 16, n_texts=1, seed=0)[0]

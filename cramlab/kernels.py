@@ -16,7 +16,7 @@ CUDA device when it imports and the model is Llama-family, "liger" requires it (
 
 "onednn" (CPU, opt-in; `onednn_linears`) runs every float32 `nn.Linear` of the model through oneDNN's linear on
 a weight packed once, the kernel torch's inductor uses for frozen CPU linears: a one-text step of the embedded
-model is 1.6x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
+model is 1.6-1.8x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
 yet: it rounds differently from torch's in the last bits, which moves fp32 trajectories, and it keeps two
 packed copies of each weight beside the original.
 
@@ -68,7 +68,7 @@ def onednn_unavailable() -> str | None:
             return "this torch build has no oneDNN (mkldnn)"
         gen = torch.Generator().manual_seed(0)
         x, w = torch.randn(3, 8, generator=gen), torch.randn(5, 8, generator=gen)
-        y = _packed_linear(x, torch.ops.mkldnn._reorder_linear_weight(w), None)
+        y = packed_linear(x, torch.ops.mkldnn._reorder_linear_weight(w), None)
         if not torch.allclose(y, F.linear(x, w), rtol=1e-5, atol=1e-5):
             return "oneDNN's packed linear disagrees with F.linear here"
     except Exception as exc:  # noqa: BLE001 - a missing op or a build without it: say which
@@ -210,7 +210,8 @@ def launch_norm_backward_per_row(model) -> int:
     return n
 
 
-def _packed_linear(x, w_packed, bias):
+def packed_linear(x, w_packed, bias):
+    """oneDNN's linear of `x` (..., in) with a weight packed by `torch.ops.mkldnn._reorder_linear_weight`."""
     import torch
     flat = x.reshape(-1, x.shape[-1]).contiguous()
     y = torch.ops.mkldnn._linear_pointwise(flat, w_packed, bias, "none", [], "")
@@ -227,11 +228,11 @@ def _packed_linear_function():
         @staticmethod
         def forward(ctx, x, w_packed, wt_packed, bias):
             ctx.wt_packed = wt_packed
-            return _packed_linear(x, w_packed, bias)
+            return packed_linear(x, w_packed, bias)
 
         @staticmethod
         def backward(ctx, dy):
-            return _packed_linear(dy, ctx.wt_packed, None), None, None, None
+            return packed_linear(dy, ctx.wt_packed, None), None, None, None
 
     return PackedLinearFunction
 
