@@ -7,7 +7,7 @@
 kernel torch's inductor uses for frozen CPU linears); the backward, the input's gradient only, runs the same op on
 the packed transpose. Appends one JSON line per measurement as soon as it has it:
   kind "gemm":  the 18 x 576 by 576 x 1536 product (a one-text step's MLP shape) over 120 weights in turn, GFLOP/s
-                and GB/s of weights read, for F.linear, the packed op, and the backward's dY @ W each way;
+                and GB/s of weights read (cpu_skinny_gemm.rate), for F.linear, the packed op, and the backward's dY @ W each way;
   kind "cram":  the demo's text and the next unseen 16-token texts crammed alone, demo settings (fp32, lr 0.1,
                 checked every step), the embedded model loaded with kernels "torch" and with "onednn": steps to
                 fit, greedy decoding, seconds a step, and the cram's wall time.
@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 
+from cpu_skinny_gemm import rate
 from jsonl_rows import row_writer
 
 
@@ -43,23 +44,13 @@ def main(argv=None) -> int:
     weights = [torch.randn(n, k, generator=gen) for _ in range(120)]
     x, dy = torch.randn(rows, k, generator=gen), torch.randn(rows, n, generator=gen)
 
-    def rate(fn, items, reps=5):
-        for w in items[:5]:
-            fn(w)
-        t = time.perf_counter()
-        for _ in range(reps):
-            for w in items:
-                fn(w)
-        s = (time.perf_counter() - t) / (reps * len(items))
-        return {"gflop_per_s": round(2 * rows * k * n / s / 1e9, 1), "weight_gb_per_s": round(k * n * 4 / s / 1e9, 2)}
-
     pack = torch.ops.mkldnn._reorder_linear_weight
     packed = [pack(w) for w in weights]
     packed_t = [pack(w.t().contiguous()) for w in weights]
-    emit({"kind": "gemm", "rows": rows, "shape": [k, n], "F.linear": rate(lambda w: F.linear(x, w), weights),
-          "onednn_packed": rate(lambda w: packed_linear(x, w, None), packed),
-          "backward dY @ W": rate(lambda w: dy @ w, weights),
-          "backward onednn_packed": rate(lambda w: packed_linear(dy, w, None), packed_t)})
+    emit({"kind": "gemm", "rows": rows, "shape": [k, n], "F.linear": rate(F.linear, weights, x),
+          "onednn_packed": rate(lambda a, w: packed_linear(a, w, None), packed, x),
+          "backward dY @ W": rate(torch.matmul, weights, dy),
+          "backward onednn_packed": rate(lambda a, w: packed_linear(a, w, None), packed_t, dy)})
 
     # The demo's cram, each way, in one process.
     for kernels in ("torch", "onednn"):

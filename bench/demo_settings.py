@@ -18,10 +18,10 @@ seconds are then those of one thread beside another process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
+
+from jsonl_rows import row_writer
 
 
 def main(argv=None) -> int:
@@ -33,11 +33,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=300)
     args = ap.parse_args(argv)
 
-    import torch
-
     from cramlab.cram import cram
     from cramlab.models import load_model
     from cramlab.texts import get_texts
+    emit = row_writer(args.out)
     models = {}
     for config in args.configs:
         precision, lr, init = (config.split(":") + ["randn"])[:3]
@@ -53,11 +52,8 @@ def main(argv=None) -> int:
                    "demo_text": text.text_id == texts[0].text_id, "steps": r.steps, "converged": r.converged,
                    "greedy_exact": r.greedy_exact, "teacher_forced_accuracy": r.teacher_forced_accuracy,
                    "loop_s": round(r.seconds, 2), "s_per_step": round(r.seconds / max(r.steps, 1), 4),
-                   "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                   "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}
-            print(json.dumps(row), flush=True)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(row) + "\n")
+                   "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+            emit(row)
     return 0
 
 

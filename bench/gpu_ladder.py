@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 import time
 from pathlib import Path
@@ -49,16 +48,13 @@ from cramlab.kernels import apply_kernels
 from cramlab.models import load_model
 from cramlab.settings import CramSettings
 from cramlab.texts import get_texts
+from jsonl_rows import append_row
+
+write = append_row      # rmsnorm_variants imports it from here
 
 _spec = importlib.util.spec_from_file_location("profile_step", ROOT / "bench" / "profile_step.py")
 profile_step = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(profile_step)
-
-
-def write(path, row):
-    print(json.dumps(row), flush=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def set_liger_loss(model, on: bool):

@@ -16,7 +16,7 @@ CUDA device when it imports and the model is Llama-family, "liger" requires it (
 
 "onednn" (CPU, opt-in; `onednn_linears`) runs every float32 `nn.Linear` of the model through oneDNN's linear on
 a weight packed once, the kernel torch's inductor uses for frozen CPU linears: a one-text step of the embedded
-model is 1.6-1.8x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
+model is 1.4-1.8x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
 yet: it rounds differently from torch's in the last bits, which moves fp32 trajectories, and it keeps two
 packed copies of each weight beside the original.
 

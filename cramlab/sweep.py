@@ -82,7 +82,7 @@ class SweepConfig:
     dtype: str | None = _KIT.dtype
     decode: bool = True               # greedy decode every result ("back again")
     engine: str = _KIT.engine         # cram's engine: auto (fast on a GPU), plain or fast
-    kernels: str = "auto"             # fused GPU kernels (load_model's option); each line records which ran
+    kernels: str = "auto"             # faster kernels (load_model's option); each line records which ran
     keep_history: bool = False        # keep the per-step loss/accuracy history on every line
     preset: str = "kit"               # CramSettings preset; keys the config leaves out take the preset's values
 

@@ -61,7 +61,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=DEMO_LR,
                    help="AdamW learning rate (default 0.1, the follow-up paper's for SmolLM2; the 2025 paper: 1e-2)")
     p.add_argument("--seed", type=int, default=0)
-    add_kernels_arg(p, note="; on a CPU, onednn makes each step 1.6-1.8x cheaper (docs/performance.md)")
+    add_kernels_arg(p, note="; on a CPU, onednn makes each step 1.4-1.8x cheaper (docs/performance.md)")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("env", help="environment check: versions, device, the embedded model")
