@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .cram import plain_loop
 from .fast import FastStep
 from .settings import CramSettings
-from .step import Group, prepare_group
+from .step import TextGroup, prepare_group
 
 
 @dataclass
@@ -67,7 +67,7 @@ def measure_peak_tflops(device, n=8192, reps=10) -> float | None:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
-def group_for(lm, rows, sink_token_id=0, settings: CramSettings | None = None) -> Group:
+def group_for(lm, rows, sink_token_id=0, settings: CramSettings | None = None) -> TextGroup:
     """What cram() prepares once per group of texts (step.prepare_group), for the bench's steps."""
     return prepare_group(lm, rows, settings or CramSettings(), sink_token_id)
 
@@ -245,7 +245,8 @@ def run(args) -> dict:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     label = torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    report = dict(device=label, torch=torch.__version__, date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
+    report = dict(device=label, torch=torch.__version__, date=time.strftime("%Y-%m-%d"),
+                  python=platform.python_version(),
                   command=args.command_line, rows=[], race=None, peak_tflops=None)
     peak = measure_peak_tflops(device)
     report["peak_tflops"] = peak
@@ -271,13 +272,17 @@ def run(args) -> dict:
                                               args.race_max_steps, args.race_lr, lm.spec.sink_token_id, reload_s)
         del lm32
     if "llama1b" in args.parts and device.type == "cuda":
+        from .kernels import apply_kernels, resolve_kernels
         model = llama_1b_shaped(device)
+        # The engine users get: `--kernels auto` patches Liger's kernels in, as load_model does for a Llama.
+        report["llama1b_kernels"] = apply_kernels(model, resolve_kernels(args.kernels, str(device), "llama"))
         for batch in args.llama_batches:
             try:
                 g = torch.Generator().manual_seed(1)
                 rows = torch.randint(0, 128000, (batch, args.llama_tokens), generator=g).tolist()
                 rows_out += bench_steady(None, model, rows, device, max(5, args.steps // 4), peak, None,
-                                         label + " llama-1b-shaped", configs=("fast-graph",))
+                                         f"{label} llama-1b-shaped ({report['llama1b_kernels']} kernels)",
+                                         configs=("fast-graph",))
                 break
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -287,6 +292,9 @@ def run(args) -> dict:
     if "ours_kernels" in report:
         print(f"kernels: ours {report['ours_kernels']}, baseline {report['baseline_kernels']} "
               f"(--kernels torch turns ours off)")
+    if "llama1b_kernels" in report:
+        print(f"llama-1b-shaped rows: {report['llama1b_kernels']} kernels (the engine's default for --kernels "
+              f"{args.kernels})")
     if report.get("race"):
         print(json.dumps(report["race"]))
     if peak:

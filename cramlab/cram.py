@@ -1,8 +1,9 @@
 """The cramming loop: train input vectors so that a frozen LM reproduces a text (Kuratov et al., 2025).
 
 Owns: `cram()` (the public entry point), `CramResult`, and the plain loop, written to be read top to
-bottom. Does not: hold the settings' defaults or validation (settings.py), the per-text bookkeeping
-and AdamW (step.py, shared with the GPU engine in fast.py), load models, decode files or search lengths.
+bottom, and `token_rows` (what every entry point accepts as texts). Does not: hold the settings' defaults or
+validation (settings.py), define the step (step.py: inputs, loss, bookkeeping, AdamW, the retire rule, shared
+with fast.py and grow.py), load models, decode files or search lengths.
 
 `cram()` prepares the frozen token embeddings once, then optimises one set of `n_mem` vectors per text,
 all texts of a length in one batch. Each text has its own vectors and its own AdamW state, so texts in
@@ -31,7 +32,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from . import capacity
 from .decode import first_mismatch, greedy_from_embeddings, prefix_embeddings, unwrap
@@ -39,19 +39,19 @@ from .errors import BadInputError, ContextTooLongError, TextTooShortError
 from .settings import CramSettings
 from .step import (
     CramProgress,
-    Group,
     LoopOutcome,
     OptimizerState,
+    TextGroup,
     TextState,
     adamw_update,
     autocast_for,
     base,
+    check,
     freeze_at,
-    head_logits,
     model_dtype,
     prepare_group,
     resolve_engine,
-    stop_reason,
+    sink_token_id,
 )
 
 __all__ = ["CramProgress", "CramResult", "CramSettings", "cram"]
@@ -125,8 +125,9 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     """
     s = (settings or CramSettings()).replace(**overrides) if overrides else (settings or CramSettings())
     lm, tokenizer, spec = unwrap(model)
-    rows, ids_of = _as_token_rows(texts, text_ids, s.min_tokens())
-    sink_token_id = s.sink_token_id if s.sink_token_id is not None else (spec.sink_token_id if spec else 0)
+    rows, ids_of = token_rows(texts, s.min_tokens(), text_ids, f"cramming under protocol {s.protocol}",
+                              "protocol pc scores 1 token, hc needs 2")
+    sink = sink_token_id(s, spec)
     context = getattr(spec, "context_length", None) or getattr(lm.config, "max_position_embeddings", None)
     longest = max(len(r) for r in rows)
     if context and longest + s.n_prefix > context:   # checked before any group runs: nothing is lost
@@ -138,7 +139,7 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
         raise BadInputError(f"init_optimizer has {init_optimizer.steps.shape[0]} rows for {len(rows)} texts")
     record = s.to_dict() | {
         "engine": resolve_engine(s.engine, lm), "dtype": s.dtype or model_dtype(lm),
-        "sink_token_id": sink_token_id if s.layout == "sink-first" else None,
+        "sink_token_id": sink if s.layout == "sink-first" else None,
         "init": s.init if warm is None else "warm", "model": getattr(spec, "name", type(lm).__name__),
         "fingerprint": getattr(spec, "fingerprint", "")}
     results: list[CramResult | None] = [None] * len(rows)
@@ -147,23 +148,23 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
         groups.setdefault(len(row), []).append(i)
     interrupted = False
     for members in groups.values():
-        group = prepare_group(lm, [rows[i] for i in members], s, sink_token_id,
-                              warm=None if warm is None else warm[members])
+        group = prepare_group(lm, [rows[i] for i in members], s, sink, warm=None if warm is None else warm[members])
         opt = None if init_optimizer is None else init_optimizer.rows(torch.tensor(members)).to(group.start.device)
-        for i, res in zip(members, _cram_group(lm, tokenizer, group, [ids_of[i] for i in members], members,
-                                               s, record, opt, callback, progress, decode, skip=interrupted)):
+        for i, res in zip(members, _cram_group(lm, tokenizer, group, s, record, text_ids=[ids_of[i] for i in members],
+                                               indices=members, opt=opt, callback=callback, progress=progress,
+                                               decode=decode, skip=interrupted)):
             results[i] = res
             interrupted = interrupted or res.interrupted
     return results  # type: ignore[return-value]
 
 
-def _cram_group(lm, tokenizer, g: Group, text_ids, indices, s, record, opt, callback, progress, decode,
+def _cram_group(lm, tokenizer, g: TextGroup, s, record, *, text_ids, indices, opt, callback, progress, decode,
                 skip=False) -> list[CramResult]:
     """Cram texts of one length together. Returns results in group order.
     `skip`: an earlier group was interrupted; return these texts untrained, marked interrupted."""
     autocast = autocast_for(lm, record["dtype"], g.ids.device)
     with torch.no_grad():
-        baseline_loss, baseline_acc = _baseline(lm, g, s, autocast)
+        baseline_loss, baseline_acc = _means(g.baseline_losses, lm, autocast)
     bar = None if skip or not progress else _progress_bar(s.max_steps, len(indices))
     if skip:
         out = LoopOutcome.untrained(g.start)
@@ -178,7 +179,7 @@ def _cram_group(lm, tokenizer, g: Group, text_ids, indices, s, record, opt, call
 
     # Finish: evaluate the returned (best) vectors once more, then decode them back.
     with torch.no_grad():
-        final_loss, final_acc = _evaluate(lm, g, out.best_mem, autocast)
+        final_loss, final_acc = _means(lambda body, head: g.losses(body, head, out.best_mem), lm, autocast)
     n_scored, results = g.n_scored, []
     for r in range(len(indices)):
         fl, fa = float(final_loss[r]), float(final_acc[r])
@@ -201,7 +202,7 @@ def _cram_group(lm, tokenizer, g: Group, text_ids, indices, s, record, opt, call
     return results
 
 
-def plain_loop(lm, g: Group, s: CramSettings, opt, autocast, callback, indices, bar) -> LoopOutcome:
+def plain_loop(lm, g: TextGroup, s: CramSettings, opt, autocast, callback, indices, bar) -> LoopOutcome:
     """The optimisation itself, one step at a time, over the texts still training."""
     n_texts = g.ids.shape[0]
     mem_all = g.start.clone()                                   # (B, k, d) float32: every text's vectors
@@ -211,17 +212,14 @@ def plain_loop(lm, g: Group, s: CramSettings, opt, autocast, callback, indices, 
     reasons: list[str | None] = [None] * n_texts
     history: list[list[list[float]]] = [[] for _ in range(n_texts)]
     t0, step, interrupted = time.perf_counter(), 0, False
+    body, head = base(lm), lm.get_output_embeddings()
     try:
         while active and step < s.max_steps:
             rows = torch.tensor(active, device=mem_all.device)
             mem = mem_all[rows].requires_grad_(True)             # this step's leaf: the active texts' vectors
             with autocast:
-                hidden = base(lm)(inputs_embeds=g.inputs(mem, rows), use_cache=False).last_hidden_state
-                logits = head_logits(lm.get_output_embeddings(),
-                                     hidden[:, g.first_pos:g.first_pos + g.n_scored]).float()
-            targets = g.targets[rows]
-            loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=1)  # nats/token
-            acc = (logits.argmax(-1) == targets).float().mean(dim=1)
+                loss_tok, correct = g.losses(body, head, mem, rows)      # the step's forward (step.py)
+            loss, acc = loss_tok.mean(dim=1), correct.mean(dim=1)         # nats per token, accuracy
             # Remember the best vectors *before* this step changes them (with freeze_converged, texts at
             # the target stay put).
             live = state.update(rows, mem, loss.detach(), acc, step, torch.ones_like(acc, dtype=torch.bool),
@@ -235,7 +233,10 @@ def plain_loop(lm, g: Group, s: CramSettings, opt, autocast, callback, indices, 
                     moved, moments.exp_avg, moments.exp_avg_sq, moments.steps)
             step += 1
             if step % s.check_every == 0 or step == s.max_steps:
-                active = _check(active, step, s, state, reasons, history, callback, indices)
+                decided = check(state.host(), active, range(n_texts), step, s, history, callback, indices)
+                for r, why in decided.items():
+                    reasons[r] = why
+                active = [r for r in active if decided[r] is None]
                 if bar is not None:
                     bar.update(step - bar.n)
                     bar.set_postfix(done=f"{n_texts - len(active)}/{n_texts}")
@@ -250,55 +251,14 @@ def plain_loop(lm, g: Group, s: CramSettings, opt, autocast, callback, indices, 
                        seconds=time.perf_counter() - t0, interrupted=interrupted)
 
 
-def _check(active, step, s, state, reasons, history, callback, indices):
-    """Every `check_every` steps: read the state once, record the histories, retire finished texts."""
-    now = state.host()
-    keep = []
-    for r in active:
-        history[r].append([step, float(now["loss"][r]), float(now["acc"][r])])
-        reasons[r] = stop_reason(float(now["best_acc"][r]), int(now["last_better"][r]), int(now["failed_at"][r]),
-                                 step, s)
-        if reasons[r] is None:
-            keep.append(r)
-    if callback is not None:
-        callback(CramProgress(step=step, active=[indices[r] for r in keep],
-                              loss_per_token_nats=[float(now["loss"][r]) for r in active],
-                              accuracy=[float(now["acc"][r]) for r in active],
-                              n_done=len(indices) - len(keep), n_texts=len(indices)))
-    return keep
-
-
-def _evaluate(lm, g: Group, vectors, autocast):
-    """Loss per token and accuracy of given vectors, one forward."""
+def _means(losses, lm, autocast):
+    """Per-text mean loss (nats per token) and accuracy of one forward (`losses(body, head)`, step.py's), on the CPU."""
     with autocast:
-        hidden = base(lm)(inputs_embeds=g.inputs(vectors)).last_hidden_state
-        logits = head_logits(lm.get_output_embeddings(), hidden[:, g.first_pos:g.first_pos + g.n_scored]).float()
-    loss = F.cross_entropy(logits.transpose(1, 2), g.targets, reduction="none").mean(1)
-    return loss.cpu(), (logits.argmax(-1) == g.targets).float().mean(1).cpu()
+        loss_tok, correct = losses(base(lm), lm.get_output_embeddings())
+    return loss_tok.mean(1).cpu(), correct.mean(1).cpu()
 
 
-def _baseline(lm, g: Group, s, autocast):
-    """Loss and accuracy without vectors, same scored tokens. `pc` needs a position before t_1:
-    the sink token (also in the `mem-first` layout, where it is the only way to score t_1)."""
-    embed = lm.get_input_embeddings()
-    sink = g.sink_emb
-    if sink is None:
-        sink_id = s.sink_token_id if s.sink_token_id is not None else 0
-        sink = embed(torch.tensor([sink_id], device=g.ids.device)).expand(g.ids.shape[0], 1, -1)
-    if s.protocol == "pc":
-        inputs, first_pos = torch.cat([sink, g.text_emb], 1), 0
-    else:
-        with_sink = s.layout == "sink-first"
-        inputs = torch.cat([sink, g.text_emb], 1) if with_sink else g.text_emb
-        first_pos = int(with_sink)
-    with autocast:
-        hidden = base(lm)(inputs_embeds=inputs).last_hidden_state
-        logits = head_logits(lm.get_output_embeddings(), hidden[:, first_pos:first_pos + g.n_scored]).float()
-    loss = F.cross_entropy(logits.transpose(1, 2), g.targets, reduction="none").mean(1)
-    return loss.cpu(), (logits.argmax(-1) == g.targets).float().mean(1).cpu()
-
-
-def _decode_into(lm, tokenizer, results, g: Group, vectors, s, sink_token):
+def _decode_into(lm, tokenizer, results, g: TextGroup, vectors, s, sink_token):
     first = g.ids[:, 0] if s.protocol == "hc" else None
     prefix = prefix_embeddings(lm, vectors, layout=s.layout, sink_token_id=sink_token, first_token_ids=first)
     n_new = g.ids.shape[1] - (1 if first is not None else 0)
@@ -325,22 +285,24 @@ def _as_start(init_vectors, n_rows, n_mem, d):
     return warm
 
 
-def _as_token_rows(texts, text_ids, min_tokens=2):
-    """Normalise the input to a list of token-id lists plus an id per text."""
+def token_rows(texts, need: int = 1, text_ids=None, purpose: str = "cramming", hint: str = ""):
+    """Token-id rows and an id per text, from `Text` objects, token-id lists, a (B, N) tensor or one token-id
+    list; every text needs at least `need` tokens (`purpose` and `hint` word the error). Used by every entry point."""
     if torch.is_tensor(texts):
         texts = texts.tolist() if texts.dim() == 2 else [texts.tolist()]
     if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int):
         texts = [list(texts)]
     if not isinstance(texts, (list, tuple)) or not texts:
-        raise BadInputError("no texts to cram; pass token ids, Text objects or use cramlab.texts.get_texts")
+        raise BadInputError("no texts given; pass token-id lists or Text objects (cramlab.texts.get_texts)")
     rows, ids = [], []
     for i, t in enumerate(texts):
-        row = list(getattr(t, "token_ids", t))
-        if len(row) < min_tokens:
-            raise TextTooShortError(f"text {i} has {len(row)} token(s); cramming needs at least {min_tokens} "
-                                    "(protocol pc scores 1 token, hc needs 2)")
-        rows.append([int(x) for x in row])
-        ids.append(text_ids[i] if text_ids else getattr(t, "text_id", f"text-{i}"))
+        row = [int(x) for x in getattr(t, "token_ids", t)]
+        tid = text_ids[i] if text_ids else getattr(t, "text_id", f"text-{i}")
+        if len(row) < need:
+            raise TextTooShortError(f"text {tid!r} has {len(row)} token(s) but {purpose} needs at least {need}"
+                                    + (f"; {hint}" if hint else ""))
+        rows.append(row)
+        ids.append(tid)
     return rows, ids
 
 

@@ -1,8 +1,9 @@
 """The fast engine: the same optimisation as `cram.py`, arranged for GPUs.
 
 Owns: the padded, graph-captured step (`FastStep`), its loop (`fast_loop`), buckets and the chunked
-linear + cross-entropy. Does not: define what is optimised (the per-text bookkeeping, AdamW and the
-stop rule are step.py's, shared with the plain loop), load models or report.
+linear + cross-entropy (`chunked_loss`: the kernels that compute step.token_losses without full logits).
+Does not: define what is optimised (the inputs, the loss, the per-text bookkeeping, AdamW and the retire
+rule are step.py's, shared with the plain loop and grow.py), load models or report.
 Read `cram.py` first: this file changes *how* the step runs, not *what* it computes.
 - Static shapes. The batch is padded to a bucket size (64, 32, 16, ...); finished texts stay in their row
   with a zero mask (no loss, no gradient, their best vectors frozen) until the batch fits a smaller
@@ -20,21 +21,18 @@ from __future__ import annotations
 import time
 
 import torch
-import torch.nn.functional as F
 
 from .settings import CramSettings
 from .step import (
-    CramProgress,
     GraphedStep,
-    Group,
     LoopOutcome,
     OptimizerState,
+    TextGroup,
     TextState,
     adamw_update,
     base,
+    check,
     freeze_at,
-    head_logits,
-    stop_reason,
 )
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -139,15 +137,13 @@ def linear_cross_entropy(hidden, weight, targets, chunk: int = 4096):
     return _rows(LinearCrossEntropy, hidden, weight, targets, chunk)
 
 
-def token_losses(head, hidden, targets, fused: bool):
-    """Per-token loss (nats) and 1.0 where the argmax is right, (b, n) each: chunked when `fused`, else full logits.
-    Chunked on a head that `kernels.apply_kernels` patched with Liger: through Liger's kernel."""
-    if fused:
-        liger = getattr(head, "_cramlab_liger_loss", False) and hidden.is_cuda
-        return (liger_linear_cross_entropy if liger else linear_cross_entropy)(hidden, head.weight, targets)
-    logits = head_logits(head, hidden).float()
-    return (F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"),
-            (logits.argmax(-1) == targets).float())
+def chunked_loss(head, fused: bool = True, cuda: bool = True):
+    """The kernel that computes step.token_losses without the full logits: Liger's on a head that
+    `kernels.apply_kernels` patched (CUDA only), else `linear_cross_entropy`; None (full logits) when not
+    `fused` or the head has a bias."""
+    if not fused or getattr(head, "bias", None) is not None:
+        return None
+    return liger_linear_cross_entropy if getattr(head, "_cramlab_liger_loss", False) and cuda else linear_cross_entropy
 
 
 def bucket_size(n: int) -> int:
@@ -157,35 +153,26 @@ def bucket_size(n: int) -> int:
 class FastStep(GraphedStep):
     """Holds every tensor a step touches (static addresses) and runs or replays the step."""
 
-    def __init__(self, lm, text_emb, sink_emb, targets, start, opt: OptimizerState, s: CramSettings, first_pos,
-                 fused_loss):
-        self.s, self.first_pos = s, first_pos
+    def __init__(self, lm, g: TextGroup, opt: OptimizerState, s: CramSettings, fused_loss: bool = True):
+        self.s, self.g = s, g
         self.base = base(lm)
         self.head = lm.get_output_embeddings()
-        self.fused_loss = fused_loss and getattr(self.head, "bias", None) is None
-        self.text_emb, self.sink_emb, self.targets = text_emb, sink_emb, targets
-        self.n_scored = targets.shape[1]
-        self.mem = torch.nn.Parameter(start.clone())
+        self.chunked = chunked_loss(self.head, fused_loss, g.text_emb.is_cuda)
+        self.mem = torch.nn.Parameter(g.start.clone())
         self.opt = opt
-        self.state = TextState(start)
-        self.active = torch.ones(start.shape[0], dtype=torch.bool, device=start.device)
-        self.step_t = torch.zeros((), dtype=torch.long, device=start.device)
+        self.state = TextState(g.start)
+        self.active = torch.ones(g.start.shape[0], dtype=torch.bool, device=g.start.device)
+        self.step_t = torch.zeros((), dtype=torch.long, device=g.start.device)
         self.graph = None
 
     @classmethod
-    def from_group(cls, lm, g: Group, s: CramSettings, fused_loss: bool = True) -> "FastStep":
+    def from_group(cls, lm, g: TextGroup, s: CramSettings, fused_loss: bool = True) -> "FastStep":
         """A step over every text of a prepared group, from its start vectors with a fresh AdamW."""
-        return cls(lm, g.text_emb, g.sink_emb, g.targets, g.start, OptimizerState.zeros(g.start), s, g.first_pos,
-                   fused_loss=fused_loss)
+        return cls(lm, g, OptimizerState.zeros(g.start), s, fused_loss=fused_loss)
 
     def token_losses(self):
-        """The forward at the current vectors: per-token loss (nats) and argmax check, (b, n) each."""
-        parts = [self.mem.to(self.text_emb.dtype), self.text_emb]
-        if self.sink_emb is not None:
-            parts.insert(0, self.sink_emb)
-        hidden = self.base(inputs_embeds=torch.cat(parts, 1), use_cache=False).last_hidden_state
-        hidden = hidden[:, self.first_pos:self.first_pos + self.n_scored]
-        return token_losses(self.head, hidden, self.targets, self.fused_loss)
+        """The forward at the current vectors (step.py's): per-token loss (nats) and argmax check, (b, n) each."""
+        return self.g.losses(self.base, self.head, self.mem, chunked=self.chunked)
 
     def _step(self):
         loss_tok, correct = self.token_losses()
@@ -223,7 +210,7 @@ class FastStep(GraphedStep):
                 getattr(self.opt, name)[:n] = getattr(st["opt"], name)
 
 
-def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callback, indices, bar,
+def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, callback, indices, bar,
               use_graph: bool | None = None, fused_loss: bool = True, pad: bool | None = None) -> LoopOutcome:
     """The loop for one group of equal-length texts, padded to buckets and graph-captured on a GPU.
 
@@ -242,9 +229,7 @@ def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callbac
         """A step for group rows `texts`, padded to a bucket on GPU, loaded with `state` if given."""
         size = bucket_size(len(texts)) if pad else len(texts)
         idx = torch.tensor(texts + [texts[0]] * (size - len(texts)), device=device)
-        sink = g.sink_emb[:1].expand(size, -1, -1).contiguous() if g.sink_emb is not None else None
-        obj = FastStep(lm, g.text_emb[idx].contiguous(), sink, g.targets[idx].contiguous(), g.start[idx],
-                       opt.rows(idx), s, g.first_pos, fused_loss=fused_loss)
+        obj = FastStep(lm, g.take(idx), opt.rows(idx), s, fused_loss=fused_loss)
         obj.active[len(texts):] = False
         if state is not None:
             obj.put_rows(state)
@@ -262,24 +247,13 @@ def fast_loop(lm, g: Group, s: CramSettings, opt: OptimizerState | None, callbac
             n_run = min(s.check_every, s.max_steps - step)
             step_obj.run(n_run)
             step += n_run
-            now = step_obj.state.host()
-            still = []
+            decided = check(step_obj.state.host(), order, slot, step, s, history, callback, indices)
+            still = [r for r in order if decided[r] is None]
             for r in order:
-                i = slot[r]
-                history[r].append([step, float(now["loss"][i]), float(now["acc"][i])])
-                reasons_r = stop_reason(float(now["best_acc"][i]), int(now["last_better"][i]),
-                                        int(now["failed_at"][i]), step, s)
-                if reasons_r is None:
-                    still.append(r)
-                    continue
-                reasons[r] = reasons_r
-                final[r] = _snapshot(step_obj, i)
-                step_obj.active[i] = False
-            if callback is not None:
-                callback(CramProgress(step=step, active=[indices[r] for r in still],
-                                      loss_per_token_nats=[float(now["loss"][slot[r]]) for r in order],
-                                      accuracy=[float(now["acc"][slot[r]]) for r in order],
-                                      n_done=n - len(still), n_texts=n))
+                if decided[r] is not None:
+                    reasons[r] = decided[r]
+                    final[r] = _snapshot(step_obj, slot[r])
+                    step_obj.active[slot[r]] = False
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")

@@ -1,27 +1,36 @@
 """Progressive cramming with every text growing on its own, in one batch and one captured step (GPU path).
 
-Owns: `grow()`, the engine behind `search.progressive(..., engine="fast")`, and `GrowOutcome`.
-Does not: define the protocol (search.progressive documents it and runs the readable per-length loop,
-which this engine must equal), the bookkeeping of a fixed-length run (step.py), or decoding.
+Owns: `grow()`, the engine behind `search.progressive(..., engine="fast")`, and `GrowOutcome`. A scheduler
+over step.py's step: the inputs, the loss, the keep-best bookkeeping (`TextState`), AdamW and the retire rule
+(`stop_codes`) are step.py's, run here per text at the text's own length. Does not: define the protocol
+(search.progressive documents it and runs the readable per-length loop, which this engine must equal: the
+engine contract, step.ENGINE_SUPPORT, checked by tests/test_conformance.py), or decode.
 
 Why one batch can hold texts of different lengths with no re-capture: the model is causal, so the
 logits at positions <= n do not depend on the tokens after n. Every text is fed at the cap length once
 and for all; a per-text length `n_r` masks the loss and the accuracy to the first n_r scored positions.
-When a text's training forward reaches the target at its length, its vectors become its longest fit,
-its length grows by `step_tokens` and it goes on with its vectors, AdamW moments and schedule position
-(or a fresh AdamW when `carry_optimizer` is off) — all inside the step, so one CUDA graph serves every
-length. A text stops when `max_steps` steps at one length did not reach the target (failed), when it fits
-the cap, or when its cumulative steps reach `max_total_steps`. Texts never wait for one another, which
+Each text keeps the per-length loop's own clock: `it_here` forwards at its length, a check when that reaches
+a multiple of `check_every` or the length's budget (`max_steps`, or less near `max_total_steps`), and at a
+check the retire rule of cram()'s loop decides (patience, non-finite loss, target reached; with
+`freeze_converged` a text that reached the target on a forward takes no further step). A text that converged
+takes its best vectors to the next length (`step_tokens` longer) with its AdamW moments and schedule
+position (or a fresh AdamW when `carry_optimizer` is off) — all inside the step, so one CUDA graph serves
+every length. A text stops when a length ends without reaching the target (failed), when it fits the cap,
+or when its cumulative steps reach `max_total_steps` after a fit. Texts never wait for one another, which
 changes nothing for a text: in the per-length loop a converged text also waits without a step.
 
 Why the batch shrinks as it goes (`compact=True`, the default): a step costs what its batch and its fed
 length cost, and the wall time of a run is set by its slowest text (on one H200, 32 texts fed at a
 128-token cap took 198.6 s, the last text alone ~9,900 steps of a full-size batch: docs/performance.md).
-So at each check the driver rebuilds the step, state and all, for the texts still growing (when they are
-half the batch or fewer) and feeds only up to a bucket (`feed_bucket` tokens) above the longest live
-length. A text whose length outgrows the fed tokens waits, untrained, until the next check rebuilds a
+So at each host read the driver rebuilds the step, state and all, for the texts still growing (when they
+are half the batch or fewer) and feeds only up to a bucket (`feed_bucket` tokens) above the longest live
+length. A text whose length outgrows the fed tokens waits, untrained, until the next read rebuilds a
 wider step (waiting changes nothing for it, as above). Each rebuild is one more graph capture; rows
 never move between texts, so the outcome is the uncompacted one up to the rounding of other shapes.
+
+`keep_trajectory=True` keeps each text's vectors at every length it fit in a (texts, max_tokens + 1, k, d)
+float32 buffer on the device, written inside the step (host copies at the reads would miss the lengths a
+text passes between two reads); 32 texts x 129 lengths x 576 floats is 9.5 MB.
 """
 from __future__ import annotations
 
@@ -30,9 +39,20 @@ from dataclasses import dataclass
 
 import torch
 
-from .fast import token_losses
+from .fast import chunked_loss
 from .settings import CramSettings
-from .step import GraphedStep, OptimizerState, adamw_update, base, initial_vectors, prepare_group
+from .step import (
+    GraphedStep,
+    OptimizerState,
+    TextState,
+    adamw_update,
+    autocast_for,
+    base,
+    freeze_at,
+    initial_vectors,
+    prepare_group,
+    stop_codes,
+)
 
 
 @dataclass
@@ -40,19 +60,22 @@ class GrowOutcome:
     """Per text (input order): what progressive growth reached."""
     longest_tokens: list[int]               # longest length that reached the target (0: not even the start)
     failed_tokens: list[int | None]         # the length where it stopped failing (None: it did not fail)
-    stop_reasons: list[str]                 # failed | max_tokens | max_total_steps | non_finite
+    stop_reasons: list[str]                 # failed | max_tokens | max_total_steps
     total_steps: list[int]
     steps_per_length: list[dict[int, int]]  # optimiser steps spent at each length tried
     vectors: torch.Tensor                   # (B, k, d) float32, CPU: the vectors of the longest fit
     seconds: float
     shapes: list[tuple[int, int]]           # (texts, fed tokens) of each step built: one graph capture each
+    trajectory: list[list[torch.Tensor]] | None = None   # per text: its vectors at every length it fit
 
 
 class GrowStep(GraphedStep):
     """Every tensor of the growing batch at static addresses; `run(k)` does k steps (graph replays on CUDA)."""
 
+    REASONS = ("", "failed", "max_tokens", "max_total_steps")
+
     def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
-                 fused_loss: bool = True, feed_tokens: int | None = None):
+                 fused_loss: bool = True, feed_tokens: int | None = None, keep_trajectory: bool = False):
         self.s, self.max_tokens = s, max_tokens
         self.feed_tokens = max_tokens if feed_tokens is None else min(feed_tokens, max_tokens)
         # Start vectors seeded by the first length's tokens, exactly as the per-length loop seeds them.
@@ -61,21 +84,25 @@ class GrowStep(GraphedStep):
         start = torch.stack([initial_vectors(r[:s.start_tokens], s, embed.embedding_dim, std) for r in rows])
         self.g = prepare_group(lm, [r[:self.feed_tokens] for r in rows], s, sink_token_id, warm=start)
         self.base, self.head = base(lm), lm.get_output_embeddings()
-        self.fused_loss = fused_loss and getattr(self.head, "bias", None) is None
         g, dev = self.g, self.g.start.device
+        self.chunked = chunked_loss(self.head, fused_loss, g.text_emb.is_cuda)
         b = g.start.shape[0]
-        self.inputs_static = g.inputs(g.start)          # (B, P + N, d): the vectors are overwritten each step
         self.mem = torch.nn.Parameter(g.start.clone())
         self.opt = OptimizerState.zeros(g.start)
+        self.state = TextState(g.start)                # this length's keep-best record, as cram()'s loop keeps it
         self.position = torch.arange(g.n_scored, device=dev)
-        self.length = torch.full((b,), s.start_tokens, dtype=torch.long, device=dev)
-        self.steps_here = torch.zeros(b, dtype=torch.long, device=dev)
-        self.total = torch.zeros(b, dtype=torch.long, device=dev)
-        self.longest = torch.zeros(b, dtype=torch.long, device=dev)
+        self.rows = torch.arange(b, device=dev)
+
+        def longs(value):
+            return torch.full((b,), value, dtype=torch.long, device=dev)
+        self.length, self.it_here, self.total = longs(s.start_tokens), longs(0), longs(0)
+        self.budget = longs(_budget(s, 0))
+        self.longest, self.reason = longs(0), longs(0)                 # reason: index into REASONS
         self.done = torch.zeros(b, dtype=torch.bool, device=dev)
-        self.reason = torch.zeros(b, dtype=torch.long, device=dev)     # index into REASONS
-        self.best_mem = g.start.clone()
+        self.longest_mem = g.start.clone()
         self.steps_log = torch.zeros(b, max_tokens + 1, dtype=torch.long, device=dev)
+        self.trajectory = (torch.zeros(b, max_tokens + 1, *g.start.shape[1:], device=dev)
+                           if keep_trajectory else None)
         self.graph = None
 
     def take_rows(self, other: GrowStep, rows: list[int]) -> GrowStep:
@@ -86,88 +113,119 @@ class GrowStep(GraphedStep):
                 mine.copy_(theirs[idx])
         return self
 
-    REASONS = ("", "failed", "max_tokens", "max_total_steps", "non_finite")
-    STATE = ("mem", "exp_avg", "exp_avg_sq", "opt_steps", "length", "steps_here", "total", "longest", "done",
-             "reason", "best_mem", "steps_log")                      # names of `_tensors()`, in its order
-
     def _step(self):
-        s, g = self.s, self.g
-        n_prefix = s.n_prefix
-        inputs = torch.cat([self.inputs_static[:, :n_prefix - s.n_mem], self.mem.to(g.text_emb.dtype),
-                            self.inputs_static[:, n_prefix:]], dim=1)
-        hidden = self.base(inputs_embeds=inputs, use_cache=False).last_hidden_state
-        hidden = hidden[:, g.first_pos:g.first_pos + g.n_scored]
-        loss_tok, correct = token_losses(self.head, hidden, g.targets, self.fused_loss)
+        s, g, st = self.s, self.g, self.state
+        loss_tok, correct = g.losses(self.base, self.head, self.mem, chunked=self.chunked)   # step.py's forward
         n_scored = self.length - int(s.protocol == "hc")                # scored positions at each text's length
         mask = (self.position[None, :] < n_scored[:, None]).float()
         loss = (loss_tok * mask).sum(1) / n_scored
         acc = (correct * mask).sum(1) / n_scored
+        present = ~self.done & (self.length <= self.feed_tokens)       # a text beyond the fed tokens waits
+        live = st.update(None, self.mem, loss.detach(), acc, self.it_here, present, freeze_at(s))
+        torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
         with torch.no_grad():
-            live = ~self.done & (self.length <= self.feed_tokens)      # a text beyond the fed tokens waits
-            finite = torch.isfinite(loss)
-            fits = live & finite & (acc >= s.target_accuracy)           # decided on this forward, before a step
-            self.longest.copy_(torch.where(fits, self.length, self.longest))
-            self.best_mem.copy_(torch.where(fits[:, None, None], self.mem.detach(), self.best_mem))
-            self._log(live & (fits | ~finite))
-            at_cap = fits & (self.length >= self.max_tokens)
-            self._finish(at_cap, 2)
-            self._finish(live & ~finite, 4)
-            grown = fits & ~at_cap
-            self.length.copy_(torch.where(grown, (self.length + s.step_tokens).clamp(max=self.max_tokens),
-                                          self.length))
-            self.steps_here.copy_(torch.where(grown, 0, self.steps_here))
-            if not s.carry_optimizer:                                   # a fresh AdamW at every length
-                keep = (~grown)[:, None, None]
-                self.opt.exp_avg.mul_(keep)
-                self.opt.exp_avg_sq.mul_(keep)
-                self.opt.steps.mul_(~grown)
-            train = live & finite & ~fits
-        torch.where(train, loss, torch.zeros_like(loss)).sum().backward()
-        with torch.no_grad():
-            adamw_update(self.mem, self.mem.grad, self.opt, s, train)
+            adamw_update(self.mem, self.mem.grad, self.opt, s, live)
             self.mem.grad.zero_()
-            self.steps_here.add_(train.long())
-            self.total.add_(train.long())
-            out_of_steps = train & (self.steps_here >= s.max_steps)
-            self._log(out_of_steps)
-            self._finish(out_of_steps, 1)
-            if s.max_total_steps is not None:
-                self._finish(train & ~out_of_steps & (self.total >= s.max_total_steps), 3)
+            self.total.add_(live.long())
+            self.it_here.add_(present.long())
+            # A check, on each text's own clock, and the retire rule of cram()'s loop (step.stop_codes).
+            at_check = present & ((self.it_here % s.check_every == 0) | (self.it_here >= self.budget))
+            code = stop_codes(st.best_acc, st.last_better, st.failed_at, self.it_here, s)
+            ends = at_check & ((code != 0) | (self.it_here >= self.budget))
+            converged = ends & (st.best_acc.double() >= s.target_accuracy)
+            self._log(ends)
+            self.longest.copy_(torch.where(converged, self.length, self.longest))
+            self.longest_mem.copy_(torch.where(converged[:, None, None], st.best_mem, self.longest_mem))
+            if self.trajectory is not None:
+                here = self.trajectory[self.rows, self.length]
+                self.trajectory[self.rows, self.length] = torch.where(converged[:, None, None], st.best_mem, here)
+            at_cap = converged & (self.length >= self.max_tokens)
+            spent = converged & ~at_cap & (self.total >= (s.max_total_steps or torch.iinfo(torch.long).max))
+            self._finish(ends & ~converged, 1)
+            self._finish(at_cap, 2)
+            self._finish(spent, 3)
+            self._grow(converged & ~at_cap & ~spent)
+
+    def _grow(self, grown):
+        """The next length for `grown` rows: from their best vectors, a fresh record, AdamW carried or fresh."""
+        s, st, g3 = self.s, self.state, grown[:, None, None]
+        self.length.copy_(torch.where(grown, (self.length + s.step_tokens).clamp(max=self.max_tokens), self.length))
+        self.mem.copy_(torch.where(g3, st.best_mem, self.mem))
+        self.it_here.copy_(torch.where(grown, 0, self.it_here))
+        self.budget.copy_(torch.where(grown, _budget(s, self.total), self.budget))
+        for name, fresh in (("best_acc", -1.0), ("best_loss", float("inf")), ("min_loss", float("inf")),
+                            ("last_better", 0), ("steps_done", 0), ("failed_at", -1)):
+            t = getattr(st, name)
+            t.copy_(torch.where(grown, fresh, t))
+        st.best_mem.copy_(torch.where(g3, self.mem, st.best_mem))
+        if not s.carry_optimizer:                                   # a fresh AdamW at every length
+            self.opt.exp_avg.mul_(~g3)
+            self.opt.exp_avg_sq.mul_(~g3)
+            self.opt.steps.mul_(~grown)
 
     def _finish(self, rows, reason: int):
         self.reason.copy_(torch.where(rows & ~self.done, reason, self.reason))
         self.done.logical_or_(rows)
 
     def _log(self, rows):
-        """steps_log[r, length_r] = steps spent at that length, for the rows that leave their length now."""
+        """steps_log[r, length_r] = steps taken at that length, for the rows that leave their length now."""
         current = self.steps_log.gather(1, self.length[:, None]).squeeze(1)
-        self.steps_log.scatter_(1, self.length[:, None], torch.where(rows, self.steps_here, current)[:, None])
+        self.steps_log.scatter_(1, self.length[:, None],
+                                torch.where(rows, self.state.steps_done, current)[:, None])
+
+    STATE = ("mem", "exp_avg", "exp_avg_sq", "opt_steps", "length", "it_here", "budget", "total", "longest",
+             "done", "reason", "longest_mem", "steps_log") + tuple(f"state.{n}" for n in TextState.TENSORS)
 
     def _tensors(self):
-        return [self.mem.data, self.opt.exp_avg, self.opt.exp_avg_sq, self.opt.steps, self.length,
-                self.steps_here, self.total, self.longest, self.done, self.reason, self.best_mem, self.steps_log]
+        """Every tensor the step changes, in STATE's order (+ the trajectory buffer when kept)."""
+        out = [self.mem.data, self.opt.exp_avg, self.opt.exp_avg_sq, self.opt.steps, self.length, self.it_here,
+               self.budget, self.total, self.longest, self.done, self.reason, self.longest_mem, self.steps_log]
+        out += [getattr(self.state, n) for n in TextState.TENSORS]
+        return out + ([self.trajectory] if self.trajectory is not None else [])
+
+
+def _budget(s: CramSettings, total):
+    """Iterations a text may spend at its next length: `max_steps`, or what is left of `max_total_steps`
+    (at least 1), exactly as search.progressive's per-length loop budgets them."""
+    if s.max_total_steps is None:
+        return total * 0 + s.max_steps
+    left = s.max_total_steps - total
+    return left.clamp(1, s.max_steps) if torch.is_tensor(left) else max(1, min(s.max_steps, left))
 
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,
          use_graph: bool | None = None, steps_per_check: int = 50, callback=None, compact: bool = True,
-         feed_bucket: int = 16) -> GrowOutcome:
+         feed_bucket: int = 16, keep_trajectory: bool = False) -> GrowOutcome:
     """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring.
 
     `compact=False` keeps every text in one batch fed at `max_tokens` to the end (one capture).
-    `callback(steps_run, n_stopped, lengths)` after every check; `lengths` in input order."""
+    `callback(steps_run, n_stopped, lengths)` after every host read; `lengths` in input order.
+    Runs under autocast to `s.dtype` when it differs from the model's (as cram() does)."""
+    device = lm.get_input_embeddings().weight.device
+    with autocast_for(lm, s.dtype, device):
+        return _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact,
+                     feed_bucket, keep_trajectory)
+
+
+def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact, feed_bucket,
+          keep_trajectory) -> GrowOutcome:
     t0 = time.perf_counter()
     n_rows = len(rows)
     feed = _feed_tokens(s.start_tokens, max_tokens, feed_bucket) if compact else max_tokens
-    step = GrowStep(lm, rows, s, max_tokens, sink_token_id, feed_tokens=feed)
+
+    def build(members, feed_tokens):
+        return GrowStep(lm, [rows[i] for i in members], s, max_tokens, sink_token_id, feed_tokens=feed_tokens,
+                        keep_trajectory=keep_trajectory)
+    step = build(range(n_rows), feed)
     use_graph = step.mem.device.type == "cuda" if use_graph is None else use_graph
     if use_graph:
         step.capture()
     shapes = [(n_rows, step.feed_tokens)]
     here = list(range(n_rows))                      # input index of each row of the current step
     final = [None] * n_rows                         # per input row: its state tensors once it left the batch
-    # Every text stops within max_total_steps trained steps (or (lengths to go) x max_steps without that
-    # cap), plus one untrained forward per length that fits at once; each rebuild may add one check of waiting.
-    limit = (s.max_total_steps or (max_tokens - s.start_tokens + 1) * s.max_steps) + max_tokens + 1
+    # Every text spends at most max_steps forwards at each length it tries; each rebuild may add one
+    # check of waiting.
+    limit = len(lengths_tried(s, max_tokens, max_tokens)) * s.max_steps + max_tokens + 1
     n = 0
     while n < limit:
         k = min(steps_per_check, limit - n)
@@ -190,8 +248,7 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
             for j in range(len(here)):
                 if done[j]:
                     final[here[j]] = _row_state(step, j)
-            narrow = GrowStep(lm, [rows[here[j]] for j in live], s, max_tokens, sink_token_id, feed_tokens=want)
-            step = narrow.take_rows(step, live)
+            step = build([here[j] for j in live], want).take_rows(step, live)
             here = [here[j] for j in live]
             shapes.append((len(here), step.feed_tokens))
             if use_graph:
@@ -199,20 +256,25 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
             limit += steps_per_check
     for j, i in enumerate(here):
         final[i] = _row_state(step, j)
-    state = {k: torch.stack([f[k] for f in final]) for k in GrowStep.STATE}
+    state = {k: torch.stack([f[k] for f in final]) for k in final[0]}
     reasons = [GrowStep.REASONS[i] or "max_total_steps" for i in state["reason"].tolist()]
     longest, length, log = state["longest"].tolist(), state["length"].tolist(), state["steps_log"]
-    per_length = [{k: int(log[r, k]) for k in lengths_tried(s, max_tokens, length[r])} for r in range(n_rows)]
-    failed = [length[r] if reasons[r] in ("failed", "non_finite") else None for r in range(n_rows)]
+    tried = [lengths_tried(s, max_tokens, length[r]) for r in range(n_rows)]
+    per_length = [{k: int(log[r, k]) for k in tried[r]} for r in range(n_rows)]
+    failed = [length[r] if reasons[r] == "failed" else None for r in range(n_rows)]
+    trajectory = None
+    if keep_trajectory:
+        trajectory = [[state["trajectory"][r, k].float() for k in tried[r] if k <= longest[r]] for r in range(n_rows)]
     return GrowOutcome(longest_tokens=longest, failed_tokens=failed, stop_reasons=reasons,
                        total_steps=state["total"].tolist(), steps_per_length=per_length,
-                       vectors=state["best_mem"].float(), seconds=time.perf_counter() - t0,
-                       shapes=shapes)
+                       vectors=state["longest_mem"].float(), seconds=time.perf_counter() - t0,
+                       shapes=shapes, trajectory=trajectory)
 
 
 def _row_state(step: GrowStep, j: int) -> dict[str, torch.Tensor]:
-    """Row j of every state tensor of `step`, on the CPU, by name (GrowStep.STATE)."""
-    return {k: t[j].detach().cpu() for k, t in zip(GrowStep.STATE, step._tensors())}
+    """Row j of every state tensor of `step`, on the CPU, by name (GrowStep.STATE, + the trajectory)."""
+    names = GrowStep.STATE + (("trajectory",) if step.trajectory is not None else ())
+    return {k: t[j].detach().cpu() for k, t in zip(names, step._tensors())}
 
 
 def _feed_tokens(longest_live: int, max_tokens: int, bucket: int) -> int:

@@ -16,7 +16,7 @@ CUDA device when it imports and the model is Llama-family, "liger" requires it (
 
 "onednn" (CPU, opt-in; `onednn_linears`) runs every float32 `nn.Linear` of the model through oneDNN's linear on
 a weight packed once, the kernel torch's inductor uses for frozen CPU linears: a one-text step of the embedded
-model is 1.4-1.8x cheaper on a 2-core AVX-512 CPU (docs/performance.md, CPU round six). It is not "auto"'s choice
+model is 1.4-1.8x cheaper on a 2-core AVX-512 CPU (docs/performance.md, "--kernels onednn"). It is not "auto"'s choice
 yet: it rounds differently from torch's in the last bits, which moves fp32 trajectories, and it keeps two
 packed copies of each weight beside the original.
 
@@ -141,7 +141,7 @@ def apply_kernels(model, kernels: str) -> str:
     launch_norm_backward_per_row(model)
     head = model.get_output_embeddings()
     if head is not None and getattr(head, "bias", None) is None:
-        head._cramlab_liger_loss = True      # fast.token_losses runs the chunked loss through Liger's kernel
+        head._cramlab_liger_loss = True      # fast.chunked_loss then picks Liger's kernel for the loss
     return "liger"
 
 

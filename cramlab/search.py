@@ -32,13 +32,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import BadInputError, TextTooShortError
+from .errors import BadInputError
 from .report import PAPER_THRESHOLD, length_fits, max_tokens_that_fit  # noqa: F401  (PAPER_THRESHOLD re-exported)
 from .settings import CramSettings
 from .step import resolve_engine
-
-#: The length grid of the paper (Kuratov et al., 2025), in tokens.
-PAPER_LENGTHS = (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1280, 1568, 2048)
 
 #: Keys of a CramResult kept in the per-length records of `bisect_search` and `progressive`.
 RECORD_KEYS = ("n_tokens", "steps", "converged", "teacher_forced_accuracy", "baseline_accuracy",
@@ -283,12 +280,14 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     length starts a fresh AdamW from the previous vectors.
     Greedy decoding is done once per text at the end, from the vectors of its longest length.
     `keep_trajectory=True` keeps the vectors after every length (for a PCA of the path).
-    `callback(n_tokens, results)` is called after every length.
+    `callback(n_tokens, results)` is called after every length. Engine `fast` (`auto` on CUDA) grows every
+    text on its own (grow.py) and refuses a callback; `auto` with a callback runs the per-length loop.
     """
     import torch
 
     from .cram import cram
-    from .decode import decode, first_mismatch
+    from .decode import decode, first_mismatch, unwrap
+    from .step import sink_token_id
     changes = {k: v for k, v in (("start_tokens", start), ("step_tokens", step_tokens)) if v is not None}
     s = _settings_from(settings, overrides | changes)
     if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], int) or not isinstance(texts, (list, tuple)):
@@ -304,8 +303,13 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     out = [ProgressiveResult(text_id=ids[i], n_mem=s.n_mem, start_tokens=first, step_tokens=s.step_tokens,
                              max_tokens=max_tokens, longest_tokens=0, failed_tokens=None, total_steps=0,
                              greedy_exact=None, first_mismatch=None, decoded_text=None) for i in range(len(rows))]
-    if resolve_engine(s.engine, _unwrap_model(lm)) == "fast":
-        _grow_into(out, lm, rows, s, max_tokens)
+    model, _, spec = unwrap(lm)
+    sink = sink_token_id(s, spec)
+    if callback is not None and s.engine == "fast":
+        raise BadInputError("engine grow (progressive with engine='fast') does not implement callback: texts "
+                            "grow at their own lengths; use engine='plain' or 'auto', or drop the callback")
+    if resolve_engine(s.engine, model) == "fast" and callback is None:
+        _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory)
         active = []
     else:
         active = list(range(len(rows)))
@@ -351,7 +355,7 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     fitted = [i for i, rec in enumerate(out) if rec.vectors is not None]
     if fitted:
         decoded = decode(lm, torch.stack([out[i].vectors for i in fitted]), [out[i].longest_tokens for i in fitted],
-                         layout=s.layout, protocol=s.protocol, sink_token_id=s.sink_token_id,
+                         layout=s.layout, protocol=s.protocol, sink_token_id=sink,
                          first_token_id=[rows[i][0] for i in fitted] if s.protocol == "hc" else None)
         for i, dec in zip(fitted, decoded):
             rec = out[i]
@@ -362,22 +366,17 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     return ProgressiveSummary(model=_model_name(lm), n_mem=s.n_mem, texts=out, settings=record)
 
 
-def _grow_into(out, lm, rows, s, max_tokens):
+def _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory):
     """The fast engine (grow.py): every text grows on its own in one captured step; same protocol."""
     from .grow import grow
-    spec = getattr(lm, "spec", None)
-    sink = s.sink_token_id if s.sink_token_id is not None else (spec.sink_token_id if spec else 0)
-    res = grow(_unwrap_model(lm), rows, s, max_tokens, sink)
+    res = grow(model, rows, s, max_tokens, sink, keep_trajectory=keep_trajectory)
     for i, rec in enumerate(out):
         rec.longest_tokens, rec.failed_tokens = res.longest_tokens[i], res.failed_tokens[i]
         rec.stop_reason, rec.total_steps = res.stop_reasons[i], res.total_steps[i]
         rec.records = [{"n_tokens": n, "steps": k, "converged": n <= res.longest_tokens[i]}
                        for n, k in res.steps_per_length[i].items()]
         rec.vectors = res.vectors[i] if res.longest_tokens[i] > 0 else None
-
-
-def _unwrap_model(lm):
-    return lm.model if isinstance(lm, tuple) and hasattr(lm, "spec") else lm
+        rec.trajectory = res.trajectory[i] if keep_trajectory else []
 
 
 def _by_budget(active, out, s) -> dict[int, list[int]]:
@@ -410,19 +409,10 @@ def _settings_from(settings, overrides) -> CramSettings:
 # --- helpers -------------------------------------------------------------------------------------------
 
 def _rows_and_ids(texts, need: int):
-    """Token-id rows and ids; every text must have at least `need` tokens."""
-    if not isinstance(texts, (list, tuple)) or not texts:
-        raise BadInputError("no texts given; pass token-id lists or Text objects (cramlab.texts.get_texts)")
-    rows, ids = [], []
-    for i, t in enumerate(texts):
-        row = [int(x) for x in getattr(t, "token_ids", t)]
-        tid = getattr(t, "text_id", f"text-{i}")
-        if len(row) < need:
-            raise TextTooShortError(f"text {tid!r} has {len(row)} tokens but the search needs {need}; "
-                                    f"use longer texts (get_texts(..., n_tokens={need})) or shorter lengths")
-        rows.append(row)
-        ids.append(tid)
-    return rows, ids
+    """Token-id rows and ids (cram.token_rows); every text must have at least `need` tokens."""
+    from .cram import token_rows
+    return token_rows(texts, need, purpose="the search",
+                      hint=f"use longer texts (get_texts(..., n_tokens={need})) or shorter lengths")
 
 
 def check_lengths(lengths, shortest: int = 2) -> list[int]:

@@ -1,11 +1,15 @@
-"""What both engines share: a group's inputs, the per-text running state, AdamW per text, the stop rule.
+"""The step, defined once: what the three schedulers (plain: cram.py, fast: fast.py, grow: grow.py) share.
 
-Owns: `Group` (one batch of equal-length texts: frozen embeddings, targets, scored positions, start
-vectors), `initial_vectors` (seeded per text), `TextState` (per-text bookkeeping kept on the device:
-best-so-far vectors, accuracy and loss, the minimum loss, steps, AdamW's moments, non-finite steps),
-`adamw_update` (AdamW with a learning rate and a step count per text), `stop_reason` (the retire
-rule), `LoopOutcome` (what a loop hands back), `CramProgress`, `head_logits` and the model helpers.
-Does not: loop (cram.py has the readable loop, fast.py the GPU one), load models, decode or report.
+Owns: the sink token of a run (`sink_token_id`), `TextGroup` (one batch of equal-length texts: frozen
+embeddings, the inputs of each layout, the scored positions of each protocol, start vectors, the no-vector
+baseline's inputs), the forward + per-token loss and accuracy (`scored_losses`, `token_losses`),
+`initial_vectors` (seeded per text), `TextState` (per-text bookkeeping kept on the device: best-so-far
+vectors, accuracy and loss, the minimum loss, steps, non-finite steps), `adamw_update` (AdamW with a
+learning rate and a step count per text), the retire rule (`stop_codes`: one definition for the host
+checks and for grow's in-graph checks; `check` runs it at a check), `LoopOutcome`, `CramProgress`,
+`ENGINE_SUPPORT` (which engine honours or refuses which setting: the engine contract) and model helpers.
+Does not: schedule (which texts run together, when a graph is captured, when a text grows: the three
+schedulers), load models, decode or report. The chunked loss kernels are fast.py's (passed in as `chunked`).
 
 Why AdamW is written here instead of taken from torch.optim: every text is its own optimisation
 problem with its own place in the learning-rate schedule (progressive cramming carries a text's
@@ -17,17 +21,16 @@ learning rate and one step count per parameter; `adamw_update` is its update wit
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .kernels import causal_unpadded, use_causal_sdpa
 from .settings import UNIFORM_INIT_HIGH, CramSettings, lr_factor
-
-#: What a text's run ended with.
-STOP_REASONS = ("converged", "patience", "max_steps", "non_finite", "interrupted")
 
 
 @dataclass
@@ -41,12 +44,22 @@ class CramProgress:
     n_texts: int
 
 
+def sink_token_id(s: CramSettings, spec=None) -> int:
+    """The token before the vectors (`sink-first`) and before the text in the no-vector baseline (both layouts):
+    the settings' own, else the model's (`ModelSpec.sink_token_id`), else 0 for a bare model without a spec."""
+    if s.sink_token_id is not None:
+        return s.sink_token_id
+    return spec.sink_token_id if spec is not None else 0
+
+
 @dataclass
-class Group:
+class TextGroup:
     """Texts of one length, ready to train: everything the step needs that never changes."""
     ids: torch.Tensor            # (B, N) token ids
     text_emb: torch.Tensor       # (B, N, d) frozen input embeddings
-    sink_emb: torch.Tensor | None  # (B, 1, d) or None (mem-first)
+    sink_emb: torch.Tensor       # (B, 1, d) the sink token's embedding (in the inputs only under sink-first)
+    with_sink: bool              # layout sink-first
+    protocol: str
     targets: torch.Tensor        # (B, S) the scored tokens
     first_pos: int               # position whose logits predict targets[:, 0]
     start: torch.Tensor          # (B, k, d) float32 start vectors
@@ -55,16 +68,51 @@ class Group:
     def n_scored(self) -> int:
         return self.targets.shape[1]
 
+    def take(self, idx) -> TextGroup:
+        """Rows `idx` (a LongTensor, repeats allowed: the fast engine's padding) as a group of their own."""
+        return dataclasses.replace(self, ids=self.ids[idx], text_emb=self.text_emb[idx].contiguous(),
+                                   sink_emb=self.sink_emb[:1].expand(len(idx), -1, -1).contiguous(),
+                                   targets=self.targets[idx].contiguous(), start=self.start[idx])
+
     def inputs(self, mem: torch.Tensor, rows=None) -> torch.Tensor:
         """[sink] [mem] [text] embeddings of the given rows (all rows: None)."""
         text = self.text_emb if rows is None else self.text_emb[rows]
         parts = [mem.to(text.dtype), text]
-        if self.sink_emb is not None:
+        if self.with_sink:
             parts.insert(0, self.sink_emb[: text.shape[0]])
         return torch.cat(parts, dim=1)
 
+    def losses(self, body, head, mem, rows=None, chunked=None):
+        """The step's forward at vectors `mem`: per-token loss (nats) and 1.0 where the argmax is right, (b, S)."""
+        targets = self.targets if rows is None else self.targets[rows]
+        return scored_losses(body, head, self.inputs(mem, rows), self.first_pos, targets, chunked)
 
-def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int, warm=None) -> Group:
+    def baseline_losses(self, body, head):
+        """The same scored tokens without vectors. `pc` needs a position before t_1: the sink token (also under
+        `mem-first`, where it is the only way to score t_1); `hc` feeds the layout's own prefix minus the vectors."""
+        if self.protocol == "pc" or self.with_sink:
+            return scored_losses(body, head, torch.cat([self.sink_emb, self.text_emb], 1),
+                                 int(self.protocol == "hc"), self.targets)
+        return scored_losses(body, head, self.text_emb, 0, self.targets)
+
+
+def scored_losses(body, head, inputs, first_pos: int, targets, chunked=None):
+    """The forward of every engine: the body over `inputs`, the LM head on the scored positions only."""
+    hidden = body(inputs_embeds=inputs, use_cache=False).last_hidden_state
+    return token_losses(head, hidden[:, first_pos:first_pos + targets.shape[1]], targets, chunked)
+
+
+def token_losses(head, hidden, targets, chunked=None):
+    """Per-token cross-entropy (nats) and 1.0 where the argmax is the target, (b, n) each, from full float32
+    logits; `chunked(hidden, head.weight, targets)` computes the same without the full logits (fast.py)."""
+    if chunked is not None:
+        return chunked(hidden, head.weight, targets)
+    logits = head_logits(head, hidden).float()
+    return (F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"),
+            (logits.argmax(-1) == targets).float())
+
+
+def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int, warm=None) -> TextGroup:
     """Embed the texts once, pick the scored positions, draw (or take) the start vectors."""
     embed = lm.get_input_embeddings()
     device = embed.weight.device
@@ -75,7 +123,7 @@ def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int
     first_pos = n_sink + s.n_mem - 1 if s.protocol == "pc" else n_sink + s.n_mem
     with torch.no_grad():
         text_emb = embed(ids)
-        sink_emb = embed(torch.tensor([sink_token_id], device=device)).expand(n_texts, 1, -1) if n_sink else None
+        sink_emb = embed(torch.tensor([sink_token_id], device=device)).expand(n_texts, 1, -1)
         std = embed.weight.float().std()
     d = text_emb.shape[-1]
     if warm is not None:
@@ -83,8 +131,8 @@ def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int
     else:
         start = torch.stack([initial_vectors(row, s, d, std) for row in rows]).to(device)
     targets = ids if s.protocol == "pc" else ids[:, 1:]
-    return Group(ids=ids, text_emb=text_emb, sink_emb=sink_emb, targets=targets, first_pos=first_pos,
-                 start=start)
+    return TextGroup(ids=ids, text_emb=text_emb, sink_emb=sink_emb, with_sink=bool(n_sink), protocol=s.protocol,
+                     targets=targets, first_pos=first_pos, start=start)
 
 
 def initial_vectors(row: list[int], s: CramSettings, d: int, std) -> torch.Tensor:
@@ -207,15 +255,38 @@ def freeze_at(s: CramSettings) -> float | None:
     return s.target_accuracy if s.freeze_converged else None
 
 
-def stop_reason(best_acc: float, last_better: int, failed_at: int, step: int, s: CramSettings) -> str | None:
-    """The retire rule, read at a check: why a text stops now (None: it goes on)."""
-    if failed_at >= 0:
-        return "non_finite"
-    if best_acc >= s.target_accuracy:
-        return "converged"
-    if s.patience is not None and step - last_better >= s.patience:
-        return "patience"
-    return None
+#: The retire rule's outcomes, by code (`stop_codes`); 0: the text goes on.
+STOP_CODES = (None, "non_finite", "converged", "patience")
+
+
+def stop_codes(best_acc, last_better, failed_at, step, s: CramSettings):
+    """The retire rule, read at a check, for every text at once (tensors; `step` a number or one per text):
+    1 non-finite loss, else 2 converged (best accuracy >= target), else 3 patience (`step - last_better >=
+    patience`), else 0 (goes on). One definition: the plain and fast checks run it on the host, grow inside
+    its captured step."""
+    code = torch.zeros_like(failed_at)
+    if s.patience is not None:
+        code = torch.where(step - last_better >= s.patience, 3, code)
+    code = torch.where(best_acc.double() >= s.target_accuracy, 2, code)
+    return torch.where(failed_at >= 0, 1, code)
+
+
+def check(now: dict, order, slot, step: int, s: CramSettings, history, callback, indices) -> dict:
+    """A check of the plain and fast loops: record the histories of the texts `order` (group rows, held at state
+    rows `slot[r]`), decide who retires (`stop_codes`), report progress. Returns {row: reason or None}."""
+    codes = stop_codes(now["best_acc"], now["last_better"], now["failed_at"], step, s)
+    out = {}
+    for r in order:
+        i = slot[r]
+        history[r].append([step, float(now["loss"][i]), float(now["acc"][i])])
+        out[r] = STOP_CODES[int(codes[i])]
+    still = [r for r in order if out[r] is None]
+    if callback is not None:
+        callback(CramProgress(step=step, active=[indices[r] for r in still],
+                              loss_per_token_nats=[float(now["loss"][slot[r]]) for r in order],
+                              accuracy=[float(now["acc"][slot[r]]) for r in order],
+                              n_done=len(indices) - len(still), n_texts=len(indices)))
+    return out
 
 
 @dataclass
@@ -231,7 +302,6 @@ class LoopOutcome:
     optimizer: OptimizerState | None       # final per-text AdamW state (for progressive carry-over)
     seconds: float
     interrupted: bool = False
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def untrained(cls, start: torch.Tensor, reason: str = "interrupted") -> LoopOutcome:
@@ -240,6 +310,33 @@ class LoopOutcome:
                    histories=[[] for _ in range(n)], train_accuracy=[float("nan")] * n,
                    min_loss_per_token_nats=[float("nan")] * n, optimizer=None, seconds=0.0,
                    interrupted=reason == "interrupted")
+
+
+#: Public keywords besides the settings: of `cram()`, and of `search.progressive()`.
+CRAM_KEYWORDS = ("init_vectors", "init_optimizer", "callback", "progress", "decode", "text_ids")
+PROGRESSIVE_KEYWORDS = ("max_tokens", "start", "step_tokens", "keep_trajectory", "callback")
+_SEARCH_ONLY = ("start_tokens", "step_tokens", "carry_optimizer", "max_total_steps")
+
+
+def _contract() -> dict[str, dict[str, str]]:
+    """The engine contract (tests/test_conformance.py reads and checks it). Per scheduler, every `CramSettings`
+    field and public keyword is `honoured` (the suite asserts the same results as `plain`), `refused: ...`
+    (a one-line BadInputError naming the engine and the setting) or `not read: ...` (with the reason).
+    `plain`: cram(engine="plain") and progressive's per-length loop over it; `fast`: cram(engine="fast");
+    `grow`: progressive(engine="fast")."""
+    fields = [f.name for f in dataclasses.fields(CramSettings)]
+    plain = {name: "honoured" for name in fields + list(CRAM_KEYWORDS + PROGRESSIVE_KEYWORDS)}
+    plain["threshold"] = "not read: grid_search's Max rule, the same for every engine"
+    fast = dict(plain) | {name: "not read: a progressive setting (progressive on this engine runs grow)"
+                          for name in _SEARCH_ONLY + PROGRESSIVE_KEYWORDS if name != "callback"}
+    grow = dict(plain) | {name: "not read: grow is progressive's engine, cram() never runs it"
+                          for name in CRAM_KEYWORDS}
+    grow["callback"] = ("refused: texts grow at their own lengths, so there is no per-length list of CramResults "
+                        "to call it with (engine auto with a callback runs the per-length loop instead)")
+    return {"plain": plain, "fast": fast, "grow": grow}
+
+
+ENGINE_SUPPORT = _contract()
 
 
 class GraphedStep:

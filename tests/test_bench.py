@@ -45,7 +45,7 @@ def test_bench_kernels_liger_off_cuda_is_one_line_error(tmp_path, capsys):
 
 
 def _profile_module():
-    spec = importlib.util.spec_from_file_location("profile_step", ROOT / "bench" / "profile_step.py")
+    spec = importlib.util.spec_from_file_location("profile_step", ROOT / "experiments" / "profile_step.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -140,3 +140,18 @@ def test_one_batched_decode_with_a_count_per_text_equals_decoding_text_by_text(t
         assert [d.token_ids[0] for d in batched] == firsts
     with pytest.raises(BadInputError, match="one per text"):
         decode(tiny, v, [2, 3], **kw, first_token_id=firsts if protocol == "hc" else None)
+
+
+@pytest.mark.parametrize("layout", ["mem-first", "sink-first"])
+def test_the_baseline_uses_the_models_sink_token_in_both_layouts(tiny, texts, layout):
+    """The no-vector baseline scores t_1 from the sink token: the model's own (its spec), as the sink-first
+    inputs use it, also under mem-first (it used to fall back to token id 0 there)."""
+    import dataclasses
+    ids = [texts[0].token_ids[:6]]
+    other = tiny._replace(spec=dataclasses.replace(tiny.spec, sink_token_id=7))   # a model whose sink is id 7
+    kw = dict(layout=layout, protocol="pc", max_steps=1, progress=False, decode=False)
+    by_spec = cram(other, ids, **kw)[0]
+    explicit = cram(tiny, ids, sink_token_id=7, **kw)[0]
+    zero = cram(tiny, ids, sink_token_id=0, **kw)[0]
+    assert tiny.spec.sink_token_id == 0
+    assert by_spec.baseline_ce_nats == explicit.baseline_ce_nats != zero.baseline_ce_nats

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from cramlab.cram import cram
-from cramlab.fast import bucket_size, linear_cross_entropy, token_losses
+from cramlab.fast import bucket_size, chunked_loss, linear_cross_entropy
+from cramlab.step import token_losses
 from cramlab.texts import get_texts
 
 
@@ -34,9 +35,10 @@ def test_a_liger_marked_head_on_the_cpu_keeps_the_torch_loss():
     head = torch.nn.Linear(16, 50, bias=False)
     hidden = torch.randn(2, 7, 16)
     targets = torch.randint(0, 50, (2, 7))
-    plain = token_losses(head, hidden, targets, True)
+    plain = token_losses(head, hidden, targets, chunked_loss(head, cuda=hidden.is_cuda))
     head._cramlab_liger_loss = True
-    marked = token_losses(head, hidden, targets, True)
+    assert chunked_loss(head, cuda=hidden.is_cuda) is linear_cross_entropy
+    marked = token_losses(head, hidden, targets, chunked_loss(head, cuda=hidden.is_cuda))
     assert torch.equal(plain[0], marked[0]) and torch.equal(plain[1], marked[1])
 
 
@@ -70,9 +72,9 @@ def test_bucket_padding_on_cpu_equals_the_plain_loop(tiny, monkeypatch):
     seen_sizes = []
     original_build = fast_module.FastStep.__init__
 
-    def spy(self, lm, text_emb, *args, **kwargs):
-        seen_sizes.append(text_emb.shape[0])
-        original_build(self, lm, text_emb, *args, **kwargs)
+    def spy(self, lm, g, *args, **kwargs):
+        seen_sizes.append(g.text_emb.shape[0])
+        original_build(self, lm, g, *args, **kwargs)
     short = get_texts(tiny.tokenizer, "unseen", 2, n_texts=5, seed=4)
     kw = dict(max_steps=120, check_every=4, patience=40, lr=0.5, progress=False, seed=2, decode=False)
     plain = cram(tiny, short, engine="plain", **kw)
@@ -99,8 +101,8 @@ def test_buckets():
 
 
 def test_head_logits_equal_the_head_on_a_batch_slice(tiny):
-    """The LM head as one 2-D matmul (cram.head_logits) gives what nn.Linear gives on the 3-D slice."""
-    from cramlab.cram import head_logits
+    """The LM head as one 2-D matmul (step.head_logits) gives what nn.Linear gives on the 3-D slice."""
+    from cramlab.step import head_logits
     torch.manual_seed(0)
     d = tiny.model.get_input_embeddings().weight.shape[1]
     hidden = torch.randn(3, 7, d)

@@ -1,5 +1,5 @@
 """GPU-only checks (`make test-gpu` on a CUDA machine; CI has no GPU). The same functions run as
-`python bench/gpu_check.py`; their output on an H200 is recorded in docs/performance.md."""
+`python experiments/gpu_check.py`; their output on an H200 is recorded in docs/performance.md."""
 import importlib.util
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ import torch
 
 pytestmark = pytest.mark.gpu
 
-_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "bench" / "gpu_check.py")
+_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "experiments" / "gpu_check.py")
 gpu_check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_check)
 

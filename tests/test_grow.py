@@ -8,14 +8,14 @@ import torch
 from cramlab.grow import grow
 from cramlab.settings import CramSettings
 
-_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "bench" / "gpu_check.py")
+_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "experiments" / "gpu_check.py")
 gpu_check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_check)
 
 
 @pytest.fixture(scope="module")
 def staggered_rows(tiny):
-    """Rows that stop at different lengths on the tiny model (built by bench/gpu_check.py, whose GPU check
+    """Rows that stop at different lengths on the tiny model (built by experiments/gpu_check.py, whose GPU check
     runs the same comparison through CUDA-graph re-captures)."""
     return gpu_check.staggered_rows(tiny)
 

@@ -54,7 +54,7 @@ def test_grid_crams_every_length_from_scratch(tiny, tiny_texts):
 def test_grid_stop_after_failures_and_bad_input(tiny, tiny_texts):
     g = grid_search(tiny, tiny_texts[:1], [20, 22, 24], stop_after_failures=1, lr=1e-3, max_steps=2)
     assert len(g.records) == 1 and g.max_tokens is None
-    with pytest.raises(TextTooShortError, match="needs 30"):
+    with pytest.raises(TextTooShortError, match="needs at least 30"):
         grid_search(tiny, tiny_texts, [8, 30], **TINY)
     with pytest.raises(BadInputError, match="lengths"):
         grid_search(tiny, tiny_texts, [1, 8], protocol="hc", **TINY)   # hc never scores t_1: N >= 2
@@ -117,7 +117,8 @@ def test_progressive_grows_warm_and_drops_texts_that_fail(tiny, tiny_texts):
 
 def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_growing(tiny, tiny_texts,
                                                                                       monkeypatch):
-    import cramlab.cram as cram_module
+    import importlib
+    cram_module = importlib.import_module("cramlab.cram")   # `import cramlab.cram as m` gives the front door's function
     calls = []
 
     def spy(lm, rows, settings=None, **kw):
@@ -127,7 +128,7 @@ def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_gr
     monkeypatch.setattr(cram_module, "cram", spy)
     progressive(tiny, tiny_texts, start=2, step_tokens=1, max_tokens=12, lr=0.5, max_steps=20)
     assert calls[0][2] is None                                    # the first length starts from scratch
-    for (n0, ids0, _, res0), (n1, ids1, warm, _) in zip(calls, calls[1:]):
+    for (n0, _ids0, _, res0), (n1, ids1, warm, _) in zip(calls, calls[1:]):
         assert n1 == n0 + 1
         survivors = [r for r in res0 if r.teacher_forced_accuracy == 1.0]
         assert ids1 == [r.text_id for r in survivors]             # failed texts dropped out
