@@ -1,11 +1,13 @@
 """Sweeps: models x sources x layouts x protocols x n_mem x lengths x texts, one JSON line per finished job.
 
 Owns: the sweep's configuration (`SweepConfig`, `load_config`, `validate_config`: a YAML/JSON file or
-CLI flags), the job plan (`plan`, `n_jobs`: groups of texts of one model, source, layout, protocol, n_mem
-and length), and running it (`run_sweep`: one process, or `torchrun` ranks).
+CLI flags; its axes and run keys, and one `CramSettings` for every cram knob), the job plan (`plan`,
+`n_jobs`: groups of texts of one model, source, layout, protocol, n_mem and length), and running it
+(`run_sweep`: one process, or `torchrun` ranks).
 
 Does not own: the results file (append, fsync, repair, merge, job key: cramlab.results_file), Table 1
-and the per-length records (cramlab.report), the command line (cramlab.cli.sweep), the loop (cramlab.cram).
+and the per-length records (cramlab.report), the command line (cramlab.cli.sweep), the loop (cramlab.cram),
+the cram knobs' names, types, defaults and checks (cramlab.settings).
 
 A job is one text crammed at one length: its key is (model, source, layout, protocol, n_mem, n_tokens,
 text_id). `run_sweep` appends a line to the results file as soon as a batch of jobs finishes and skips
@@ -46,66 +48,82 @@ from .results_file import (
     read_results,
     settings_digest,
 )
-from .settings import PRESETS, CramSettings
+from .settings import FIELD_NAMES, PRESETS, CramSettings
 
-#: Settings that change a job's result: a results file holds one value of each.
+#: The sweep's own keys are its axes (lists: every combination runs) and how it runs; every other key is a
+#: `CramSettings` field (`preset`, `lr`, `lr_schedule`, ...), typed and checked there. The axes' fields:
+AXES = {"n_mem": "n_mem", "layouts": "layout", "protocols": "protocol"}
+#: Settings that change a job's result and are always in a results file's settings digest (the keys of the
+#: files written before every CramSettings field became a sweep key); any other field the config changes
+#: from its preset is added to the digest, so files of unchanged configs keep their digest.
 RESULT_SETTINGS = ("preset", "max_steps", "lr", "patience", "target_accuracy", "check_every", "seed", "dtype",
                    "decode")
-#: The sweep's keys that are cram settings (CramSettings validates them); list keys hold several values.
-CRAM_KEYS = {"max_steps": "max_steps", "lr": "lr", "patience": "patience", "target_accuracy": "target_accuracy",
-             "check_every": "check_every", "seed": "seed", "dtype": "dtype", "engine": "engine",
-             "n_mem": "n_mem", "layouts": "layout", "protocols": "protocol"}
-_KIT = CramSettings()
+#: The keys of the learner's own text (one of them, instead of `sources`), and the source its jobs record.
+OWN_TEXT_KEYS = ("text", "text_file", "text_dir")
+OWN_SOURCE = "own"
+#: Config keys whose meaning moved: a one-line error names the key to use.
+RENAMED = {"layout": "layouts", "protocol": "protocols", "settings": "the CramSettings fields at the top level",
+           "overrides": "the CramSettings fields themselves (preset + the keys you change)"}
 
 
 # --- configuration -------------------------------------------------------------------------------------
 
 @dataclass
 class SweepConfig:
-    """What a sweep runs. Every field may come from a YAML/JSON file or from CLI flags; the cram knobs
-    take their defaults and their validation from `CramSettings` (the kit's settings)."""
+    """What a sweep runs. Every field may come from a YAML/JSON file or from CLI flags. The cram knobs are one
+    `CramSettings` (`settings`: the preset and every field the config changes); `cfg.lr`, `cfg.preset`, ...
+    read it. Its `n_mem`, `layout` and `protocol` are the defaults of the axes, which each group sets."""
     models: list[str] = field(default_factory=lambda: ["smollm2-135m"])
     sources: list[str] = field(default_factory=lambda: ["unseen"])
     lengths: list[int] = field(default_factory=lambda: [8, 16, 32])
-    n_mem: list[int] = field(default_factory=lambda: [_KIT.n_mem])
-    layouts: list[str] = field(default_factory=lambda: [_KIT.layout])
-    protocols: list[str] = field(default_factory=lambda: [_KIT.protocol])
+    n_mem: list[int] = field(default_factory=lambda: [PRESETS["kit"].n_mem])
+    layouts: list[str] = field(default_factory=lambda: [PRESETS["kit"].layout])
+    protocols: list[str] = field(default_factory=lambda: [PRESETS["kit"].protocol])
     n_texts: int = 4
-    seed: int = _KIT.seed
     batch_size: int = 16              # texts crammed together (same model, source, length, n_mem)
-    max_steps: int = _KIT.max_steps
-    lr: float = _KIT.lr
-    patience: int | None = _KIT.patience
-    target_accuracy: float = _KIT.target_accuracy
-    check_every: int = _KIT.check_every
     device: str = "auto"
-    dtype: str | None = _KIT.dtype
     decode: bool = True               # greedy decode every result ("back again")
-    engine: str = _KIT.engine         # cram's engine: auto (fast on a GPU), plain or fast
     kernels: str = "auto"             # faster kernels (load_model's option); each line records which ran
     keep_history: bool = False        # keep the per-step loss/accuracy history on every line
-    preset: str = "kit"               # CramSettings preset; keys the config leaves out take the preset's values
+    text: str | None = None           # your own text instead of `sources`: the text itself,
+    text_file: str | None = None      # ... a UTF-8 file,
+    text_dir: str | None = None       # ... or every *.txt file under a folder; its jobs' source is "own"
+    settings: CramSettings = field(default_factory=CramSettings)
+
+    def __getattr__(self, name):
+        """`cfg.lr`, `cfg.preset`, ...: the settings' fields (only reached for names that are not the sweep's)."""
+        if name != "settings" and name in FIELD_NAMES:
+            value = getattr(self.settings, name)
+            return value.split("+")[0] if name == "preset" else value
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as a file holds it: the sweep's keys, the preset and the fields changed from it."""
+        out = {k: getattr(self, k) for k in SWEEP_KEYS}
+        full = self.settings.to_dict()
+        return out | {"preset": self.preset} | {k: full[k] for k in self.settings.overrides}
 
     def result_settings(self) -> dict:
-        return {k: getattr(self, k) for k in RESULT_SETTINGS}
+        extra = sorted(k for k in self.settings.overrides if k not in RESULT_SETTINGS and k not in AXES.values())
+        return {k: getattr(self, k) for k in RESULT_SETTINGS} | {k: getattr(self.settings, k) for k in extra}
 
     def cram_settings(self, group: Group) -> CramSettings:
-        """The settings one group of jobs is crammed with: the kit's, with this config's knobs."""
-        return CramSettings.from_preset(
-            self.preset, max_steps=self.max_steps, lr=self.lr, patience=self.patience,
-            target_accuracy=self.target_accuracy, check_every=self.check_every, seed=self.seed, dtype=self.dtype,
-            engine=self.engine, n_mem=group.n_mem, layout=group.layout, protocol=group.protocol)
+        """The settings one group of jobs is crammed with: this config's, at the group's n_mem, layout, protocol."""
+        return self.settings.replace(n_mem=group.n_mem, layout=group.layout, protocol=group.protocol)
 
 
+SWEEP_KEYS = tuple(f.name for f in fields(SweepConfig) if f.name != "settings")
+#: Config keys that are CramSettings fields (the axes' fields come in their list keys).
+SETTINGS_KEYS = tuple(k for k in FIELD_NAMES if k not in ("overrides", *AXES.values()))
 #: Examples for the error messages where a field's default says nothing (None).
-_EXAMPLES = {"patience": "patience: 500", "dtype": "dtype: bfloat16", "device": "device: cuda"}
+_EXAMPLES = {"patience": "patience: 500", "dtype": "dtype: bfloat16", "device": "device: cuda",
+             "max_total_steps": "max_total_steps: 10000", "sink_token_id": "sink_token_id: 0",
+             "text": "text: Any text you like", "text_file": "text_file: my.txt", "text_dir": "text_dir: my-notes"}
 
 
-def load_config(path: str | os.PathLike | None = None, **overrides) -> SweepConfig:
-    """Read a YAML or JSON config (or none), apply `overrides` (None values ignored), validate."""
+def load_config(path: str | os.PathLike | None = None, *, given: dict | None = None, **overrides) -> SweepConfig:
+    """Read a YAML or JSON config (or none), apply `overrides` (None values ignored) and `given` (settings
+    given on the command line, None included: `--patience none`), validate."""
     data: dict = {}
     where = "the command line"
     if path is not None:
@@ -126,51 +144,90 @@ def load_config(path: str | os.PathLike | None = None, **overrides) -> SweepConf
         data = data or {}
         if not isinstance(data, dict):
             raise ConfigError(f"sweep config {p} must be a mapping of keys to values, e.g. 'lengths: [8, 16]'")
-    data = dict(data) | {k: v for k, v in overrides.items() if v is not None}
-    preset = data.get("preset", "kit")
-    if preset not in PRESETS:
-        raise ConfigError(f"key 'preset' in {where}: unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    for key, name in CRAM_KEYS.items():          # what the config leaves out comes from the preset
-        if key not in data:
-            value = getattr(PRESETS[preset], name)
-            data[key] = [value] if key in ("n_mem", "layouts", "protocols") else value
+    data = dict(data) | {k: v for k, v in overrides.items() if v is not None} | dict(given or {})
     return validate_config(data, where)
 
 
 def validate_config(data: dict, where: str = "the config") -> SweepConfig:
-    """A SweepConfig from a plain dict; ConfigError names the key and the fix. Types come from the
-    dataclass's annotations; the cram knobs' values are checked by CramSettings, the rest here."""
-    known = [f.name for f in fields(SweepConfig)]
+    """A SweepConfig from a plain dict; ConfigError names the key and the fix. The sweep's keys are typed by
+    the dataclass's annotations; the settings keys are typed by CramSettings' and checked by it. What the
+    config leaves out comes from its preset (`preset`, default kit), the axes included."""
+    known = [*SWEEP_KEYS, *SETTINGS_KEYS]
     for key in data:
+        if key in RENAMED:
+            raise ConfigError(f"key {key!r} in {where} is now {RENAMED[key]!r}; rename it")
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
             raise ConfigError(f"unknown key {key!r} in {where}; {hint}")
-    hints = typing.get_type_hints(SweepConfig)
-    cfg = SweepConfig(**{key: _coerce(key, value, hints[key], where) for key, value in data.items()})
+    preset = data.get("preset", "kit")
+    if preset not in PRESETS:
+        raise ConfigError(f"key 'preset' in {where}: unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    base = PRESETS[preset]
+    hints = typing.get_type_hints(CramSettings) | typing.get_type_hints(SweepConfig)   # n_mem: the list axis
+    values = {key: _coerce(key, value, hints[key], where) for key, value in data.items() if key != "preset"}
+    for key, name in AXES.items():               # the axes the config leaves out: the preset's value
+        values.setdefault(key, [getattr(base, name)])
+    _own_text(values, data, where)
+    changes = {k: v for k, v in values.items() if k in SETTINGS_KEYS}
+    for key, value in changes.items():           # one knob at a time, so the error names its key
+        _settings(base, {key: value}, f"key {key!r} in {where}")
+    cfg = SweepConfig(**{k: v for k, v in values.items() if k in SWEEP_KEYS},
+                      settings=_settings(base, changes, where))
     _check_values(cfg, where)
     return cfg
+
+
+def _own_text(values: dict, data: dict, where: str) -> None:
+    """The learner's own text: its jobs' source is "own", n_texts is how many texts it is (1, or the files)."""
+    own = [k for k in OWN_TEXT_KEYS if values.get(k) is not None]
+    if not own:
+        return
+    if len(own) > 1 or "sources" in data:
+        raise ConfigError(f"{where}: give one of 'sources', 'text', 'text_file', 'text_dir', not "
+                          f"{', '.join(repr(k) for k in ([*own, 'sources'] if 'sources' in data else own))}")
+    from .texts import check_text_request, text_files
+    try:
+        check_text_request(2, **{own[0]: values[own[0]]})
+        count = len(text_files(values["text_dir"])) if own[0] == "text_dir" else 1
+    except BadInputError as exc:
+        raise ConfigError(f"key {own[0]!r} in {where}: {exc}") from None
+    if "n_texts" in data and values["n_texts"] != count:
+        raise ConfigError(f"key 'n_texts' in {where} is {values['n_texts']} but your {own[0]} holds {count} "
+                          f"text(s); leave n_texts out")
+    values["sources"], values["n_texts"] = [OWN_SOURCE], count
+
+
+def _settings(base: CramSettings, changes: dict, where: str) -> CramSettings:
+    try:
+        return base.replace(**changes)
+    except BadInputError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _example(key: str) -> str:
     if key in _EXAMPLES:
         return _EXAMPLES[key]
     default = getattr(SweepConfig(), key)
-    text = json.dumps(default).replace('"', "")
+    text = json.dumps(list(default) if isinstance(default, tuple) else default).replace('"', "")
     return f"{key}: {text}"
 
 
 def _coerce(key, value, hint, where):
-    """`value` as the annotated type `hint` (int, float, str, bool, list[...], X | None), else ConfigError."""
+    """`value` as the annotated type `hint` (int, float, str, bool, list, tuple of floats, X | None)."""
     args = typing.get_args(hint)
     optional = type(None) in args and typing.get_origin(hint) is not list
     if optional:
         if value is None:
             return None
         hint = next(a for a in args if a is not type(None))
-    inner = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+    fixed = typing.get_origin(hint) is tuple          # betas: a fixed number of numbers
+    inner = typing.get_args(hint)[0] if typing.get_origin(hint) in (list, tuple) else None
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    what = f"a list of {'integers' if inner is int else 'names'}" if inner else names[hint]
+    if fixed:
+        what = f"a list of {len(typing.get_args(hint))} numbers"
+    else:
+        what = f"a list of {'integers' if inner is int else 'names'}" if inner else names[hint]
 
     def bad():
         return ConfigError(f"key {key!r} in {where} must be {what}{' or null' if optional else ''}, got {value!r}; "
@@ -182,6 +239,11 @@ def _coerce(key, value, hint, where):
         if kind is int:
             return isinstance(v, int) and not isinstance(v, bool)
         return isinstance(v, kind) and (kind is not str or bool(v.strip()) or inner is None)
+    if fixed:
+        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(hint)) \
+                or not all(is_a(v, inner) for v in value):
+            raise bad()
+        return tuple(float(v) for v in value)
     if inner is not None:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]                      # a single value is a list of one
@@ -196,7 +258,7 @@ def _coerce(key, value, hint, where):
 def _check_values(cfg: SweepConfig, where: str) -> None:
     from .texts import SOURCES
     for v in cfg.sources:
-        if v not in SOURCES:
+        if v not in SOURCES and not (v == OWN_SOURCE and any(getattr(cfg, k) for k in OWN_TEXT_KEYS)):
             raise ConfigError(f"key 'sources' in {where}: unknown value {v!r}; use one of {', '.join(SOURCES)}")
     if cfg.kernels not in KERNEL_CHOICES:
         raise ConfigError(f"key 'kernels' in {where}: unknown value {cfg.kernels!r}; use one of "
@@ -206,18 +268,11 @@ def _check_values(cfg: SweepConfig, where: str) -> None:
     for key in ("n_texts", "batch_size"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"key {key!r} in {where} must be >= 1, got {getattr(cfg, key)}")
-    for key, name in CRAM_KEYS.items():          # one knob at a time, so the error names its key
-        values = getattr(cfg, key)
-        for v in (values if isinstance(values, list) else [values]):
-            try:
-                _KIT.replace(**{name: v})
-            except BadInputError as exc:
-                raise ConfigError(f"key {key!r} in {where}: {exc}") from None
+    for key, name in AXES.items():               # one value at a time, so the error names its key
+        for v in getattr(cfg, key):
+            _settings(cfg.settings, {name: v}, f"key {key!r} in {where}")
     for g in plan(cfg):                          # and every combination the sweep will run
-        try:
-            cfg.cram_settings(g)
-        except BadInputError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        _settings(cfg.settings, dict(n_mem=g.n_mem, layout=g.layout, protocol=g.protocol), where)
 
 
 # --- the job list --------------------------------------------------------------------------------------
@@ -309,7 +364,7 @@ def run_sweep(cfg: SweepConfig, out: str | os.PathLike, *, log=print) -> SweepSu
 def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
     from .cram import cram
     from .models import load_model
-    from .texts import get_texts
+    from .texts import get_texts, user_texts
     groups = [g for g in plan(cfg) if g.model == model_name]
     counts: dict[tuple, int] = {}
     for key in done:
@@ -323,8 +378,10 @@ def _run_model(cfg, model_name, device, done, target, rank, world, log) -> int:
         if lm is None:
             lm = load_model(model_name, device=device, dtype=cfg.dtype, kernels=cfg.kernels)
         if g.source not in texts_of:
-            texts_of[g.source] = get_texts(lm.tokenizer, g.source, max(cfg.lengths), n_texts=cfg.n_texts,
-                                           seed=cfg.seed)
+            texts_of[g.source] = (
+                user_texts(lm.tokenizer, text=cfg.text, text_file=cfg.text_file, text_dir=cfg.text_dir,
+                           n_tokens=max(cfg.lengths)) if g.source == OWN_SOURCE
+                else get_texts(lm.tokenizer, g.source, max(cfg.lengths), n_texts=cfg.n_texts, seed=cfg.seed))
         todo = [t for t in texts_of[g.source]
                 if (g.model, g.source, g.layout, g.protocol, g.n_mem, g.n_tokens, t.text_id) not in done]
         mine = todo[rank::world]

@@ -2,11 +2,13 @@
 
 - `unseen`: original passages written for this kit (package data), standing in for the paper's
   "texts published after the model's training cut-off".
+- `passages`: every bundled passage once, from its start (`unseen.json` and `passages_extra.json`, 58 in
+  all): independent texts, no two windows of one passage (what `cramlab reproduce` uses).
 - `random`: the paper's random text: words drawn uniformly (seeded) from the 100,000 most frequent English
   words (`wordfreq`'s list, standing in for the authors' GloVe top-100k list), joined by spaces,
   truncated to N tokens; `random_lengths=True` draws each text's N uniformly in [2, N] as their code does.
 - `pg19`, `fanfics`: the paper's sources, loaded from the hub or a local file (see `load_pg19`).
-- user text: a string or a file, its first `n_tokens` tokens.
+- user text: a string, a file or a folder of `*.txt` files (`user_texts`), its first `n_tokens` tokens.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from .errors import BadInputError, HubUnreachableError, TextTooShortError
 
-SOURCES = ("unseen", "random", "pg19", "fanfics")
+SOURCES = ("unseen", "passages", "random", "pg19", "fanfics")
 PG19_HUB_DATASET = "emozilla/pg19"          # PG-19 with a validation split in parquet on the hub
 PG19_ENV = "CRAMLAB_PG19_FILE"              # or a local CSV/JSONL/TXT file with the chunks
 FANFICS_ENV = "CRAMLAB_FANFICS_FILE"        # the authors publish only URLs: bring the texts as a file
@@ -47,6 +49,25 @@ def unseen_passages() -> list[dict]:
         return json.load(f)
 
 
+@lru_cache(maxsize=1)
+def all_passages() -> list[dict]:
+    """`unseen_passages()` and the passages of `data/passages_extra.json` (written for issue 28; its
+    `provenance` key says how): one list of independent passages, ids unique."""
+    with resources.files("cramlab").joinpath("data/passages_extra.json").open(encoding="utf-8") as f:
+        extra = json.load(f)["passages"]
+    return unseen_passages() + extra
+
+
+def passage_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
+    """`n_texts` independent texts: the first `n_tokens` tokens of distinct passages (order shuffled by `seed`)."""
+    passages = all_passages()
+    _check_n_texts(n_texts, len(passages), "passages")
+    order = list(range(len(passages)))
+    random.Random(seed).shuffle(order)
+    return [first_tokens(tokenizer, passages[i]["text"], n_tokens, source="passages", text_id=passages[i]["id"])
+            for i in order[:n_texts]]
+
+
 def encode(tokenizer, text: str) -> list[int]:
     """Token ids of `text` without special tokens (SmolLM2 and Pythia add none anyway)."""
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -66,7 +87,7 @@ def first_tokens(tokenizer, text: str, n_tokens: int, *, source: str = "user", t
 
 
 def check_text_request(n_tokens, *, text: str | None = None, text_file=None, source: str | None = None,
-                       n_texts: int = 1) -> None:
+                       n_texts: int = 1, text_dir=None) -> None:
     """Every mistake in a request for texts that can be found without a tokenizer or a model (the CLI
     calls it before the model loads, so a typo costs no de-quantisation)."""
     _check_n_tokens(n_tokens)
@@ -74,9 +95,12 @@ def check_text_request(n_tokens, *, text: str | None = None, text_file=None, sou
         _check_text(text)
     if text_file is not None:
         _check_text_file(text_file)
+    if text_dir is not None:
+        text_files(text_dir)
     if source is not None:
         _check_source(source)
-        _check_n_texts(n_texts, _unseen_available() if source == "unseen" else None, source)
+        available = {"unseen": _unseen_available, "passages": lambda: len(all_passages())}.get(source)
+        _check_n_texts(n_texts, available() if available else None, source)
 
 
 def _check_text(text) -> None:
@@ -103,6 +127,55 @@ def from_file(tokenizer, path: str | os.PathLike, n_tokens: int) -> Text:
     path = Path(path)
     _check_text_file(path)
     return first_tokens(tokenizer, path.read_text(encoding="utf-8"), n_tokens, source="file", text_id=path.name)
+
+
+USER_TEXT_PATTERN = "*.txt"    # the files of a folder that are texts (searched recursively)
+
+
+def text_files(folder) -> list[Path]:
+    """The `*.txt` files under `folder` (recursively, sorted by path): the texts of --text-dir."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInputError(f"text folder {folder} not found; give a folder of UTF-8 {USER_TEXT_PATTERN} files")
+    files = sorted(p for p in folder.rglob(USER_TEXT_PATTERN) if p.is_file())
+    if not files:
+        raise BadInputError(f"no {USER_TEXT_PATTERN} files under {folder}; put your texts there as UTF-8 "
+                            f"{USER_TEXT_PATTERN} files, or use --text-file")
+    return files
+
+
+def _read(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{name} is not UTF-8 text; save it as UTF-8 or leave it out") from None
+
+
+def user_texts(tokenizer, *, text: str | None = None, text_file=None, text_dir=None, n_tokens: int | None = None,
+               at_most: bool = False) -> list[Text]:
+    """The learner's own texts: `text`, the file `text_file`, or every `*.txt` file under `text_dir` (sorted;
+    text_id = its path under the folder). Each is its first `n_tokens` tokens (TextTooShortError if shorter);
+    with `at_most=True` a shorter text is kept whole, and `n_tokens=None` keeps every text whole."""
+    if text is not None:
+        raw = [("user", "text", text)]
+    elif text_file is not None:
+        path = Path(text_file)
+        _check_text_file(path)
+        raw = [("file", path.name, _read(path, str(path)))]
+    elif text_dir is not None:
+        raw = [("file", p.relative_to(text_dir).as_posix(), _read(p, str(p))) for p in text_files(text_dir)]
+    else:
+        raise BadInputError("no text given; use --text, --text-file or --text-dir")
+    out = []
+    for source, text_id, body in raw:
+        if n_tokens is not None and not at_most:
+            out.append(first_tokens(tokenizer, body, n_tokens, source=source, text_id=text_id))
+            continue
+        if not body.strip():
+            raise BadInputError(f"text {text_id!r} is empty; give some text")
+        ids = encode(tokenizer, body)[:n_tokens]
+        out.append(Text(source, text_id, len(ids), ids, tokenizer.decode(ids)))
+    return out
 
 
 def unseen_texts(tokenizer, n_tokens: int, n_texts: int = 1, seed: int = 0) -> list[Text]:
@@ -224,6 +297,8 @@ def get_texts(tokenizer, source: str, n_tokens: int, n_texts: int = 1, seed: int
         return unseen_texts(tokenizer, n_tokens, n_texts, seed)
     if source == "random":
         return random_texts(tokenizer, n_tokens, n_texts, seed)
+    if source == "passages":
+        return passage_texts(tokenizer, n_tokens, n_texts, seed)
     if source == "pg19":
         raw = [second_half(t) for t in load_pg19(n_texts, seed)]
     elif source == "fanfics":

@@ -9,11 +9,17 @@ from __future__ import annotations
 import json
 import sys
 
-from ..settings import LAYOUTS, PROTOCOLS, CramSettings
-from ..texts import SOURCES
-from .common import add_kernels_arg, add_model_args, check_writable
-
-_KIT = CramSettings()          # the flags' defaults are the kit's settings
+from .common import (
+    MODEL_FLAGS,
+    add_kernels_arg,
+    add_model_args,
+    add_settings_args,
+    add_text_args,
+    check_text_args,
+    check_writable,
+    load_texts,
+    settings_from_args,
+)
 
 
 def register(subparsers) -> None:
@@ -30,19 +36,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("cram", help="cram text(s) into vectors, decode them back, print the figures")
     add_model_args(p)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text", help="the text itself")
-    src.add_argument("--text-file", help="a UTF-8 file; its first N tokens are used")
-    src.add_argument("--source", choices=SOURCES, help="a text source")
+    add_text_args(p, required=True)
     p.add_argument("--n-texts", type=int, default=1, help="texts from --source (crammed as one batch)")
-    p.add_argument("--n-tokens", type=int, required=True)
-    p.add_argument("--n-mem", type=int, default=_KIT.n_mem)
-    p.add_argument("--max-steps", type=int, default=_KIT.max_steps)
-    p.add_argument("--patience", type=int, default=_KIT.patience)
-    p.add_argument("--lr", type=float, default=_KIT.lr)
-    p.add_argument("--layout", choices=LAYOUTS, default=_KIT.layout)
-    p.add_argument("--protocol", choices=PROTOCOLS, default=_KIT.protocol)
-    p.add_argument("--seed", type=int, default=_KIT.seed)
+    p.add_argument("--n-tokens", type=int, required=True, help="tokens of each text (its first N)")
+    add_settings_args(p, skip=MODEL_FLAGS)
     p.add_argument("--out", help="folder for vector files (.safetensors) and results.json")
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per text")
     p.add_argument("--no-progress", action="store_true")
@@ -55,12 +52,11 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_decode)
 
-    p = subparsers.add_parser("demo", help="the main job on the embedded model: cram a bundled 16-token text, decode it")
+    p = subparsers.add_parser("demo",
+                              help="the main job on the embedded model: cram a bundled 16-token text, decode it")
     p.add_argument("--n-tokens", type=int, default=16)
-    p.add_argument("--max-steps", type=int, default=1500)
-    p.add_argument("--lr", type=float, default=DEMO_LR,
-                   help="AdamW learning rate (default 0.1, the follow-up paper's for SmolLM2; the 2025 paper: 1e-2)")
-    p.add_argument("--seed", type=int, default=0)
+    add_text_args(p, default_source="unseen")
+    add_settings_args(p, base_note=f"; without --preset the demo uses kit with {_show_base(DEMO_BASE)}")
     add_kernels_arg(p, note="; on a CPU, onednn makes each step 1.4-1.8x cheaper (docs/performance.md)")
     p.set_defaults(func=cmd_demo)
 
@@ -101,7 +97,14 @@ def cmd_capacity(args) -> int:
     return 0
 
 
-DEMO_LR = 0.1   # converges the demo's 16 tokens in about a third of the steps of the 2025 paper's 1e-2
+#: The demo's own base, used without --preset: lr 0.1 (the follow-up paper's for SmolLM2) converges the demo's
+#: 16 tokens in about a third of the steps of the 2025 paper's 1e-2; every step is checked (check_every 1):
+#: on a CPU reading the accuracy back costs nothing, and the text stops at the step it fits.
+DEMO_BASE = dict(lr=0.1, max_steps=1500, check_every=1)
+
+
+def _show_base(base: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in base.items())
 
 CRAM_JSON_KEYS = ("text_id", "n_tokens", "n_mem", "converged", "steps", "teacher_forced_accuracy", "greedy_exact",
                   "first_mismatch", "baseline_ce_nats", "final_ce_nats", "info_gain_nats", "info_gain_bits",
@@ -113,26 +116,16 @@ def cmd_cram(args) -> int:
 
     from ..cram import cram
     from ..models import load_model
-    from ..settings import CramSettings
-    from ..texts import check_text_request, first_tokens, from_file, get_texts
     from ..vectors import save_vectors
     # every mistake that can be known without the model, before the model loads
-    settings = CramSettings.from_preset("kit", n_mem=args.n_mem, max_steps=args.max_steps, lr=args.lr,
-                                        patience=args.patience, layout=args.layout, protocol=args.protocol,
-                                        seed=args.seed)
-    check_text_request(args.n_tokens, text=args.text, text_file=args.text_file, source=args.source,
-                       n_texts=args.n_texts)
+    settings = settings_from_args(args)
+    check_text_args(args, args.n_tokens, args.n_texts)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
         check_writable(out_dir)
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                     kernels=args.kernels)
-    if args.text is not None:
-        texts = [first_tokens(lm.tokenizer, args.text, args.n_tokens)]
-    elif args.text_file:
-        texts = [from_file(lm.tokenizer, args.text_file, args.n_tokens)]
-    else:
-        texts = get_texts(lm.tokenizer, args.source, args.n_tokens, n_texts=args.n_texts, seed=args.seed)
+    texts = load_texts(lm.tokenizer, args, args.n_tokens, n_texts=args.n_texts, seed=settings.seed)
     results = cram(lm, texts, settings, progress=not (args.json or args.no_progress))
     if out_dir is not None:
         for r in results:
@@ -142,7 +135,8 @@ def cmd_cram(args) -> int:
         print(json.dumps([{k: r.to_dict()[k] for k in CRAM_JSON_KEYS} for r in results]))
         return _cram_exit_code(results)
     print(f"model {lm.spec.name} (d={lm.spec.d}, |V|={lm.spec.vocab_size}) on {lm.spec.device}, "
-          f"layout {args.layout}, protocol {args.protocol}, lr {args.lr}")
+          f"layout {settings.layout}, protocol {settings.protocol}, lr {settings.lr}"
+          + (f", preset {settings.preset}" if settings.preset != "kit" else ""))
     print(f"{'text':<30}{'N':>5}{'k':>3}{'steps':>7}{'acc':>7}{'greedy':>8}{'CE0 nats':>10}{'CE nats':>9}"
           f"{'IG bits':>9}{'sec':>7}")
     for r in results:
@@ -188,7 +182,8 @@ def cmd_demo(args) -> int:
     from ..capacity import capacity
     from ..cram import cram
     from ..models import load_model
-    from ..texts import get_texts
+    settings = settings_from_args(args, base=DEMO_BASE)
+    check_text_args(args, args.n_tokens)
     t0 = time.perf_counter()
     lm = load_model("smollm2-135m", device="cpu", kernels=args.kernels)
     spec = lm.spec
@@ -198,12 +193,12 @@ def cmd_demo(args) -> int:
     print(f"vector size d    {spec.d}\nvocabulary |V|   {spec.vocab_size}")
     print(f"capacity         {cap.capacity_tokens} tokens in one vector  (d*16 bits / log2|V| = "
           f"{cap.capacity_tokens_exact:.1f})")
-    text = get_texts(lm.tokenizer, "unseen", args.n_tokens, n_texts=1, seed=args.seed)[0]
+    text = load_texts(lm.tokenizer, args, args.n_tokens, n_texts=1, seed=settings.seed)[0]
     print(f"\ntext ({text.text_id}, {text.n_tokens} tokens): {text.text!r}")
-    print(f"cramming it into 1 vector on CPU (lr {args.lr:g}, up to {args.max_steps} steps) ...")
-    # Every step is checked: on a CPU reading the accuracy back costs nothing, and the text stops at the step
-    # it fits instead of training on to the next tenth step.
-    r = cram(lm, [text], max_steps=args.max_steps, lr=args.lr, seed=args.seed, check_every=1)[0]
+    preset = f"preset {settings.preset}, " if args.preset else ""
+    print(f"cramming it into {settings.n_mem} vector{'s' if settings.n_mem > 1 else ''} on CPU ({preset}"
+          f"lr {settings.lr:g}, up to {settings.max_steps} steps) ...")
+    r = cram(lm, [text], settings)[0]
     print(f"cross-entropy    {r.baseline_ce_nats:.1f} nats without the vector ({r.baseline_ce_per_token_nats:.2f} "
           f"per token), {r.final_ce_nats:.1f} nats with it")
     print(f"information gain {r.info_gain_bits:.1f} bits  ({r.info_gain_nats:.1f} nats)")

@@ -12,10 +12,10 @@ from pathlib import Path
 from ..errors import BadInputError, ConfigError
 from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
 from ..results_file import job_key, read_results
-from ..settings import ENGINES, LAYOUTS, PRESETS, PROTOCOLS
-from ..sweep import dist_env, load_config, n_jobs, plan, run_sweep
+from ..settings import LAYOUTS, PROTOCOLS
+from ..sweep import AXES, dist_env, load_config, n_jobs, plan, run_sweep
 from ..texts import SOURCES
-from .common import add_kernels_arg
+from .common import add_kernels_arg, add_settings_args, add_text_args, settings_given
 
 
 def register(subparsers) -> None:
@@ -25,24 +25,19 @@ def register(subparsers) -> None:
                                           "`torchrun --nproc-per-node=G -m cramlab sweep ...` splits it.")
     p.add_argument("config", nargs="?", help="YAML or JSON file (keys: see cramlab.sweep.SweepConfig)")
     p.add_argument("--out", required=True, help="results file (JSON lines), appended to and resumed")
-    p.add_argument("--preset", choices=list(PRESETS),
-                   help="grid-2025 (Kuratov et al.) or progressive-2026 settings; other flags override it")
     p.add_argument("--models", help="comma-separated model names")
     p.add_argument("--sources", help=f"comma-separated: {', '.join(SOURCES)}")
+    add_text_args(p, source=False)         # or your own text: its jobs' source is "own"
     p.add_argument("--lengths", help="comma-separated lengths in tokens")
-    p.add_argument("--n-mem", help="comma-separated numbers of vectors")
-    p.add_argument("--layouts", help=f"comma-separated: {', '.join(LAYOUTS)}")
-    p.add_argument("--protocols", help=f"comma-separated: {', '.join(PROTOCOLS)}")
+    # the axes: the settings' n_mem, layout and protocol, several values each (a config's list keys)
+    p.add_argument("--n-mem", help="comma-separated numbers of vectors (default: the preset's)")
+    p.add_argument("--layouts", "--layout", help=f"comma-separated: {', '.join(LAYOUTS)} (default: the preset's)")
+    p.add_argument("--protocols", "--protocol", help=f"comma-separated: {', '.join(PROTOCOLS)} (default: the preset's)")
     p.add_argument("--n-texts", type=int)
-    p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--check-every", type=int)
     p.add_argument("--device")
-    p.add_argument("--dtype")
-    p.add_argument("--engine", choices=ENGINES)
+    # every other CramSettings field, one flag each; a flag given beats the config file, which beats the preset
+    add_settings_args(p, skip=tuple(AXES.values()))
     add_kernels_arg(p, default=None, note=" (default: the config's, else auto)")
     p.add_argument("--no-decode", action="store_true", help="skip greedy decoding")
     p.add_argument("--dry-run", action="store_true", help="print the plan and how much is done, run nothing")
@@ -69,14 +64,18 @@ def _split(text, kind):
     return items
 
 
+def config_from_args(args):
+    """The SweepConfig of a command line: the config file, the flags given over it, the preset under both."""
+    return load_config(args.config, models=_split(args.models, str), sources=_split(args.sources, str),
+                       lengths=_split(args.lengths, int), n_mem=_split(args.n_mem, int),
+                       layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
+                       n_texts=args.n_texts, batch_size=args.batch_size, device=args.device, kernels=args.kernels,
+                       text=args.text, text_file=args.text_file, text_dir=args.text_dir,
+                       decode=False if args.no_decode else None, preset=args.preset, given=settings_given(args))
+
+
 def _cmd_sweep(args) -> int:
-    cfg = load_config(args.config, models=_split(args.models, str), sources=_split(args.sources, str),
-                      lengths=_split(args.lengths, int), n_mem=_split(args.n_mem, int),
-                      layouts=_split(args.layouts, str), protocols=_split(args.protocols, str),
-                      n_texts=args.n_texts, seed=args.seed, batch_size=args.batch_size, max_steps=args.max_steps,
-                      lr=args.lr, patience=args.patience, check_every=args.check_every, device=args.device,
-                      dtype=args.dtype, engine=args.engine, kernels=args.kernels,
-                      decode=False if args.no_decode else None, preset=args.preset)
+    cfg = config_from_args(args)
     if args.dry_run:
         out = Path(args.out)
         have = {job_key(r) for r in read_results(out, repair=False)} if out.exists() else set()
