@@ -39,9 +39,11 @@ MULTI_VECTOR_MAX_TOKENS: dict[str, dict[int, int]] = {
     "pythia-160m": {1: 80, 2: 192, 4: 384, 8: 640, 16: 1280},
 }
 
-#: (mean, std) where published with a spread; (low, high) ranges are stored as `range`.
+#: (mean, std) where published with a spread; (low, high) ranges are stored as `range`. Where known, the
+#: checkpoint, texts and layout/protocol of the figure (the kit's embedded model is the Instruct checkpoint).
 PROGRESSIVE_TOKENS: dict[str, dict] = {
-    "smollm2-135m": dict(mean=38.5, std=14.1),
+    "smollm2-135m": dict(mean=38.5, std=14.1, checkpoint="base (HuggingFaceTB/SmolLM2-135M)",
+                         texts="50 PG-19 samples", setting="mem-first/pc"),
     "smollm2-360m": dict(mean=61.0, std=24.6),
     "smollm2-1.7b": dict(mean=370.0, std=None),
     "pythia-160m": dict(mean=10.7, std=None),

@@ -37,7 +37,7 @@ PAPER_THRESHOLD = PRESETS["grid-2025"].threshold
 
 REPORT_COLUMNS = ("model", "source", "layout", "protocol", "n_mem", "n_texts", "max_tokens", "gain_tokens",
                   "info_gain_nats", "info_gain_bits", "capacity_tokens", "capacity_utilisation",
-                  "greedy_exact_at_max", "n_not_fit", "paper_max_tokens", "paper_gain_tokens",
+                  "greedy_exact_at_max", "n_not_fit", "gain_variant", "paper_max_tokens", "paper_gain_tokens",
                   "paper_info_gain_nats", "paper_capacity_utilisation", "paper_source")
 
 #: Why Table 1's averages are None for a group where no text failed to fit.
@@ -56,6 +56,11 @@ def _get(row, key, default=None):
 def length_fits(mean_accuracy: float, threshold: float = PAPER_THRESHOLD) -> bool:
     """A length fits when the mean best accuracy of its texts reaches the threshold."""
     return mean_accuracy >= threshold
+
+
+def did_not_fit(accuracy: float, threshold: float = PAPER_THRESHOLD) -> bool:
+    """Table 1 averages over the texts whose best accuracy is <= the threshold (the paper's rule, as its code)."""
+    return accuracy <= threshold
 
 
 def max_tokens_that_fit(records: Iterable[Any], threshold: float = PAPER_THRESHOLD) -> int | None:
@@ -84,30 +89,57 @@ class NotFitAverages:
         return asdict(self) | {"info_gain_bits": self.info_gain_bits}
 
 
-#: How per-text gains are totalled. `scored`: over the scored tokens, IG from the returned vectors (the
-#: kit's CramResult fields). `paper-code`: as Kuratov et al.'s code computes Table 1 — IG from the minimum
-#: training loss, and both IG and gain multiplied by N (not by the N - 1 tokens `hc` scores).
-GAIN_VARIANTS = ("scored", "paper-code")
+#: How per-text gains are totalled. `paper-code` (the default wherever a number sits beside Kuratov et al.'s):
+#: as their code computes Table 1 — gain = (best acc - acc without mem) x N, IG = (CE/token without mem -
+#: MINIMUM training loss/token) x N, in nats, N not the N - 1 tokens `hc` scores. `paper-code-final`: the same
+#: with the returned vectors' loss instead of the minimum (for lines that carry no minimum, e.g. sweep files
+#: written before it was kept; labelled wherever it is used). `scored`: the kit's own convention, over the
+#: scored tokens, IG from the returned vectors (the CramResult fields).
+GAIN_VARIANTS = ("paper-code", "paper-code-final", "scored")
+DEFAULT_VARIANT = "paper-code"
 
 
-def text_gains(r, variant: str = "scored") -> tuple[float | None, float | None]:
+def text_gains(r, variant: str = DEFAULT_VARIANT) -> tuple[float | None, float | None]:
     """(gain tokens, information gain in nats) of one result under a `GAIN_VARIANTS` convention."""
     if variant == "scored":
         return _get(r, "gain_tokens"), _get(r, "info_gain_nats")
-    if variant != "paper-code":
+    if variant not in GAIN_VARIANTS:
         raise ValueError(f"unknown gain variant {variant!r}; use one of {', '.join(GAIN_VARIANTS)}")
     n = _get(r, "n_tokens")
-    min_ce, base_ce = _get(r, "min_ce_per_token_nats"), _get(r, "baseline_ce_per_token_nats")
+    loss_key = "min_ce_per_token_nats" if variant == "paper-code" else "final_ce_per_token_nats"
+    min_ce, base_ce = _get(r, loss_key), _get(r, "baseline_ce_per_token_nats")
     info = None if min_ce is None or base_ce is None else (base_ce - min_ce) * n
-    return (_get(r, "teacher_forced_accuracy") - _get(r, "baseline_accuracy")) * n, info
+    return (paper_accuracy(r) - _get(r, "baseline_accuracy")) * n, info
+
+
+def paper_accuracy(r) -> float:
+    """Kuratov et al.'s `best_accuracy`: the best accuracy of the training forwards (`train_accuracy`), where a
+    line has it; else the returned vectors' re-evaluated accuracy (the same vectors, equal up to rounding)."""
+    train = _get(r, "train_accuracy")
+    if train is not None and math.isfinite(train):
+        return train
+    return _get(r, "teacher_forced_accuracy")
+
+
+def usable_variant(results: Sequence[Any], variant: str = DEFAULT_VARIANT) -> str:
+    """`variant`, or the nearest one the results can give: lines without a minimum training loss (sweep
+    files) fall back from `paper-code` to `paper-code-final`, lines without per-token losses to `scored`.
+    The tables print the convention actually used."""
+    def has(key):
+        return any(_get(r, key) is not None for r in results)
+    if variant == "paper-code" and not has("min_ce_per_token_nats"):
+        variant = "paper-code-final"
+    if variant == "paper-code-final" and not has("final_ce_per_token_nats"):
+        variant = "scored"
+    return variant
 
 
 def not_fit_averages(results: Iterable[Any], threshold: float = PAPER_THRESHOLD,
-                     variant: str = "scored") -> NotFitAverages:
+                     variant: str = DEFAULT_VARIANT) -> NotFitAverages:
     """The Table-1 aggregation: mean gain tokens and information gain (nats) over the results with
     teacher-forced accuracy <= threshold, pooled over lengths (values that are None or not finite are
     left out of a mean). `variant`: see `GAIN_VARIANTS`."""
-    not_fit = [r for r in results if _get(r, "teacher_forced_accuracy") <= threshold]
+    not_fit = [r for r in results if did_not_fit(_get(r, "teacher_forced_accuracy"), threshold)]
     if not not_fit:
         return NotFitAverages(0, None, None, EVERY_TEXT_FIT.format(threshold=threshold))
     pairs = [text_gains(r, variant) for r in not_fit]
@@ -117,12 +149,13 @@ def not_fit_averages(results: Iterable[Any], threshold: float = PAPER_THRESHOLD,
 
 
 def table1_columns(records: Sequence[Any], *, d: int, vocab_size: int, n_mem: int = 1,
-                   threshold: float = PAPER_THRESHOLD, variant: str = "scored") -> dict:
+                   threshold: float = PAPER_THRESHOLD, variant: str = DEFAULT_VARIANT) -> dict:
     """Our Table-1 figures from per-length records (each with n_tokens, mean_accuracy and the per-text
     `results`): Max, the not-fit averages, L_max = d * 16 * n_mem / log2|V| and utilisation = gain / L_max."""
     from .capacity import capacity_tokens
-    averages = not_fit_averages([res for rec in records for res in (_get(rec, "results") or [])], threshold,
-                                variant)
+    results = [res for rec in records for res in (_get(rec, "results") or [])]
+    variant = usable_variant(results, variant)
+    averages = not_fit_averages(results, threshold, variant)
     l_max = capacity_tokens(int(d), int(vocab_size), n_mem=int(n_mem))
     gain = averages.gain_tokens
     return dict(max_tokens=max_tokens_that_fit(records, threshold), n_not_fit=averages.n_not_fit, gain_tokens=gain,
@@ -141,7 +174,19 @@ def table1_row_from_grid(grid, model: str, d: int, vocab_size: int, threshold: f
     return dict(model=f"{model} (ours)", d=d, vocab_size=vocab_size, capacity_tokens=round(cols["capacity_tokens"]),
                 max_tokens=cols["max_tokens"], gain_tokens=cols["gain_tokens"], info_gain_nats=cols["info_gain_nats"],
                 capacity_utilisation=cols["capacity_utilisation"], n_not_fit=cols["n_not_fit"],
-                averages_note=cols["averages_note"])
+                averages_note=cols["averages_note"], gain_variant=cols["gain_variant"])
+
+
+def max_tokens_by_drawn_length(rows: Iterable[Any], threshold: float = PAPER_THRESHOLD,
+                               accuracy=lambda r: _get(r, "teacher_forced_accuracy")) -> int | None:
+    """Random text's Max as Kuratov et al.'s code groups it: by each text's DRAWN length (its own
+    `n_tokens`, uniform in [2, L] at grid length L), not by the grid length L (`grid_tokens`) it was made for.
+    `accuracy(line)`: which accuracy counts (`paper_accuracy` for their best training accuracy)."""
+    by_len: dict[int, list[float]] = {}
+    for r in rows:
+        by_len.setdefault(_get(r, "n_tokens"), []).append(accuracy(r))
+    return max_tokens_that_fit([dict(n_tokens=n, mean_accuracy=statistics.fmean(a)) for n, a in by_len.items()],
+                               threshold)
 
 
 def constant_gain_nats(points: Sequence[Any]) -> float:
@@ -175,6 +220,7 @@ class ReportRow:
     greedy_exact_at_max: float | None
     paper: dict = field(default_factory=dict)    # the published figures for this model (cramlab.paper)
     averages_note: str | None = None             # why the averages are None (every text fit)
+    gain_variant: str = DEFAULT_VARIANT          # the convention of gain and IG (GAIN_VARIANTS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -210,9 +256,12 @@ def length_records(rows_or_path) -> dict[tuple, list[dict]]:
     return records
 
 
-def report(rows_or_path, threshold: float = PAPER_THRESHOLD) -> list[ReportRow]:
+def report(rows_or_path, threshold: float = PAPER_THRESHOLD, variant: str = DEFAULT_VARIANT) -> list[ReportRow]:
     """Table 1 from result lines (or a results file): `table1_columns` per (model, source, layout,
-    protocol, n_mem), beside the paper's figures. Averages None (with `averages_note`) where every text fit."""
+    protocol, n_mem), beside the paper's figures, in the paper's convention by default (`GAIN_VARIANTS`;
+    lines without a minimum loss fall back to `paper-code-final`, and the row says so). Lengths are each
+    line's own `n_tokens`, so random text with drawn lengths is grouped by its drawn length, as
+    Kuratov et al.'s code does. Averages None (with `averages_note`) where every text fit."""
     from . import capacity as cap
     from . import paper
     rows = _rows(rows_or_path)
@@ -225,7 +274,7 @@ def report(rows_or_path, threshold: float = PAPER_THRESHOLD) -> list[ReportRow]:
         if not d or not vocab:
             shape = cap.get_shape(model)
             d, vocab = shape.d, shape.vocab_size
-        cols = table1_columns(records, d=d, vocab_size=vocab, n_mem=n_mem, threshold=threshold)
+        cols = table1_columns(records, d=d, vocab_size=vocab, n_mem=n_mem, threshold=threshold, variant=variant)
         at_max = [rec for rec in records if rec["n_tokens"] == cols["max_tokens"]]
         out.append(ReportRow(model=model, source=source, layout=layout, protocol=protocol, n_mem=n_mem,
                              n_texts=len({r["text_id"] for r in members}), lengths=[r["n_tokens"] for r in records],
@@ -235,7 +284,7 @@ def report(rows_or_path, threshold: float = PAPER_THRESHOLD) -> list[ReportRow]:
                              capacity_utilisation=cols["capacity_utilisation"],
                              greedy_exact_at_max=at_max[0]["greedy_exact_fraction"] if at_max else None,
                              paper=paper.published(model, source=source, n_mem=n_mem),
-                             averages_note=cols["averages_note"]))
+                             averages_note=cols["averages_note"], gain_variant=cols["gain_variant"]))
     return out
 
 
@@ -262,8 +311,9 @@ def format_report(rows: list[ReportRow], threshold: float = PAPER_THRESHOLD) -> 
 
     def ours_theirs(v, p, fmt):
         return num(v, fmt) + (f" [{num(p, fmt)}]" if p is not None else "")
+    variants = ", ".join(sorted({r.gain_variant for r in rows})) or DEFAULT_VARIANT
     buf.write(f"Table 1 (Max: largest N with mean accuracy >= {threshold}; gain, IG and utilisation averaged over "
-              "the texts that did not fit; [paper])\n")
+              f"the texts that did not fit, convention {variants}; [paper])\n")
     head = (f"{'model':<16}{'source':<8}{'layout':<11}{'prot':<5}{'k':>2} {'texts':>5} {'Max':>12} "
             f"{'gain tok':>14} {'IG nats':>14} {'IG bits':>8} {'L_max':>7} {'util':>14} {'greedy@Max':>10}")
     buf.write(head + "\n")

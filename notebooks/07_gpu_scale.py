@@ -42,27 +42,15 @@
 # %% [markdown]
 # # 07 · At scale: the paper's protocol on a GPU
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/07_gpu_scale.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: not for a CPU / fast: 1 min 26 s (86 s, embedded model, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: about 13 min over two runs, 2026-11-28. The first stopped at its 540 s limit with 736 of the 768 sweep jobs written; the rerun resumed the sweep (the last 32 jobs, 57 s) and finished in 243 s, its section 5 (progressive, 4 settings x 32 texts to 160 tokens) taking 175 s | 04 |
+# | 3 of 3 | full: not for a CPU / fast: 1 min 26 s (86 s, embedded model, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: about 13 min over two runs, 2026-11-28, when section 5 still ran the kit's own progressive settings (500 steps per length, constant lr, no carry-over; it took 175 s). The first run stopped at its 540 s limit with 736 of the 768 sweep jobs written; the rerun resumed the sweep (the last 32 jobs, 57 s). Section 5 now runs the `progressive-2026` preset: not yet timed on a GPU | 04 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length grid over many texts, both layouts and both protocols, as a resumable sweep
 # - read our Table 1 beside the paper's (Max, gain, information gain, capacity utilisation)
 # - measure how far progressive cramming goes, mean +- std over texts, beside the follow-up paper
 # - split a sweep over several GPUs with torchrun
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import tempfile
@@ -75,8 +63,8 @@ from cramlab.models import hub_reachable, load_model
 from cramlab.notebook_runner import Recorder
 from cramlab.paper import PROGRESSIVE_TOKENS, published
 from cramlab.search import progressive
-from cramlab.sweep import format_report, length_records, n_jobs, plan, report, run_sweep, validate_config
-from cramlab.sweep import write_csv
+from cramlab.settings import CramSettings
+from cramlab.sweep import format_report, length_records, n_jobs, plan, report, run_sweep, validate_config, write_csv
 from cramlab.texts import get_texts
 
 # %% [markdown]
@@ -95,10 +83,9 @@ max_steps = 2000                          # per text and length (the paper: up t
 lr = 1e-2                                 # the paper's AdamW learning rate
 batch_size = 64                           # texts crammed together (same length and layout)
 dtype = None                              # None: bfloat16 on a GPU, float32 on a CPU
-progressive_max_tokens = 160              # progressive cramming: the cap
-progressive_step_tokens = 1               # grow by this many tokens (the follow-up: 1)
-progressive_max_steps = 500               # steps per length
-progressive_lr = 0.1                      # the follow-up's lr for Llama/SmolLM2
+progressive_max_tokens = 128              # progressive cramming: the cap
+progressive_step_tokens = None            # None: the progressive-2026 preset's (+1 token); else an override
+progressive_max_steps = None              # None: the preset's 1000 steps per length; else an override
 out = "../runs/07_gpu_scale/results.jsonl"  # resumable (run again after a stop); empty: a temp file
 seed = 0
 fast = False
@@ -168,7 +155,12 @@ record("n_jobs", summary.n_jobs)
 # Max = the largest length whose mean accuracy is >= 0.99. Gain (tokens decoded beyond what the model
 # guesses alone), information gain and capacity utilisation (gain / L_max) are averaged, as in the paper,
 # over the texts that did **not** fit, pooled over lengths. The paper's figure is in brackets where the
-# model is in its Table 1 (measured on PG-19 books; ours on unseen passages).
+# model is in its Table 1 (measured on PG-19 books; ours on unseen passages). Beside the paper's numbers the
+# report uses the paper's convention (gain and IG × N, IG from the minimum training loss; the table's header
+# names the convention it used: a sweep file keeps no minimum loss, so IG comes from the returned vectors'
+# loss there, `paper-code-final`). `report(out, variant="scored")` gives the kit's own convention (× the
+# scored tokens). This sweep runs the kit's settings above (lr, steps, both layouts), not the 2025 preset:
+# `cramlab reproduce --paper 2025` runs that one.
 
 # %%
 rows = report(out)
@@ -192,29 +184,36 @@ for (model_name, src, layout, protocol, k), recs in curves.items():
 # Tarasov et al. (ICML 2026) grow the target one token at a time and warm-start each length from the
 # previous vector; a text stops at the first length that does not reach 100 %. The longest length reached,
 # mean +- std over texts, is their measure (SmolLM2-135M base model: 38.5 +- 14.1 tokens). All texts still growing are
-# crammed in one batch. The cell below uses this notebook's parameters; their exact protocol is one object,
-# `CramSettings.from_preset("progressive-2026")` (lr 0.1 with warm-up and cosine, moments carried over lengths,
-# 1000 steps per length, no patience). Under that preset on an H200 (48 texts, docs/results.md) the embedded
-# Instruct model held 22.7 +- 14.1 tokens in their layout (mem-first, pc) and 43.6 +- 11.0 behind the sink token
-# (sink-first, pc); patience used as a per-length budget or lr 1e-2 give far less (11.0 at lr 0.01).
+# crammed in one batch. The cell below runs their protocol as one object, `CramSettings.from_preset("progressive-2026")`
+# (lr 0.1 with warm-up and cosine, moments carried over lengths, 1000 steps per length, no patience, init
+# uniform[0, 0.02)); only the layout, the protocol (`hc` starts at 2 tokens: it never scores t_1) and the
+# seed change, and the fast mode's smaller budgets show up as overrides in the printed settings.
+#
+# Under the same preset on an H200 (48 unseen texts, 2026-11-28, docs/results.md) the embedded Instruct model
+# held, with every token scored (`pc`), 22.7 +- 14.1 tokens with the vector at position 0 (mem-first) against
+# 43.6 +- 11.0 behind the sink token (sink-first); with t_1 given (`hc`), 42.3 +- 14.8 against 48.6 +- 10.8.
+# So the handicap of position 0 is mostly predicting t_1 and the first tokens from that position, not
+# steering the rest of the text. Single runs: `cramlab reproduce --paper 2026` repeats them with three seeds.
 
 # %%
 lm = load_model(models[0], device=device, dtype=dtype)
 texts = get_texts(lm.tokenizer, source, progressive_max_tokens, n_texts=n_texts, seed=seed)
+budget = {k: v for k, v in (("max_steps", progressive_max_steps), ("step_tokens", progressive_step_tokens))
+          if v is not None}
 prog_rows = []
 for layout in layouts:
     for protocol in protocols:
-        s = progressive(lm, texts, start=2 if progressive_step_tokens == 1 else progressive_step_tokens,
-                        step_tokens=progressive_step_tokens, max_tokens=progressive_max_tokens,
-                        max_steps=progressive_max_steps, lr=progressive_lr, layout=layout, protocol=protocol,
-                        seed=seed)
+        settings = CramSettings.from_preset("progressive-2026", layout=layout, protocol=protocol, seed=seed,
+                                            start_tokens=2 if protocol == "hc" else 1, **budget)
+        s = progressive(lm, texts, settings, max_tokens=progressive_max_tokens)
         prog_rows.append(dict(layout=layout, protocol=protocol, texts=len(s.texts), mean_tokens=s.mean_tokens,
                               std_tokens=s.std_tokens, longest=max(s.longest_tokens),
                               greedy_exact=s.to_dict()["greedy_exact_fraction"],
-                              steps=s.to_dict()["total_steps"]))
+                              steps=s.to_dict()["total_steps"], preset=settings.preset,
+                              overrides=", ".join(settings.overrides)))
         last = s
 print(plots.text_table(prog_rows, ["layout", "protocol", "texts", "mean_tokens", "std_tokens", "longest",
-                                   "greedy_exact", "steps"],
+                                   "greedy_exact", "steps", "preset", "overrides"],
                        formats={"mean_tokens": ".1f", "std_tokens": ".1f", "greedy_exact": ".2f"},
                        headers={"mean_tokens": "mean tokens", "std_tokens": "std",
                                 "greedy_exact": "greedy exact"}))
@@ -224,15 +223,18 @@ if theirs and theirs.get("mean") is not None:
 record("progressive", prog_rows)
 
 # %% [markdown]
-# How the settings differ from the follow-up's (printed from this run's parameters):
+# How this run differs from the follow-up's (printed from the settings the last run used):
 
 # %%
-ours = dict(texts=f"{len(texts)} {source} texts", step=f"+{progressive_step_tokens} token(s)",
-            lr=progressive_lr, batch=f"{len(texts)} texts", layout=", ".join(layouts),
-            protocol=", ".join(protocols), budget=f"{progressive_max_steps} steps per length, "
-                                                  f"cap {progressive_max_tokens} tokens")
-theirs = dict(texts="see the paper", step="+1 token", lr="0.1 (Llama, SmolLM2)", batch="10-25 texts",
-              layout="mem-first (no sink token)", protocol="pc (all N tokens scored)", budget="see the paper")
+used = last.settings
+ours = dict(texts=f"{len(texts)} {source} texts", step=f"+{used['step_tokens']} token(s)",
+            lr=f"{used['lr']} ({used['lr_schedule']}, warm-up {used['warmup_steps']})", batch=f"{len(texts)} texts",
+            layout=", ".join(layouts), protocol=", ".join(protocols),
+            budget=f"{used['max_steps']} steps per length, cap {progressive_max_tokens} tokens",
+            preset=f"{used['preset']} {list(used['overrides']) or ''}")
+theirs = dict(texts="50 PG-19 samples", step="+1 token", lr="0.1 (cosine, warm-up 100)", batch="10-25 texts",
+              layout="mem-first (no sink token)", protocol="pc (all N tokens scored)",
+              budget="1000 steps per length, 10,000 per text", preset="progressive-2026 (their code)")
 print(plots.text_table([dict(setting=k, ours=str(ours[k]), follow_up=str(theirs[k])) for k in ours],
                        ["setting", "ours", "follow_up"]))
 
@@ -320,3 +322,5 @@ exercises.check_progressive_mean(answer_3, last);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [06 · More vectors](06_more_vectors.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [08 · Beyond the paper](08_beyond.ipynb) →

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from cramlab import exercises, plots
-from cramlab.report import (EVERY_TEXT_FIT, PAPER_THRESHOLD, length_records, max_tokens_that_fit, not_fit_averages,
-                            report, table1_row_from_grid)
+from cramlab.report import (
+    EVERY_TEXT_FIT,
+    PAPER_THRESHOLD,
+    length_records,
+    max_tokens_that_fit,
+    not_fit_averages,
+    report,
+    table1_row_from_grid,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cramlab"
 
@@ -51,7 +58,8 @@ def test_every_text_fit_gives_none_with_the_reason():
 def test_not_fit_averages_pool_over_lengths_and_skip_missing_values():
     averages = not_fit_averages([dict(teacher_forced_accuracy=0.5, gain_tokens=4.0, info_gain_nats=40.0),
                                  dict(teacher_forced_accuracy=0.99, gain_tokens=8.0, info_gain_nats=float("nan")),
-                                 dict(teacher_forced_accuracy=1.0, gain_tokens=100.0, info_gain_nats=100.0)])
+                                 dict(teacher_forced_accuracy=1.0, gain_tokens=100.0, info_gain_nats=100.0)],
+                                variant="scored")
     assert averages.n_not_fit == 2                                    # accuracy <= 0.99, the paper's rule
     assert averages.gain_tokens == 6.0 and averages.info_gain_nats == 40.0
     assert averages.info_gain_bits == pytest.approx(40.0 / math.log(2)) and averages.reason is None
@@ -98,3 +106,47 @@ def test_paper_code_gains_use_the_minimum_loss_and_n_tokens():
     assert avg.n_not_fit == 1 and avg.info_gain_nats == pytest.approx(20.0)
     with pytest.raises(ValueError):
         text_gains(r, "other")
+
+
+def test_the_papers_convention_is_the_default_and_falls_back_labelled():
+    """Beside Kuratov et al.'s numbers the default is their code's convention; lines without a minimum
+    loss (sweep files) fall back to the final loss, lines without per-token losses to `scored`, and the
+    row says which convention it used."""
+    from cramlab.report import DEFAULT_VARIANT, text_gains, usable_variant
+    r = dict(n_tokens=10, n_scored=9, teacher_forced_accuracy=0.5, baseline_accuracy=0.1,
+             baseline_ce_per_token_nats=3.0, min_ce_per_token_nats=1.0, final_ce_per_token_nats=1.5)
+    assert DEFAULT_VARIANT == "paper-code"
+    assert text_gains(r) == (pytest.approx(4.0), pytest.approx(20.0))        # (0.5-0.1)*10, (3-1)*10
+    assert text_gains(r, "paper-code-final")[1] == pytest.approx(15.0)        # (3-1.5)*10
+    # their best_accuracy is the best TRAINING accuracy: where a line keeps it, the paper's gain uses it
+    assert text_gains(dict(r, train_accuracy=0.6))[0] == pytest.approx(5.0)   # (0.6-0.1)*10
+    assert text_gains(dict(r, train_accuracy=0.6), "scored") == (None, None)  # scored: the line's own fields
+    no_min = {k: v for k, v in r.items() if k != "min_ce_per_token_nats"}
+    assert usable_variant([r]) == "paper-code" and usable_variant([no_min]) == "paper-code-final"
+    assert usable_variant([dict(gain_tokens=1.0)]) == "scored"
+    (row,) = report(SOME_DID_NOT_FIT)                # these lines carry totals only
+    assert row.gain_variant == "scored"
+    lines = [dict(x, min_ce_per_token_nats=0.5, baseline_ce_per_token_nats=x["baseline_ce_nats"] / x["n_tokens"])
+             for x in SOME_DID_NOT_FIT]
+    (row,) = report(lines)
+    not_fit = [x for x in lines if x["teacher_forced_accuracy"] <= 0.99]    # 16/b (0.985) and 32/a (0.5)
+    assert row.gain_variant == "paper-code" and row.n_not_fit == 2
+    assert row.info_gain_nats == pytest.approx(sum(x["baseline_ce_nats"] - 0.5 * x["n_tokens"] for x in not_fit) / 2)
+    assert row.gain_tokens == pytest.approx(((0.985 - 0.5) * 16 + (0.5 - 0.25) * 32) / 2)
+
+
+def test_random_text_max_is_grouped_by_each_texts_drawn_length():
+    """Kuratov et al.'s random texts draw their length uniformly in [2, L] at grid length L; their Max groups
+    by that drawn length. Here by grid length no length fits (8: mean 0.83, 16: 0.6); by drawn length 3 and
+    5 fit (5 twice: one from L=8, one from L=16), 7 and 12 do not: Max 5."""
+    from cramlab.report import max_tokens_by_drawn_length
+
+    def rnd(drawn, grid, acc, i):
+        return dict(_line(drawn, acc, 0.0, 10.0, 5.0, f"r{i}"), source="random", grid_tokens=grid)
+    lines = [rnd(3, 8, 1.0, 0), rnd(5, 8, 1.0, 1), rnd(7, 8, 0.5, 2), rnd(5, 16, 1.0, 3), rnd(12, 16, 0.2, 4)]
+    assert max_tokens_by_drawn_length(lines) == 5
+    by_grid = [dict(n_tokens=g, mean_accuracy=sum(x["teacher_forced_accuracy"] for x in lines if x["grid_tokens"] == g)
+                    / sum(x["grid_tokens"] == g for x in lines)) for g in (8, 16)]
+    assert max_tokens_that_fit(by_grid) is None                      # the nominal grouping would say "none"
+    (row,) = report(lines)
+    assert row.max_tokens == 5 and row.lengths == [3, 5, 7, 12]

@@ -72,3 +72,23 @@ def test_random_source_draws_words_from_the_100k_list_with_a_fixed_seed(tiny):
     lengths = [t.n_tokens for t in varied]
     assert all(2 <= n <= 40 for n in lengths) and len(set(lengths)) > 5
     assert all(len(t.token_ids) == t.n_tokens for t in varied)
+
+
+def test_passages_source_is_56_plus_independent_passages_of_140_tokens(tok):
+    """`cramlab reproduce` needs >= 50 independent texts of up to 128 tokens: every bundled passage once, from its
+    start (no two windows of one passage), each >= 140 tokens; the extra file records where the passages come from."""
+    import json
+    from importlib import resources
+
+    from cramlab.texts import all_passages, encode
+    passages = all_passages()
+    assert len(passages) >= 56 and len({p["id"] for p in passages}) == len(passages)
+    assert len({p["text"][:200] for p in passages}) == len(passages)
+    assert min(len(encode(tok, p["text"])) for p in passages) >= 140
+    extra = json.loads(resources.files("cramlab").joinpath("data/passages_extra.json").read_text(encoding="utf-8"))
+    assert "written for cramlab" in extra["provenance"]
+    texts = get_texts(tok, "passages", 128, n_texts=len(passages), seed=0)
+    assert sorted(t.text_id for t in texts) == sorted(p["id"] for p in passages)     # each passage once
+    assert [t.text_id for t in get_texts(tok, "passages", 8, 5, seed=1)] != [t.text_id for t in texts[:5]]
+    with pytest.raises(BadInputError, match="--n-texts"):
+        get_texts(tok, "passages", 8, n_texts=len(passages) + 1)

@@ -5,8 +5,9 @@ Every mistake the kit knows about ends as one line `error: ...` on stderr and a 
 Owns: the parser (`build_parser`, one `register(subparsers)` per command group, imported statically so a
 broken module fails loudly instead of silently losing its command) and `main` (CramlabError -> exit 2,
 Ctrl-C -> exit 130). Each group lives in its own module: basic (capacity, cram, decode, demo, env),
-search, sweep (sweep, report), bench (bench, bench-chart), notebooks, poc (the proof of concept). Does not own: anything the commands
-compute; the package modules never import from here.
+search, sweep (sweep, report), bench (bench, bench-chart), notebooks, poc (the proof of concept), reproduce
+(both papers' protocols end to end). Does not own: anything the commands compute; the package modules never
+import from here.
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import argparse
 import sys
 
 from ..errors import CramlabError
-from . import basic, bench, notebooks, poc, search, sweep
+from . import basic, bench, notebooks, poc, reproduce, search, sweep
 
 #: The command groups, in the order `cramlab --help` lists them.
-GROUPS = (basic, notebooks, search, sweep, bench, poc)
+GROUPS = (basic, notebooks, search, sweep, bench, poc, reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,120 @@
+"""`cramlab reproduce` (cramlab.reproduce, cramlab.reproduce_tables): the papers' conventions, the job plan,
+the stop rule, the budget guard, and resuming after a kill without redoing finished jobs (tiny model: mechanics
+only, it cannot be steered)."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cramlab import reproduce as rp
+from cramlab.results_file import job_key, read_results
+from cramlab.settings import CramSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_progressive_ig_leaves_t1_out_of_both_terms():
+    """Tarasov et al.'s information_gain.py: bits, summed over t_2..t_N in both terms."""
+    without, with_mem = [float("nan"), 2.0, 3.0], [5.0, 1.0, 1.0]     # t_1's 5 nats would count in `scored`
+    assert rp.pc_information_gain_bits(without, with_mem) == pytest.approx(3.0 / math.log(2))
+
+
+@pytest.mark.parametrize("layout,protocol", [("mem-first", "pc"), ("mem-first", "hc"), ("sink-first", "pc")])
+def test_progressive_gains_match_transformers_own_loss(tiny, layout, protocol):
+    """The paper's IG from the kit's forward equals the one from transformers' shifted-label loss: without
+    = the text alone (mem-first) or after the sink, with = after the vector; t_2..t_N scored in both."""
+    s = CramSettings.from_preset("progressive-2026", layout=layout, protocol=protocol,
+                                 start_tokens=2 if protocol == "hc" else 1)
+    ids = torch.tensor([[17, 402, 9, 3301, 55, 71]])
+    n = ids.shape[1]
+    vec = torch.randn(1, tiny.model.config.hidden_size) * 0.5
+    model, embed = tiny.model, tiny.model.get_input_embeddings()
+    sink = embed(torch.tensor([[tiny.spec.sink_token_id]]))
+    head = [sink] if layout == "sink-first" else []
+
+    def loss_total(prefix_parts):
+        x = torch.cat(prefix_parts + [embed(ids)], 1)
+        pad = torch.full((1, x.shape[1] - n + 1), -100)
+        labels = torch.cat([pad, ids[:, 1:]], 1)                       # t_1 never a label
+        with torch.no_grad():
+            return float(model(inputs_embeds=x, labels=labels).loss) * (n - 1)
+    without = loss_total(head)
+    with_mem = loss_total(head + [vec.view(1, 1, -1)])
+    (g,) = rp.progressive_gains(tiny, s, [ids[0].tolist()], [vec], [n])
+    assert g["paper_info_gain_bits"] == pytest.approx((without - with_mem) / math.log(2), rel=1e-4, abs=1e-4)
+    if protocol == "hc":      # the kit's `scored` for hc is the same sum, in nats
+        assert g["scored_info_gain_nats"] == pytest.approx(without - with_mem, rel=1e-4, abs=1e-4)
+    (none,) = rp.progressive_gains(tiny, s, [ids[0].tolist()], [None], [0])
+    assert none["paper_info_gain_bits"] is None
+
+
+def _texts(tiny, paper, n_texts=3, max_tokens=16):
+    return rp.make_texts(tiny.tokenizer, paper, n_texts, max_tokens, seed=0)
+
+
+def test_2025_plan_stop_rule_and_random_grouped_by_drawn_length(tiny, tmp_path):
+    texts = _texts(tiny, "2025")
+    drawn = sorted({t["n_tokens"] for rows in texts["random"].values() for t in rows})
+    timing = rp.run(tiny, "2025", tmp_path, n_texts=3, max_tokens=16, max_steps=2, texts=texts, log=lambda m: None)
+    rows = read_results(tmp_path / "raw_2025.jsonl")
+    natural = [r for r in rows if r["source"] == "natural"]
+    # the tiny model fits nothing, so the grid stops at its first length (every text failed there)
+    assert {r["n_tokens"] for r in natural} == {8} and len(natural) == 3
+    rnd = [r for r in rows if r["source"] == "random"]
+    assert len(rnd) == 6 and sorted({r["n_tokens"] for r in rnd}) == drawn
+    assert all(len(r["token_ids"]) == r["n_tokens"] <= r["grid_tokens"] for r in rnd)
+    assert all(len({r["n_tokens"] for r in rnd if r["job"] == j}) == 1 for j in {r["job"] for r in rnd})
+    assert len({job_key(r) for r in rows}) == len(rows)
+    assert all(r["protocol_overrides"] == {"max_steps": 2, "max_tokens": 16, "n_texts": 3} for r in rows)
+    assert natural[0]["settings"]["preset"] == "grid-2025+overrides" and natural[0]["min_ce_per_token_nats"] > 0
+    assert len(timing["jobs"]) == 1 + len(drawn)
+    from cramlab.reproduce_tables import write_tables
+    table = write_tables(tmp_path, "2025", rows)
+    assert table["random"]["replicates"][0]["paper"]["lengths"] == drawn
+    section = (tmp_path / "results_section_2025.md").read_text()
+    assert "NOT the paper's protocol" in section and "pythia-160m" in section
+
+
+def test_budget_guard_starts_no_job_past_the_budget(tiny, tmp_path):
+    texts = _texts(tiny, "2026", n_texts=2, max_tokens=8)
+    timing = rp.run(tiny, "2026", tmp_path, n_texts=2, max_tokens=8, max_steps=2, replicates=1, texts=texts,
+                    max_seconds=0.0, log=lambda m: None)
+    assert timing["jobs"] == [] and len(timing["stopped_by_budget"]) == 4
+    assert read_results(tmp_path / "raw_2026.jsonl") == []
+
+
+@pytest.mark.slow
+def test_reproduce_resumes_after_a_kill_without_redoing_finished_jobs(tmp_path):
+    """Kill the command once its first job's lines are on disk, run it again: every job's lines appear once,
+    the finished jobs are skipped, and the final count is texts x settings x replicates."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "cramlab", "reproduce", "--paper", "2026", "--out", str(out), "--model", "tiny-llama",
+           "--device", "cpu", "--n-texts", "2", "--max-tokens", "8", "--max-steps", "20", "--replicates", "2",
+           "--settings", "mem-first/pc,sink-first/pc,mem-first/hc"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    raw = out / "raw_2026.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not (raw.exists() and raw.stat().st_size):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = read_results(raw)
+    assert 0 < len(first) < 12, "the kill must land mid-run for this test to mean anything"
+    done_jobs = {r["job"] for r in first}
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = read_results(raw)
+    keys = [job_key(r) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * 3 * 2
+    assert rows[:len(first)] == first                       # the lines of the killed run are kept, not rewritten
+    timing = json.loads((out / "timing_2026.json").read_text())
+    assert timing["skipped_done"] == len(done_jobs) and len(timing["jobs"]) == 6 - len(done_jobs)
+    assert (out / "results_section_2026.md").exists()
