@@ -1,15 +1,17 @@
 """Cramming in practice: the per-document measurements of a proof of concept on one's own records.
 
-Owns: reading a folder of documents (bad files reported and skipped), the optional normalisation
-steps, the byte accounting (UTF-8, token ids, general-purpose compressors, vectors at five precisions,
-the model's own arithmetic-coding bound), rounding vectors and re-decoding them, the per-document cost,
-and the resumable run (`run_poc`: one finished document = one fsynced JSON line).
-Does not own: the cramming loop (`cramlab.cram`, called in exactly one place: `_cram`), retrieval
+Owns: the optional normalisation steps (boilerplate found per group), planning (the first N tokens, or
+whole records split into chunks of what one vector holds, `--per-vector`), the byte accounting (UTF-8,
+token ids, general-purpose compressors, vectors at five precisions, the model's Σ −log2 p bound),
+rounding vectors and re-decoding them (with the model dtype recorded), the per-document cost, and the
+resumable run (`run_poc`: one finished document = one fsynced JSON line).
+Does not own: reading files (`cramlab.practice_files`), the cramming loop (`cramlab.cram`, called in
+exactly one place: `_cram`), the coder and corpus alternatives (`cramlab.practice_coder`), retrieval
 (`cramlab.practice_retrieval`), the aggregate and the report files (`cramlab.practice_report`), the demo
 corpus (`cramlab.practice_corpus`) or the command line (`cramlab.cli.poc`).
 
-Every byte figure is for the crammed part of a document (its first `n_tokens` tokens, decoded back to a
-string), because that is what the vectors hold.
+Every byte figure is for the crammed part of a document (its first `n_tokens` tokens, or every chunk of a
+whole record, decoded back to a string), because that is what the vectors hold.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import torch
 
 from .errors import BadInputError, ConfigError
+from .practice_files import Document, SkippedFile, read_documents  # noqa: F401  (re-exported)
 from .practice_privacy import save_vectors_without_text
 
 try:   # the results-file rules live in one place (sweep today, results_file after the refactor)
@@ -38,8 +41,11 @@ except ImportError:  # pragma: no cover - depends on the tree's refactoring stag
 
 PRECISIONS = ("float32", "bfloat16", "float16", "fp8_e4m3", "int8")
 NORMALISE_STEPS = ("whitespace", "case", "boilerplate")
-PER_VECTOR_AUTO_TOKENS = 16     # tokens per vector for `--per-vector auto`: what SmolLM2-135M fits reliably on CPU
-MULTI_VECTOR_K = (1, 2, 4)
+# `--per-vector auto`: chunk length with a safety margin below what one vector of SmolLM2-135M holds as
+# measured (docs/results.md, sink-first/pc, progressive: 43.6 ± 11.0 tokens over 48 texts, H200,
+# 2026-11-28): mean − 2.5 std = 16 tokens, since a PoC crams each chunk once with a fixed step budget.
+MEASURED_TOKENS_PER_VECTOR = (43.6, 11.0)
+PER_VECTOR_AUTO_TOKENS = int(MEASURED_TOKENS_PER_VECTOR[0] - 2.5 * MEASURED_TOKENS_PER_VECTOR[1])
 LINES_FILE = "documents.jsonl"
 # cram() settings of a PoC unless the caller passes others: the follow-up paper's lr (0.1), a step budget
 # that 16 tokens meet on SmolLM2-135M (~120 steps measured), no per-text progress bar (the run has one).
@@ -47,32 +53,17 @@ DEFAULT_CRAM = dict(lr=0.1, max_steps=300, seed=0, progress=False)
 
 
 @dataclass
-class Document:
-    doc_id: str          # path relative to the folder, POSIX style
-    group: str           # first folder under the root ("." for files at the top)
-    text: str
-
-
-@dataclass
-class SkippedFile:
-    path: str
-    reason: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
 class PocSettings:
     """Everything that decides a PoC's numbers; recorded in every line and in report.json."""
     model: str = "smollm2-135m"
     n_tokens: int | None = 16            # cram the first N tokens of each document (one vector each) ...
-    per_vector: int | None = None        # ... or the whole document at this many tokens per vector (k = 1, 2, 4)
+    per_vector: int | None = None        # ... or whole documents in chunks of this many tokens, one vector each
     n_mem: int = 1
     preset: str | None = None            # passed through to cram() (engine presets)
     normalise: tuple[str, ...] = ()
     pattern: str = "*.txt"
-    batch_size: int = 8
+    encoding: str = "utf-8"              # utf-8 (strict) or auto (detected per file, cramlab.practice_files)
+    batch_size: int = 4                  # small: a kill loses at most one batch (seconds of work)
     retrieval: bool = True
     cram: dict = field(default_factory=lambda: dict(DEFAULT_CRAM))
 
@@ -97,36 +88,6 @@ class PocSettings:
 
 
 # --- reading and normalising -----------------------------------------------------------------------------
-
-def read_documents(folder, pattern: str = "*.txt") -> tuple[list[Document], list[SkippedFile]]:
-    """Every file under `folder` matching `pattern` (recursively); empty, binary or non-UTF-8 files are
-    returned as SkippedFile with the reason, never raised."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInputError(f"{folder} is not a folder; give the folder that holds your .txt files (or --demo)")
-    docs, skipped = [], []
-    for path in sorted(folder.rglob(pattern)):
-        if not path.is_file():
-            continue
-        rel = path.relative_to(folder).as_posix()
-        raw = path.read_bytes()
-        if b"\x00" in raw:
-            skipped.append(SkippedFile(rel, "binary (contains NUL bytes)"))
-            continue
-        try:
-            text = raw.decode("utf-8").lstrip("\ufeff")
-        except UnicodeDecodeError as exc:
-            skipped.append(SkippedFile(rel, f"not UTF-8 (bad byte at offset {exc.start}); convert it with iconv"))
-            continue
-        if not text.strip():
-            skipped.append(SkippedFile(rel, "empty"))
-            continue
-        parts = Path(rel).parts
-        docs.append(Document(rel, parts[0] if len(parts) > 1 else ".", text))
-    if not docs and not skipped:
-        raise BadInputError(f"no files matching {pattern!r} under {folder}; check the folder or pass --pattern")
-    return docs, skipped
-
 
 def parse_normalise(spec) -> tuple[str, ...]:
     """'none' | 'all' | comma-separated steps (or a sequence of them) -> steps in the canonical order."""
@@ -211,6 +172,16 @@ def round_vectors(vectors: torch.Tensor, precision: str) -> torch.Tensor:
     raise BadInputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
 
 
+def changed_in_model_dtype(vectors: torch.Tensor, model_dtype: str) -> dict[str, list[float]]:
+    """Per precision and vector row: the share of values that the model sees differently from the float32
+    vector once both are cast to the model's dtype (decode casts its input). This is what explains a
+    finer format decoding worse: with bfloat16 weights, float16-rounded values are rounded twice (fp16, then
+    bf16) and some land on another bf16 value than the float32 original does; fp32 and bf16 show 0."""
+    dt = getattr(torch, str(model_dtype).removeprefix("torch."), torch.float32)
+    base = vectors.to(dt)
+    return {p: (round_vectors(vectors, p).to(dt) != base).float().flatten(1).mean(1).tolist() for p in PRECISIONS}
+
+
 def smallest_exact_precision(exact: dict[str, bool], n_mem: int, d: int) -> str | None:
     """The precision with the fewest bytes whose rounded vectors still decoded exactly (None: none did)."""
     ok = [p for p in PRECISIONS if exact.get(p)]
@@ -229,45 +200,60 @@ def lm_bits(result, vocab_size: int) -> float:
 
 @dataclass
 class Planned:
-    doc: Document
+    doc: Document                # for a chunk: doc_id "<file>#<chunk>", the file's group, encoding and hash
     token_ids: list[int]         # what is crammed
     n_mem: int
     n_tokens_document: int
     text: str                    # the crammed token ids decoded back to a string
+    record_id: str = ""          # the file this is (a chunk of)
+    chunk: int = 0
+    n_chunks: int = 1
 
 
-def plan_document(tokenizer, doc: Document, settings: PocSettings) -> Planned | str:
-    """What to cram for `doc` (or a reason string when it cannot be crammed)."""
+def chunk_ids(ids: list[int], per: int) -> list[list[int]]:
+    """`ids` in chunks of `per` tokens; a last chunk of one token joins the one before (cramming needs 2)."""
+    chunks = [ids[i:i + per] for i in range(0, len(ids), per)]
+    if len(chunks) > 1 and len(chunks[-1]) < 2:
+        tail = chunks.pop()
+        chunks[-1] = chunks[-1] + tail
+    return chunks
+
+
+def plan_document(tokenizer, doc: Document, settings: PocSettings) -> list[Planned] | str:
+    """What to cram for `doc`: its first N tokens as one unit, or (per_vector) every chunk of the whole
+    document, one vector each; or a reason string when it cannot be crammed."""
     from .texts import encode
     ids = encode(tokenizer, doc.text)
     if len(ids) < 2:
         return f"too short ({len(ids)} token); cramming needs at least 2"
     if settings.n_tokens is not None:
-        n_mem, keep = settings.n_mem, ids[:settings.n_tokens]
-    else:
-        per = settings.per_vector
-        n_mem = next((k for k in MULTI_VECTOR_K if k * per >= len(ids)), MULTI_VECTOR_K[-1])
-        keep = ids[:n_mem * per]
-    return Planned(doc, keep, n_mem, len(ids), tokenizer.decode(keep))
+        keep = ids[:settings.n_tokens]
+        return [Planned(doc, keep, settings.n_mem, len(ids), tokenizer.decode(keep), doc.doc_id)]
+    chunks = chunk_ids(ids, settings.per_vector)
+    return [Planned(Document(f"{doc.doc_id}#{c}", doc.group, doc.text, doc.encoding, doc.sha256), part, 1, len(ids),
+                    tokenizer.decode(part), doc.doc_id, c, len(chunks)) for c, part in enumerate(chunks)]
 
 
 def plan_queries(tokenizer, planned: list[Planned], settings) -> list[Planned]:
-    """One query per document: `query_tokens(settings)` tokens of its crammed text, starting where a sentence
-    (or line) chosen by the seed starts; the last tokens of the text when that sentence starts too late.
-    All queries have the same length, so they are crammed in full batches (one vector each)."""
+    """One query per record: `query_tokens(settings)` tokens of its (first chunk's) crammed text, starting
+    where a sentence (or line) chosen by the seed starts; the last tokens of the text when that sentence
+    starts too late. All queries have the same length, so they are crammed in full batches (one vector each)."""
     from .practice_retrieval import pick_query
     from .texts import encode
     n_query = query_tokens(settings)
     seed = settings.cram.get("seed", 0)
     out = []
     for p in planned:
-        start = p.text.find(pick_query(p.text, seed, p.doc.doc_id))
+        if p.chunk != 0:
+            continue
+        start = p.text.find(pick_query(p.text, seed, p.record_id))
         ids = encode(tokenizer, p.text[max(0, start):])[:n_query]
         if len(ids) < n_query:
             ids = p.token_ids[-n_query:]
         if len(ids) >= 2:
-            out.append(Planned(Document(f"query:{p.doc.doc_id}", "(query)", tokenizer.decode(ids)), ids, 1,
-                               len(ids), tokenizer.decode(ids)))
+            q = tokenizer.decode(ids)
+            out.append(Planned(Document(f"query:{p.record_id}", "(query)", q, p.doc.encoding, p.doc.sha256), ids, 1,
+                               len(ids), q, f"query:{p.record_id}"))
     return out
 
 
@@ -316,6 +302,7 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
         encode_s = (time.perf_counter() - t0) / len(members)
         vectors = torch.stack([r.vectors for r in results])                        # (b, k, d) float32
         exact, mismatch, decode_s = {}, {}, 0.0
+        changed = changed_in_model_dtype(vectors, spec.dtype)
         for precision in PRECISIONS:
             t0 = time.perf_counter()
             decoded = _decode_batch(model, round_vectors(vectors, precision), results)
@@ -332,10 +319,12 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
             if out_dir is not None:
                 vector_file = save_vectors_without_text(out_dir / "vectors" / f"{p.doc.doc_id}.safetensors", r, spec)
             records[i] = {
-                "text_id": p.doc.doc_id, "group": p.doc.group, "kind": "document",
+                "text_id": p.doc.doc_id, "group": p.doc.group, "kind": "document", "record_id": p.record_id,
+                "chunk": p.chunk, "n_chunks": p.n_chunks, "content_sha256": p.doc.sha256, "encoding": p.doc.encoding,
                 "model": spec.name, "source": "poc", "layout": r.settings.get("layout"),
                 "protocol": r.settings.get("protocol"), "n_mem": n_mem, "n_tokens": n_tokens,
-                "n_tokens_document": p.n_tokens_document, "truncated_tokens": p.n_tokens_document - n_tokens,
+                "n_tokens_document": p.n_tokens_document,
+                "truncated_tokens": p.n_tokens_document - n_tokens if settings.n_tokens else 0,
                 "chars_document": len(p.doc.text), "chars": len(p.text),
                 "tokens_per_char": p.n_tokens_document / max(1, len(p.doc.text)),
                 "baseline_ce_per_token_nats": r.baseline_ce_per_token_nats,
@@ -345,7 +334,8 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
                 "bytes": text_bytes(p.text) | {
                     "token_ids": token_id_bytes(n_tokens, spec.vocab_size), "lm": math.ceil(bits / 8),
                     **{f"vectors_{q}": vector_bytes(n_mem, spec.d, q) for q in PRECISIONS}},
-                "bits_lm": bits, "exact_by_precision": by_precision,
+                "bits_lm": bits, "exact_by_precision": by_precision, "model_dtype": spec.dtype,
+                "changed_fraction_in_model_dtype": {q: changed[q][j] for q in PRECISIONS},
                 "smallest_exact_precision": smallest_exact_precision(by_precision, n_mem, spec.d),
                 "encode_seconds": encode_s, "decode_seconds": decode_s, "crammed_together": len(members),
                 "device": spec.device, "vector_file": str(vector_file) if vector_file else None,
@@ -365,61 +355,74 @@ class PocRun:
     skipped: list[SkippedFile]
     out_dir: str
     n_resumed: int
-    boilerplate: list[str]
+    boilerplate: dict                   # group -> lines removed as boilerplate
+    phase_seconds: dict = field(default_factory=dict)   # wall seconds of this call's phases (resumed work: 0)
 
     def to_dict(self) -> dict:
         return {"settings": self.settings.to_dict(), "records": self.records, "queries": self.queries,
                 "skipped": [s.to_dict() for s in self.skipped], "out_dir": self.out_dir,
-                "n_resumed": self.n_resumed, "boilerplate": self.boilerplate}
+                "n_resumed": self.n_resumed, "boilerplate": self.boilerplate, "phase_seconds": self.phase_seconds}
 
 
 def prepare(tokenizer, folder, settings: PocSettings):
-    """Read, normalise and plan the documents: (planned, skipped, boilerplate lines)."""
-    docs, skipped = read_documents(folder, settings.pattern)
-    boiler = boilerplate_lines([d.text for d in docs]) if "boilerplate" in settings.normalise else frozenset()
+    """Read, normalise and plan the documents: (planned units, skipped, boilerplate lines per group).
+    Boilerplate is found within each group (folder), where forms of one kind repeat their lines."""
+    docs, skipped = read_documents(folder, settings.pattern, settings.encoding)
+    boiler: dict[str, frozenset[str]] = {}
+    if "boilerplate" in settings.normalise:
+        for g in sorted({d.group for d in docs}):
+            boiler[g] = boilerplate_lines([d.text for d in docs if d.group == g])
     planned = []
     for d in docs:
-        text = normalise(d.text, settings.normalise, boiler)
-        p = plan_document(tokenizer, Document(d.doc_id, d.group, text), settings)
+        text = normalise(d.text, settings.normalise, boiler.get(d.group, frozenset()))
+        p = plan_document(tokenizer, Document(d.doc_id, d.group, text, d.encoding, d.sha256), settings)
         if isinstance(p, str):
             skipped.append(SkippedFile(d.doc_id, p))
         else:
-            planned.append(p)
-    return planned, skipped, sorted(boiler)
+            planned += p
+    return planned, skipped, {g: sorted(v) for g, v in boiler.items()}
 
 
 def run_poc(model, folder, out_dir, settings: PocSettings, *, progress: bool = True,
             after_document=None) -> PocRun:
-    """Cram every document of `folder` (resuming `out_dir/documents.jsonl`), then its retrieval queries.
-    `after_document(record)` is called after each line is on disk (tests use it to stop a run)."""
+    """Cram every document of `folder` (resuming `out_dir/documents.jsonl`: a line counts only if its
+    file's content hash is unchanged), then its retrieval queries. Wall seconds of each phase go to
+    `PocRun.phase_seconds`. `after_document(record)` is called after each line is on disk (tests use it)."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = out_dir / LINES_FILE
+    t_start = time.perf_counter()
     planned, skipped, boiler = prepare(model.tokenizer, folder, settings)
     done = _done_lines(lines, settings)
-    n_resumed = len(done)
-    todo: list[Planned] = [p for p in planned if p.doc.doc_id not in done]
-    queries = [q for q in plan_queries(model.tokenizer, planned, settings) if q.doc.doc_id not in done] \
+
+    def fresh(p: Planned) -> bool:
+        return p.doc.doc_id in done and done[p.doc.doc_id].get("content_sha256") == p.doc.sha256
+    todo: list[Planned] = [p for p in planned if not fresh(p)]
+    n_resumed = len(planned) - len(todo)
+    queries = [q for q in plan_queries(model.tokenizer, planned, settings) if not fresh(q)] \
         if settings.retrieval else []
-    batches = [chunk[i:i + settings.batch_size] for chunk in (todo, queries)          # documents first, then
-               for i in range(0, len(chunk), settings.batch_size)]                     # queries: never mixed
+    phase = {"read_and_plan": time.perf_counter() - t_start}
     bar = tqdm(total=len(todo) + len(queries) + n_resumed, initial=n_resumed, desc="documents", unit="doc",
                disable=not progress)
-    for batch in batches:
-        for rec, p in zip(measure_batch(model, batch, settings, out_dir), batch):
-            rec["kind"] = "query" if p.doc.group == "(query)" else "document"
-            append_lines(lines, [rec])
-            done[rec["text_id"]] = rec
-            bar.update(1)
-            if after_document is not None:
-                after_document(rec)
+    for name, units in (("documents", todo), ("queries", queries)):      # documents first, then queries
+        t0 = time.perf_counter()
+        for i in range(0, len(units), settings.batch_size):
+            batch = units[i:i + settings.batch_size]
+            for rec, p in zip(measure_batch(model, batch, settings, out_dir), batch):
+                rec["kind"] = "query" if p.doc.group == "(query)" else "document"
+                append_lines(lines, [rec])
+                done[rec["text_id"]] = rec
+                bar.update(1)
+                if after_document is not None:
+                    after_document(rec)
+        phase[name] = time.perf_counter() - t0
     bar.close()
-    wanted = [p.doc.doc_id for p in planned]
-    records = [done[i] for i in wanted if i in done]
-    queries = [r for r in done.values() if r.get("kind") == "query"]
-    return PocRun(settings, records, queries, skipped, str(out_dir), n_resumed, boiler)
+    records = [done[p.doc.doc_id] for p in planned if p.doc.doc_id in done]
+    wanted_q = {f"query:{p.record_id}" for p in planned}
+    queries = [r for r in done.values() if r.get("kind") == "query" and r["text_id"] in wanted_q]
+    return PocRun(settings, records, queries, skipped, str(out_dir), n_resumed, boiler, phase)
 
 
 def _done_lines(lines: Path, settings: PocSettings) -> dict[str, dict]:

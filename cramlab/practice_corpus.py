@@ -100,7 +100,8 @@ def japanese_record(i: int, rng: random.Random) -> str:
     """A Japanese form (with its boilerplate footer) or log excerpt."""
     ja = _japanese()
     if i % 2 == 0:
-        date = f"2025/{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d} {rng.randint(8, 19):02d}:{rng.randint(0, 59):02d}"
+        month, day, hour, minute = rng.randint(1, 12), rng.randint(1, 28), rng.randint(8, 19), rng.randint(0, 59)
+        date = f"2025/{month:02d}/{day:02d} {hour:02d}:{minute:02d}"
         lines = [f"【{rng.choice(ja['form_titles'])}】",
                  f"受付番号: JP-{rng.randint(100000, 999999)}",
                  f"日時: {date}",

@@ -1,16 +1,17 @@
 """The proof of concept's aggregate and its two report files: report.json and a self-contained report.html.
 
 Owns: summing the per-document lines of `cramlab.practice` into one `PocSummary` (bytes, ratios against
-UTF-8, reconstruction, precision, cost, per-group figures such as Japanese against English), and drawing
-the report (plotly, its JavaScript inlined so the HTML opens offline).
-Does not own: measuring anything (practice.py, practice_retrieval.py).
+UTF-8, whole-record reconstruction, precision with the model dtype, cost per phase, per-group figures
+such as Japanese against English), attaching the alternatives, costs, break-even and verdict
+(`cramlab.practice_verdict`), and writing report.json.
+Does not own: measuring anything (practice.py, practice_coder.py, practice_retrieval.py) or drawing the
+HTML page (`cramlab.practice_html`).
 """
 from __future__ import annotations
 
 import bz2
 import datetime as _dt
 import gzip
-import html
 import json
 import lzma
 import math
@@ -58,10 +59,22 @@ class PocSummary:
     encode_seconds_per_doc: float
     decode_seconds_per_doc: float
     encode_seconds_per_token: float
-    docs_per_hour: float
-    seconds_per_1000_docs: float
+    docs_per_hour: float                        # cramming + one float32 decode only (see `rates` for phases)
+    seconds_per_1000_docs: float                # the same two steps
     device: str
     by_group: dict
+    n_records: int = 0                          # files (a whole record may be several chunks = vectors)
+    n_vectors: int = 0
+    chunk_reconstruction_rate: float = 0.0      # per crammed unit; reconstruction_rate is per whole record
+    model_dtype: str = ""
+    changed_fraction_in_model_dtype: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)   # records per hour, each naming the phases it covers
+    phase_seconds: dict = field(default_factory=dict)
+    alternatives: dict = field(default_factory=dict)
+    cost_model: dict = field(default_factory=dict)
+    costs: list = field(default_factory=list)
+    break_even: dict = field(default_factory=dict)
+    verdict: dict = field(default_factory=dict)  # lang -> rows
     retrieval: dict = field(default_factory=dict)
     privacy: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
@@ -99,10 +112,12 @@ def group_figures(records: list[dict]) -> dict:
             "bits_per_char": sum(r["bits_lm"] for r in rs) / sum(r["chars"] for r in rs),   # crammed part, no vector
             "tokens_per_vector": mean(r["n_tokens"] / r["n_mem"] for r in rs),
             "chars_per_vector": mean(r["chars"] / r["n_mem"] for r in rs),
-            "reconstruction_rate": float(mean(bool(r["greedy_exact"]) for r in rs)),
+            "reconstruction_rate": float(mean(record_exact(rs).values())),     # whole records
+            "n_records": len(record_exact(rs)),
             "mean_token_accuracy": mean(r["teacher_forced_accuracy"] for r in rs),
             "mean_steps": mean(r["steps"] for r in rs),
-            "bf16_vector_to_utf8_ratio": sum(r["bytes"]["vectors_bfloat16"] for r in rs) / sum(r["bytes"]["utf8"] for r in rs),
+            "bf16_vector_to_utf8_ratio": sum(r["bytes"]["vectors_bfloat16"] for r in rs)
+            / sum(r["bytes"]["utf8"] for r in rs),
         }
     return out
 
@@ -116,8 +131,41 @@ def machine_info() -> dict:
     return info
 
 
-def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -> PocSummary:
-    """One PocSummary from a `PocRun` (its records are the finished documents)."""
+def record_exact(records: list[dict]) -> dict[str, bool]:
+    """record_id -> every chunk of that record decoded exactly (float32 greedy)."""
+    out: dict[str, bool] = {}
+    for r in records:
+        rid = r.get("record_id") or r["text_id"]
+        out[rid] = out.get(rid, True) and bool(r["greedy_exact"])
+    return out
+
+
+def record_texts(records: list[dict]) -> dict[str, str]:
+    """record_id -> its crammed text (chunks joined in order): what the alternatives store."""
+    out: dict[str, list] = {}
+    for r in sorted(records, key=lambda r: (r.get("record_id") or r["text_id"], r.get("chunk", 0))):
+        out.setdefault(r.get("record_id") or r["text_id"], []).append(r["text"])
+    return {k: "".join(v) for k, v in out.items()}
+
+
+def rates(n_records: int, enc: float, dec: float, phases: dict, resumed: int = 0) -> dict:
+    """Records per hour, each labelled with what it covers. The phase rates need a run that did all its
+    work in this call (`resumed` == 0): a resumed call's phases timed only part of it."""
+    per_hour = {"cram_plus_fp32_decode": 3600 * n_records / (enc + dec) if enc + dec > 0 else None}
+    if phases.get("documents") and not resumed:
+        per_hour["documents_phase"] = 3600 * n_records / phases["documents"]
+    total = sum(v for v in phases.values() if isinstance(v, (int, float)))
+    if total and phases.get("documents") and not resumed:
+        per_hour["all_phases"] = 3600 * n_records / total
+    return {"records_per_hour": per_hour, "covers": {
+        "cram_plus_fp32_decode": "cramming + one float32 greedy decode per record (no other precision, no I/O)",
+        "documents_phase": "the timed documents phase: cram + decode at five precisions + bytes + vector files",
+        "all_phases": "every timed phase of this call: " + ", ".join(k for k in phases)}}
+
+
+def summarise(run, retrieval: dict | None = None, privacy: dict | None = None, alternatives: dict | None = None,
+              prices=None) -> PocSummary:
+    """One PocSummary from a `PocRun` (its records are the finished documents), with the verdict."""
     rs = run.records
     if not rs:
         from .errors import BadInputError
@@ -130,123 +178,56 @@ def summarise(run, retrieval: dict | None = None, privacy: dict | None = None) -
     dec = sum(r["decode_seconds"] for r in rs)
     counts = {SHORT[p]: sum(r["smallest_exact_precision"] == p for r in rs) for p in PRECISIONS}
     counts["none"] = sum(r["smallest_exact_precision"] is None for r in rs)
-    return PocSummary(
+    rec_ok = record_exact(rs)
+    summary = PocSummary(
         n_texts=n, n_skipped=len(run.skipped),
-        reconstruction_rate=float(mean(bool(r["greedy_exact"]) for r in rs)),
+        reconstruction_rate=float(mean(rec_ok.values())),
         mean_token_accuracy=mean(r["teacher_forced_accuracy"] for r in rs),
         mean_first_mismatch=mean(fails) if fails else None,
         n_tokens_total=sum(r["n_tokens"] for r in rs),
         bytes_utf8=b["utf8"], bytes_token_ids=b["token_ids"], bytes_gzip=b["gzip"], bytes_bz2=b["bz2"],
         bytes_lzma=b["lzma"], bytes_zstd=b["zstd"], bits_lm=sum(r["bits_lm"] for r in rs), bytes_lm=b["lm"],
-        bytes_vectors_fp32=b["vectors_fp32"], bytes_vectors_bf16=b["vectors_bf16"], bytes_vectors_fp16=b["vectors_fp16"],
+        bytes_vectors_fp32=b["vectors_fp32"], bytes_vectors_bf16=b["vectors_bf16"],
+        bytes_vectors_fp16=b["vectors_fp16"],
         bytes_vectors_fp8=b["vectors_fp8"], bytes_vectors_int8=b["vectors_int8"],
-        corpus_bytes=corpus_bytes([r["text"] for r in rs]), ratio_to_utf8=ratios,
-        smallest_method=min((k for k in b if b[k] is not None), key=lambda k: b[k]),
-        exact_rate_by_precision={SHORT[p]: float(mean(bool(r["exact_by_precision"][p]) for r in rs)) for p in PRECISIONS},
+        corpus_bytes=corpus_bytes(list(record_texts(rs).values())), ratio_to_utf8=ratios,
+        smallest_method=min((k for k in b if b[k] is not None and k != "lm"), key=lambda k: b[k]),  # lm: a bound
+        exact_rate_by_precision={SHORT[p]: float(mean(bool(r["exact_by_precision"][p]) for r in rs))
+                                 for p in PRECISIONS},
         smallest_exact_precision_counts=counts,
         encode_seconds=enc, decode_seconds=dec, encode_seconds_per_doc=enc / n, decode_seconds_per_doc=dec / n,
         encode_seconds_per_token=enc / sum(r["n_tokens"] for r in rs),
         docs_per_hour=3600 * n / (enc + dec) if enc + dec > 0 else math.inf,
         seconds_per_1000_docs=1000 * (enc + dec) / n, device=rs[0]["device"], by_group=group_figures(rs),
         retrieval=retrieval or {}, privacy=privacy or {}, skipped=[s.to_dict() for s in run.skipped],
-        settings=run.settings.to_dict(), machine=machine_info())
+        settings=run.settings.to_dict(), machine=machine_info(), n_records=len(rec_ok),
+        n_vectors=sum(r["n_mem"] for r in rs),
+        chunk_reconstruction_rate=float(mean(bool(r["greedy_exact"]) for r in rs)),
+        model_dtype=str(rs[0].get("model_dtype", "")),
+        changed_fraction_in_model_dtype={SHORT[p]: mean(r["changed_fraction_in_model_dtype"][p] for r in rs)
+                                         for p in PRECISIONS if "changed_fraction_in_model_dtype" in rs[0]},
+        rates=rates(len(rec_ok), enc, dec, run.phase_seconds, run.n_resumed), phase_seconds=dict(run.phase_seconds),
+        alternatives=alternatives or {})
+    from .practice_verdict import LANGS, CostModel, break_even, costs, verdict
+    prices = prices or CostModel()
+    d = rs[0]["bytes"]["vectors_float32"] // (4 * rs[0]["n_mem"])
+    summary.cost_model = prices.to_dict()
+    summary.costs = costs(summary.to_dict(), prices)
+    summary.break_even = break_even(summary.to_dict(), d)
+    summary.verdict = {lang: verdict(summary.to_dict(), summary.costs, lang) for lang in LANGS}
+    return summary
 
 
 # --- files ------------------------------------------------------------------------------------------------
 
-def write_report(out_dir, summary: PocSummary, records: list[dict]) -> tuple[Path, Path]:
+def write_report(out_dir, summary: PocSummary, records: list[dict], lang: str = "en") -> tuple[Path, Path]:
     """report.json (the summary and every per-document line) and report.html; returns both paths."""
     out_dir = Path(out_dir)
     js = out_dir / "report.json"
-    js.write_text(json.dumps({"summary": summary.to_dict(), "documents": records}, indent=1, ensure_ascii=False),
+    js.write_text(json.dumps({"verdict": summary.verdict, "summary": summary.to_dict(), "documents": records},
+                             indent=1, ensure_ascii=False),
                   encoding="utf-8")
     page = out_dir / "report.html"
-    page.write_text(report_html(summary, records), encoding="utf-8")
+    from .practice_html import report_html
+    page.write_text(report_html(summary, records, lang), encoding="utf-8")
     return js, page
-
-
-def _table(rows: list[dict]) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    cols = list(rows[0])
-
-    def cell(v):
-        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def figures(summary: PocSummary) -> list:
-    """The report's plotly figures: bytes per method, reconstruction per group, precision, retrieval."""
-    import plotly.graph_objects as go
-    s = summary
-    methods = {"UTF-8": s.bytes_utf8, "token ids": s.bytes_token_ids, "gzip": s.bytes_gzip, "bz2": s.bytes_bz2,
-               "lzma": s.bytes_lzma, "zstd": s.bytes_zstd, "model arithmetic coding (Σ−log2 p)": s.bytes_lm,
-               **{f"vectors {k}": getattr(s, f"bytes_vectors_{k}") for k in SHORT.values()}}
-    methods = {k: v for k, v in methods.items() if v is not None}
-    figs = [go.Figure(go.Bar(x=list(methods), y=list(methods.values()), text=[f"{v / s.bytes_utf8:.2f}× UTF-8"
-                                                                               for v in methods.values()]),
-                      layout=dict(title=f"Bytes for {s.n_texts} crammed texts (per-document sums; smaller is better)",
-                                  yaxis=dict(type="log", title="bytes")))]
-    groups = list(s.by_group)
-    figs.append(go.Figure([go.Bar(name="reconstruction rate (greedy exact)", x=groups,
-                                  y=[s.by_group[g]["reconstruction_rate"] for g in groups]),
-                           go.Bar(name="mean teacher-forced accuracy", x=groups,
-                                  y=[s.by_group[g]["mean_token_accuracy"] for g in groups])],
-                          layout=dict(title="Reconstruction per group", yaxis=dict(range=[0, 1.05]), barmode="group")))
-    figs.append(go.Figure(go.Bar(x=list(s.smallest_exact_precision_counts),
-                                 y=list(s.smallest_exact_precision_counts.values())),
-                          layout=dict(title="Smallest precision whose rounded vectors still decode exactly "
-                                            "(documents)", yaxis=dict(title="documents"))))
-    r = s.retrieval
-    if r.get("n_queries"):
-        k = r["top_k"]
-        names = ["recall@1", f"recall@{k}"]
-        figs.append(go.Figure([go.Bar(name=m, x=names, y=[r[f"{key}_recall_at_1"], r[f"{key}_recall_at_{k}"]])
-                               for m, key in (("cosine on crammed vectors", "vectors"), ("BM25 on text", "bm25"),
-                                              ("chance", "chance"))],
-                              layout=dict(title=f"Retrieval: {r['n_queries']} queries, {r['n_documents']} documents",
-                                          yaxis=dict(range=[0, 1.05]), barmode="group")))
-    return figs
-
-
-def report_html(summary: PocSummary, records: list[dict]) -> str:
-    """A self-contained page: key figures, per-group table, charts (plotly.js inlined once), documents."""
-    import plotly.io as pio
-    s = summary
-    charts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures(s))]
-    key = [{"figure": k, "value": getattr(s, k)} for k in (
-        "n_texts", "n_skipped", "reconstruction_rate", "mean_token_accuracy", "n_tokens_total", "bytes_utf8",
-        "bytes_gzip", "bytes_lm", "bytes_vectors_bf16", "smallest_method", "encode_seconds_per_doc",
-        "decode_seconds_per_doc", "docs_per_hour", "seconds_per_1000_docs", "device")]
-    groups = [{"group": g} | v for g, v in s.by_group.items()]
-    docs = [{"document": r["text_id"], "group": r["group"], "tokens": r["n_tokens"], "k": r["n_mem"],
-             "exact": r["greedy_exact"], "first mismatch": r["first_mismatch"],
-             "smallest exact precision": r["smallest_exact_precision"], "UTF-8 B": r["bytes"]["utf8"],
-             "gzip B": r["bytes"]["gzip"], "bf16 B": r["bytes"]["vectors_bfloat16"],
-             "encode s": r["encode_seconds"]} for r in records]
-    privacy = s.privacy or {}
-    priv = (f"<p>A vector file decoded by a separate process given only the file and the model name "
-            f"(<code>{html.escape(str(privacy.get('command', '')))}</code>): "
-            f"<b>{'the exact text came back' if privacy.get('ok') else 'not exact / not run'}</b>. Treat vectors "
-            "like plaintext: encryption at rest and access control, not obscurity.</p>") if privacy else ""
-    ret = s.retrieval
-    ret_rows = [{k: v for k, v in ret.items() if not isinstance(v, dict)}] if ret.get("n_queries") else []
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>cramlab proof of concept</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>
-<h1>Cramming in practice: proof of concept</h1>
-<p>Model <b>{html.escape(str(s.settings.get('model')))}</b> on {html.escape(s.device)},
-{s.machine.get('date_utc', '')}, {s.machine.get('cpu_count')} CPU cores. Settings:
-<code>{html.escape(json.dumps(s.settings, ensure_ascii=False))}</code></p>
-<p>Smallest representation of the crammed texts: <b>{html.escape(s.smallest_method)}</b>.
-The paper's ×1568 counts token positions, not bytes.</p>
-<h2>Key figures</h2>{_table(key)}
-<h2>Per group</h2>{_table(groups)}
-{''.join(charts)}
-<h2>Retrieval</h2><p>{html.escape(str(ret.get('query_vector', '')))}</p>{_table(ret_rows)}
-<h2>Privacy</h2>{priv}
-<h2>Skipped files</h2>{_table(s.skipped)}
-<h2>Documents</h2>{_table(docs)}
-</body></html>"""

@@ -2,7 +2,11 @@
 
 Owns: choosing the labelled queries (one sentence from each document's crammed text; its target is that
 document), the query tokeniser for BM25, and the evaluation (recall@1/@10, latency per query).
-Does not own: cramming (the queries are crammed by `cramlab.practice.run_poc` like documents).
+Does not own: cramming (the queries are crammed by `cramlab.practice.run_poc` like documents), or the
+dense embeddings (`cramlab.practice_embed`), which it only evaluates beside the others.
+
+A hit is any record whose crammed text equals the query's record's (`target_sets`): forms that share
+their first lines cram to the same text, and a search cannot tell them apart.
 
 How a query gets a vector, stated plainly: the query (half a vector's worth of tokens of the document's
 crammed text, from the start of a sentence or line chosen by the seed) is crammed by itself, with the
@@ -18,6 +22,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from statistics import mean
 
 import torch
 
@@ -53,53 +58,94 @@ def _load(path: str) -> torch.Tensor:
     return load_vectors(path).vectors
 
 
-def evaluate_retrieval(records: list[dict], queries: list[dict], top_k: int = 10) -> dict:
-    """Recall@1 and @top_k of both methods over the queries whose document is in `records`, plus the
-    mean search time per query (ms) and the mean time to cram a query (s)."""
+def by_record(records: list[dict]) -> list[dict]:
+    """One search unit per record: its chunks' texts joined and all their vector files (a whole record of k
+    chunks is searched by its best-matching vector)."""
+    out: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: (r.get("record_id") or r["text_id"], r.get("chunk", 0))):
+        rid = r.get("record_id") or r["text_id"]
+        u = out.setdefault(rid, {"text_id": rid, "group": r["group"], "text": "", "vector_files": []})
+        u["text"] += r["text"]
+        u["vector_files"].append(r["vector_file"])
+    return list(out.values())
+
+
+def _unit_vectors(unit: dict) -> torch.Tensor:
+    files = unit.get("vector_files") or [unit["vector_file"]]
+    return torch.cat([_load(f) for f in files])
+
+
+def target_sets(records: list[dict], queries: list[dict]) -> list[set[int]]:
+    """For each query, every document whose crammed text is identical to its own document's: any of them is
+    a right answer (a search cannot tell identical texts apart, so counting only one would be unfair)."""
+    by_id = {r["text_id"]: i for i, r in enumerate(records)}
+    same: dict[str, set[int]] = {}
+    for i, r in enumerate(records):
+        same.setdefault(r["text"], set()).add(i)
+    return [same[records[by_id[q["text_id"].removeprefix("query:")]]["text"]] for q in queries]
+
+
+def recall_at(top: torch.Tensor, targets: list[set[int]], n: int, rows=None) -> float:
+    """Share of queries with any right answer among their first `n` results."""
+    hits = [bool(set(top[i, :n].tolist()) & t) for i, t in enumerate(targets)]
+    if rows is not None:
+        hits = [h for h, keep in zip(hits, rows) if keep]
+    return float(sum(hits) / len(hits)) if hits else float("nan")
+
+
+def _cosine_top(q_mat: torch.Tensor, d_mat: torch.Tensor, owner: torch.Tensor, n_docs: int, k: int):
+    t0 = time.perf_counter()
+    sims = torch.nn.functional.normalize(q_mat, dim=-1) @ torch.nn.functional.normalize(d_mat, dim=-1).T
+    per_doc = torch.full((q_mat.shape[0], n_docs), -2.0).scatter_reduce(
+        1, owner.expand(q_mat.shape[0], -1), sims, reduce="amax")          # a document of k vectors: its best
+    top = per_doc.topk(k, dim=1).indices
+    return top, (time.perf_counter() - t0) * 1000 / q_mat.shape[0]
+
+
+def evaluate_retrieval(records: list[dict], queries: list[dict], top_k: int = 10, dense: dict | None = None) -> dict:
+    """Recall@1 and @top_k of crammed vectors, BM25 and (if given) dense embeddings over the queries whose
+    document is in `records`; a hit is any document with the same crammed text (`target_sets`). Plus the
+    search time per query (ms) and the time to turn a query into its key (s)."""
     import bm25s
     by_id = {r["text_id"]: i for i, r in enumerate(records)}
-    queries = [q for q in queries if q["text_id"].removeprefix("query:") in by_id]
+    keep = [j for j, q in enumerate(queries) if q["text_id"].removeprefix("query:") in by_id]
+    queries = [queries[j] for j in keep]
     if not records or not queries:
         return {"n_queries": 0, "note": "no queries (retrieval off, or no document crammed)"}
     k = min(top_k, len(records))
-    target = torch.tensor([by_id[q["text_id"].removeprefix("query:")] for q in queries])
+    targets = target_sets(records, queries)
 
-    doc_vecs = [_load(r["vector_file"]) for r in records]                       # each (k_i, d)
+    doc_vecs = [_unit_vectors(r) for r in records]                               # each (k_i, d)
     owner = torch.cat([torch.full((v.shape[0],), i) for i, v in enumerate(doc_vecs)])
-    d_mat = torch.nn.functional.normalize(torch.cat(doc_vecs), dim=-1)
-    q_mat = torch.nn.functional.normalize(torch.cat([_load(q["vector_file"])[:1] for q in queries]), dim=-1)
-    t0 = time.perf_counter()
-    sims = q_mat @ d_mat.T                                                        # (q, all doc vectors)
-    per_doc = torch.full((len(queries), len(records)), -2.0).scatter_reduce(
-        1, owner.expand(len(queries), -1), sims, reduce="amax")
-    vec_top = per_doc.topk(k, dim=1).indices
-    vec_ms = (time.perf_counter() - t0) * 1000 / len(queries)
+    q_vecs = torch.cat([_load(q["vector_file"])[:1] for q in queries])
+    tops = {"vectors": _cosine_top(q_vecs, torch.cat(doc_vecs), owner, len(records), k)}
 
     retriever = bm25s.BM25()
     retriever.index([bm25_tokens(r["text"]) for r in records], show_progress=False)
     t0 = time.perf_counter()
     bm_top, _ = retriever.retrieve([bm25_tokens(q["text"]) for q in queries], k=k, show_progress=False)
-    bm_ms = (time.perf_counter() - t0) * 1000 / len(queries)
-    bm_top = torch.as_tensor(bm_top)
+    tops["bm25"] = (torch.as_tensor(bm_top), (time.perf_counter() - t0) * 1000 / len(queries))
+    if dense is not None:
+        tops["dense"] = _cosine_top(dense["queries"][keep], dense["docs"], torch.arange(len(records)),
+                                    len(records), k)
 
-    def recall(top, n, rows=None):
-        hit = (top[:, :n] == target[:, None]).any(dim=1).float()
-        return float(hit.mean() if rows is None else hit[rows].mean())
-
-    groups = sorted({records[int(t)]["group"] for t in target})
-    by_group = {}
-    for g in groups:
-        rows = torch.tensor([records[int(t)]["group"] == g for t in target])
-        by_group[g] = {"n_queries": int(rows.sum()),
-                       "vectors_recall_at_1": recall(vec_top, 1, rows), "bm25_recall_at_1": recall(bm_top, 1, rows)}
-    return {
-        "n_queries": len(queries), "n_documents": len(records), "top_k": k,
-        "query_vector": "the query (half a vector's worth of tokens from a sentence start of the document) crammed into one vector, same model and settings",
-        "vectors_recall_at_1": recall(vec_top, 1), f"vectors_recall_at_{k}": recall(vec_top, k),
-        "bm25_recall_at_1": recall(bm_top, 1), f"bm25_recall_at_{k}": recall(bm_top, k),
-        "chance_recall_at_1": 1 / len(records), f"chance_recall_at_{k}": k / len(records),
-        "vectors_search_ms_per_query": vec_ms, "bm25_search_ms_per_query": bm_ms,
-        "query_encode_seconds_mean": sum(q["encode_seconds"] for q in queries) / len(queries),
-        "queries_crammed_exactly": sum(bool(q["greedy_exact"]) for q in queries),
-        "by_group": by_group,
-    }
+    out = {"n_queries": len(queries), "n_documents": len(records), "top_k": k,
+           "hit_rule": "a hit is any document whose crammed text equals the query's document's",
+           "n_queries_with_several_right_answers": sum(len(t) > 1 for t in targets),
+           "query_vector": "the query (half a vector's worth of tokens from a sentence start of the document) "
+                           "crammed into one vector, same model and settings",
+           "chance_recall_at_1": mean(len(t) / len(records) for t in targets),
+           f"chance_recall_at_{k}": mean(min(1.0, k * len(t) / len(records)) for t in targets),
+           "query_encode_seconds_mean": sum(q["encode_seconds"] for q in queries) / len(queries),
+           "queries_crammed_exactly": sum(bool(q["greedy_exact"]) for q in queries)}
+    for name, (top, ms) in tops.items():
+        out |= {f"{name}_recall_at_1": recall_at(top, targets, 1), f"{name}_recall_at_{k}": recall_at(top, targets, k),
+                f"{name}_search_ms_per_query": ms}
+    if dense is not None:
+        out |= {"dense_embedder": dense["label"], "dense_query_encode_seconds_mean": dense["query_encode_seconds_mean"],
+                "dense_index_seconds": dense["index_seconds"]}
+    groups = [records[min(t)]["group"] for t in targets]
+    out["by_group"] = {g: {"n_queries": groups.count(g)} | {
+        f"{name}_recall_at_1": recall_at(top, targets, 1, [x == g for x in groups]) for name, (top, _) in tops.items()}
+        for g in sorted(set(groups))}
+    return out

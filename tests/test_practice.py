@@ -92,18 +92,28 @@ def test_precision_round_trip_values():
     assert smallest_exact_precision({"float32": False}, 1, 576) is None
 
 
-def test_rounded_vectors_decode_like_the_original_when_representable(tiny, tmp_path):
-    """The re-decode after rounding: a record's float32 result equals its greedy result, and vectors that
-    bf16 represents exactly decode the same at fp32, bf16 and fp16."""
+def test_each_precision_is_decoded_from_its_own_rounding(tiny, tmp_path):
+    """exact_by_precision[p] is the decode of the vectors rounded to p (not of bf16 against itself): an
+    independent decode of each rounding must agree with the recorded flag, and the model dtype is recorded."""
     from cramlab.decode import decode
-    run = run_poc(tiny, corpus(tmp_path / "docs", 2), tmp_path / "out", tiny_settings(retrieval=False),
-                  progress=False)
-    for rec in run.records:
-        assert rec["exact_by_precision"]["float32"] == rec["greedy_exact"]
-        assert rec["bytes"]["vectors_bfloat16"] == tiny.spec.d * 2
-    vec = round_vectors(torch.randn(1, tiny.spec.d) * 0.05, "bfloat16")
-    outs = {p: decode(tiny, round_vectors(vec, p), 6).token_ids for p in ("float32", "bfloat16", "float16")}
-    assert outs["float32"] == outs["bfloat16"]
+    from cramlab.practice import Document, Planned, changed_in_model_dtype, measure_batch
+    from cramlab.texts import encode
+    text = "Record 1: the pump in room 7 leaks again."
+    ids = encode(tiny.tokenizer, text)[:6]
+    planned = [Planned(Document("a.txt", ".", text), ids, 1, len(ids), tiny.tokenizer.decode(ids), "a.txt")]
+    settings = tiny_settings(retrieval=False, cram=dict(TINY_CRAM, max_steps=40))
+    rec = measure_batch(tiny, planned, settings, tmp_path)[0]
+    from cramlab.vectors import load_vectors
+    vec = load_vectors(rec["vector_file"]).vectors
+    for p in PRECISIONS:
+        again = decode(tiny, round_vectors(vec[None], p), len(ids))[0].token_ids
+        assert rec["exact_by_precision"][p] == (again == ids), p
+    assert rec["model_dtype"] == tiny.spec.dtype and rec["changed_fraction_in_model_dtype"]["float32"] == 0.0
+    # a bf16 model sees fp32 and bf16 alike; fp16 loses 2**-30 (below its range) -> 1 value of 3 differs
+    v = torch.tensor([[1.0, 2.0 ** -30, 3.0]])
+    changed = changed_in_model_dtype(v, "bfloat16")
+    assert changed["float32"] == [0.0] and changed["bfloat16"] == [0.0]
+    assert changed["float16"] == [pytest.approx(1 / 3)]
 
 
 # --- reading, normalising, the demo corpus -----------------------------------------------------------------
@@ -210,7 +220,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "cramlab", "poc", str(docs), "--model", "tiny-llama", "--device", "cpu",
            "--n-tokens", "6", "--max-steps", "30", "--batch-size", "1", "--out", str(out), "--no-privacy-check",
-           "--no-progress"]
+           "--no-progress", "--no-alternatives"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lines = out / LINES_FILE
     deadline = time.monotonic() + 300
@@ -262,17 +272,19 @@ def test_embedded_model_one_short_document_end_to_end(embedded, tmp_path, capsys
     assert 0 < s["bits_lm"] and s["bytes_lm"] == math.ceil(s["bits_lm"] / 8)
 
 
-def test_per_vector_plans_one_two_or_four_vectors(tiny):
-    from cramlab.practice import Document, plan_document
+def test_per_vector_splits_whole_records_into_chunks(tiny):
+    from cramlab.practice import PER_VECTOR_AUTO_TOKENS, Document, chunk_ids, plan_document
     from cramlab.texts import encode
+    assert chunk_ids(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert chunk_ids(list(range(9)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7, 8]]      # a 1-token tail joins the last
+    assert PER_VECTOR_AUTO_TOKENS == 16                                          # 43.6 - 2.5 * 11.0, floored
     settings = PocSettings(n_tokens=None, per_vector=4)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau"
-    for n_words in (2, 6, 12, 19):
-        text = " ".join(words.split()[:n_words])
-        n_ids = len(encode(tiny.tokenizer, text))
-        p = plan_document(tiny.tokenizer, Document("d.txt", ".", text), settings)
-        want_k = next((k for k in (1, 2, 4) if 4 * k >= n_ids), 4)
-        assert p.n_mem == want_k and len(p.token_ids) == min(n_ids, 4 * want_k) and p.n_tokens_document == n_ids
+    text = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau"
+    ids = encode(tiny.tokenizer, text)
+    parts = plan_document(tiny.tokenizer, Document("d.txt", ".", text), settings)
+    assert [p.token_ids for p in parts] == chunk_ids(ids, 4)                      # the whole record, nothing cut
+    assert [p.doc.doc_id for p in parts] == [f"d.txt#{i}" for i in range(len(parts))]
+    assert {p.record_id for p in parts} == {"d.txt"} and all(p.n_mem == 1 for p in parts)
     assert plan_document(tiny.tokenizer, Document("d.txt", ".", "a"), settings).startswith("too short")
 
 

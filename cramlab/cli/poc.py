@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_model_args, check_writable
+from .common import MODEL_FLAGS, add_model_args, add_settings_args, check_writable, settings_from_args
 
 DEMO_PER_GROUP = 2          # 6 documents: a few minutes on an idle 2-core CPU
 
@@ -27,21 +27,40 @@ def register(subparsers) -> None:
                                                                   "(default 16)")
     size.add_argument("--per-vector", default=None, help="cram whole documents at TOKENS per vector "
                                                          "(k = 1, 2 or 4 vectors), or 'auto'")
-    p.add_argument("--n-mem", type=int, default=1, help="vectors per document with --n-tokens")
-    p.add_argument("--preset", default=None, help="cram engine preset (passed to cram())")
     p.add_argument("--normalise", default="none",
                    help="none, all, or a comma list of whitespace,case,boilerplate")
     p.add_argument("--out", default="cramlab-poc", help="report folder (resumed if it holds a run)")
     p.add_argument("--json", action="store_true", help="print the aggregate as one JSON object")
     add_model_args(p)
-    p.add_argument("--lr", type=float, default=0.1, help="cram learning rate (the follow-up paper's 0.1)")
-    p.add_argument("--max-steps", type=int, default=300)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8, help="documents crammed together")
+    # --preset and one flag per CramSettings field (cli.common); n_mem: vectors per document with --n-tokens
+    add_settings_args(p, skip=MODEL_FLAGS, base_note="; without --preset the PoC's own base: kit with "
+                      "cramlab.practice.DEFAULT_CRAM's lr and max_steps, flags overriding either")
+    p.add_argument("--batch-size", type=int, default=4, help="documents crammed together (a kill loses at most "
+                                                              "one batch; raise it on a GPU, e.g. 1000)")
     p.add_argument("--no-retrieval", action="store_true", help="skip cramming the queries and the search test")
     p.add_argument("--no-privacy-check", action="store_true", help="skip decoding in a separate process")
     p.add_argument("--no-progress", action="store_true")
+    _add_decision_args(p)
     p.set_defaults(func=cmd_poc)
+
+
+def _add_decision_args(p) -> None:
+    """Helper F's flags: real-world files, the alternatives, the cost model and the verdict's language."""
+    from ..practice_verdict import LANGS, CostModel
+    ex = CostModel()
+    p.add_argument("--encoding", default="utf-8", choices=("utf-8", "auto"),
+                   help="utf-8 (strict) or auto: detect Shift_JIS/CP932/EUC-JP/UTF-16/UTF-8 per file")
+    p.add_argument("--embedder", default=None, metavar="NAME_OR_DIR",
+                   help="sentence-embedding model for the dense search alternative (default: the same model's "
+                        "mean-pooled hidden states)")
+    p.add_argument("--no-alternatives", action="store_true", help="skip the model coder and corpus compressors")
+    p.add_argument("--coder-batch", type=int, default=64, help="records the model coder steps together")
+    p.add_argument("--coder-sample", type=int, default=0, help="code only the first N records (0 = all)")
+    p.add_argument("--gpu-usd-per-hour", type=float, default=ex.gpu_usd_per_hour, help="EXAMPLE default")
+    p.add_argument("--cpu-usd-per-hour", type=float, default=ex.cpu_usd_per_hour, help="EXAMPLE default")
+    p.add_argument("--storage-usd-per-gb-month", type=float, default=ex.storage_usd_per_gb_month,
+                   help="EXAMPLE default")
+    p.add_argument("--lang", default="en", choices=LANGS, help="language of the printed verdict and report.html")
 
 
 def _per_vector(value):
@@ -62,55 +81,102 @@ def privacy_sample(records: list[dict]) -> dict:
     return next((r for r in records if r["greedy_exact"]), records[0])
 
 
+def poc_cram_settings(args):
+    """The PoC's CramSettings: --preset as it is, else the PoC's base (practice.DEFAULT_CRAM: kit with lr 0.1,
+    max_steps 300); the flags given override either. Returns it and the `PocSettings.cram` dict that gives it
+    (the fields changed from the preset, the seed, no progress bar; n_mem goes to `PocSettings.n_mem`)."""
+    from ..practice import DEFAULT_CRAM
+    from ..settings import FIELD_NAMES
+    s = settings_from_args(args, base={k: v for k, v in DEFAULT_CRAM.items() if k in FIELD_NAMES})
+    changed = {k: getattr(s, k) for k in s.overrides if k != "n_mem"}
+    return s, changed | {"seed": s.seed, "progress": False}
+
+
 def cmd_poc(args) -> int:
     from ..errors import BadInputError
     from ..models import load_model
     from ..practice import PocSettings, run_poc
     from ..practice_corpus import write_demo_corpus
-    from ..practice_privacy import privacy_check
-    from ..practice_report import summarise, write_report
-    from ..practice_retrieval import evaluate_retrieval
+    from ..practice_report import write_report
     if bool(args.demo) == bool(args.dir):
         raise BadInputError("give a folder of text files (cramlab poc DIR) or --demo, not both")
     out = Path(args.out)
     check_writable(out)
     per_vector = _per_vector(args.per_vector)
+    cram_settings, cram_dict = poc_cram_settings(args)
     settings = PocSettings(
         model=args.model, n_tokens=None if per_vector else (args.n_tokens or 16), per_vector=per_vector,
-        n_mem=args.n_mem, preset=args.preset, normalise=args.normalise, pattern=args.pattern,
-        batch_size=args.batch_size, retrieval=not args.no_retrieval,
-        cram=dict(lr=args.lr, max_steps=args.max_steps, seed=args.seed, progress=False))
-    folder = write_demo_corpus(out / "demo-corpus", args.demo_size, args.seed) if args.demo else Path(args.dir)
+        n_mem=cram_settings.n_mem, preset=args.preset, normalise=args.normalise, pattern=args.pattern,
+        batch_size=args.batch_size, retrieval=not args.no_retrieval, cram=cram_dict)
+    folder = (write_demo_corpus(out / "demo-corpus", args.demo_size, cram_settings.seed) if args.demo
+              else Path(args.dir))
+    settings.encoding = args.encoding       # (kept out of the settings block above: recorded in the digest)
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                     kernels=args.kernels)
     run = run_poc(lm, folder, out, settings, progress=not (args.json or args.no_progress))
-    retrieval = evaluate_retrieval(run.records, run.queries) if settings.retrieval and run.records else {}
-    privacy = {}
-    if not args.no_privacy_check and run.records:
-        sample = privacy_sample(run.records)
-        privacy = privacy_check(sample["vector_file"], args.model, sample["decoded_text"]) | {
-            "text_id": sample["text_id"], "equals_original": sample["greedy_exact"]}
-    summary = summarise(run, retrieval, privacy)
-    js, page = write_report(out, summary, run.records)
+    summary = decide(lm, run, args)
+    js, page = write_report(out, summary, run.records, args.lang)
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
         return 0
-    s = summary
-    for skip in s.skipped:
-        print(f"skipped {skip['path']}: {skip['reason']}")
-    print(f"{s.n_texts} documents ({run.n_resumed} lines resumed from an earlier run), model {args.model} on {s.device}")
-    print(f"reconstruction rate {s.reconstruction_rate:.3f}, mean token accuracy {s.mean_token_accuracy:.3f}")
-    print(f"bytes: UTF-8 {s.bytes_utf8}, gzip {s.bytes_gzip}, token ids {s.bytes_token_ids}, model coding "
-          f"{s.bytes_lm}, vectors bf16 {s.bytes_vectors_bf16} -> smallest: {s.smallest_method}")
-    print(f"cost: {s.encode_seconds_per_doc:.2f} s to cram and {s.decode_seconds_per_doc:.3f} s to decode per "
-          f"document; {s.docs_per_hour:.0f} documents/hour; 1,000 documents = {s.seconds_per_1000_docs / 60:.1f} min")
-    if retrieval.get("n_queries"):
-        k = retrieval["top_k"]
-        print(f"retrieval ({retrieval['n_queries']} queries): vectors recall@1 {retrieval['vectors_recall_at_1']:.2f}"
-              f" @{k} {retrieval[f'vectors_recall_at_{k}']:.2f}; BM25 recall@1 {retrieval['bm25_recall_at_1']:.2f}"
-              f" @{k} {retrieval[f'bm25_recall_at_{k}']:.2f}; chance @1 {retrieval['chance_recall_at_1']:.2f}")
-    if privacy:
-        print(f"privacy: another process decoded {privacy.get('text_id')} from its vector file alone: "
-              f"{'same text' if privacy.get('ok') else privacy.get('error', 'different text')}")
+    print_summary(summary, run, args)
     print(f"report: {js} and {page}")
     return 0
+
+
+def decide(lm, run, args):
+    """Retrieval (crammed vectors, BM25, dense), privacy, the alternatives and the costs -> the summary,
+    each phase timed into run.phase_seconds."""
+    import time
+
+    from ..practice_coder import measure_alternatives
+    from ..practice_embed import dense_for_retrieval, load_embedder
+    from ..practice_privacy import privacy_check
+    from ..practice_report import record_texts, summarise
+    from ..practice_retrieval import by_record, evaluate_retrieval
+    from ..practice_verdict import CostModel
+    prices = CostModel(args.gpu_usd_per_hour, args.cpu_usd_per_hour, args.storage_usd_per_gb_month,
+                       prices_are_examples=all(getattr(args, k) == getattr(CostModel(), k) for k in
+                                               ("gpu_usd_per_hour", "cpu_usd_per_hour", "storage_usd_per_gb_month")))
+    retrieval, privacy, alternatives = {}, {}, {}
+    if run.settings.retrieval and run.records:
+        t0 = time.perf_counter()
+        units = by_record(run.records)
+        embedder = load_embedder(args.embedder, lm.spec.device) if args.embedder else None
+        dense = dense_for_retrieval(lm, [u["text"] for u in units], [q["text"] for q in run.queries], embedder)
+        retrieval = evaluate_retrieval(units, run.queries, dense=dense)
+        run.phase_seconds["search"] = time.perf_counter() - t0
+    if not args.no_privacy_check and run.records:
+        t0 = time.perf_counter()
+        sample = privacy_sample(run.records)
+        privacy = privacy_check(sample["vector_file"], args.model, sample["decoded_text"]) | {
+            "text_id": sample["text_id"], "equals_original": sample["greedy_exact"]}
+        run.phase_seconds["privacy_check"] = time.perf_counter() - t0
+    if not args.no_alternatives and run.records:
+        t0 = time.perf_counter()
+        alternatives = measure_alternatives(lm, list(record_texts(run.records).values()), args.coder_batch,
+                                            args.coder_sample)
+        run.phase_seconds["alternatives"] = time.perf_counter() - t0
+    return summarise(run, retrieval, privacy, alternatives, prices)
+
+
+def print_summary(s, run, args) -> None:
+    """The verdict first (in --lang), then the figures behind it."""
+    for skip in s.skipped:
+        print(f"skipped {skip['path']}: {skip['reason']}")
+    for row in s.verdict[args.lang]:
+        print(f"[{row['question']}] {row['verdict']}: {row['crammed']} | {row['alternative']} -> {row['use_instead']}")
+    print(f"{s.n_records:,} records in {s.n_vectors:,} vectors ({run.n_resumed} units resumed), model {args.model} "
+          f"on {s.device} ({s.model_dtype})")
+    print(f"whole records exact {s.reconstruction_rate:.3f} (chunks {s.chunk_reconstruction_rate:.3f}), mean token "
+          f"accuracy {s.mean_token_accuracy:.3f}")
+    print(f"bytes: UTF-8 {s.bytes_utf8:,}, vectors bf16 {s.bytes_vectors_bf16:,}, Σ−log2 p bound {s.bytes_lm:,}; "
+          + ", ".join(f"{c['representation']} {c['bytes_per_record'] * s.n_records:,.0f}" for c in s.costs[3:]))
+    per_hour = s.rates["records_per_hour"]
+    print("records per hour: " + "; ".join(f"{v:,.0f} ({k.replace('_', ' ')})" for k, v in per_hour.items() if v))
+    print("phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s.phase_seconds.items()))
+    r = s.retrieval
+    if r.get("n_queries"):
+        print(f"search recall@1 ({r['n_queries']} queries, any identical text counts): "
+              + ", ".join(f"{m} {r[f'{m}_recall_at_1']:.2f}" for m in ("vectors", "bm25", "dense", "chance")
+                          if f"{m}_recall_at_1" in r))

@@ -1,0 +1,214 @@
+"""The PoC's decision figures: the model coder's exact round trip, real-world file encodings, content-hash
+resume, dedupe-aware recall, the cost arithmetic, the break-even table, the verdict rows, and the
+human-readable report. Tiny random model only; answers known in advance."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cramlab.cli import main
+from cramlab.errors import BadInputError
+from cramlab.practice import LINES_FILE, PocSettings, run_poc
+from cramlab.practice_coder import corpus_alternatives, decode_blobs, encode_texts, measure_coder
+from cramlab.practice_files import read_documents
+from cramlab.practice_html import fmt
+from cramlab.practice_retrieval import recall_at, target_sets
+from cramlab.practice_verdict import CostModel, break_even, costs, storage_usd, usd, verdict, verdict_markdown
+from cramlab.sweep import read_results
+from cramlab.texts import encode
+
+TINY_CRAM = dict(lr=0.1, max_steps=2, seed=0, progress=False, check_every=2)
+JA = "受付番号：A-1024 担当者は山田です。エアコンから水漏れ、床に注意表示を置きました。"
+
+
+# --- the model-driven arithmetic coder ------------------------------------------------------------------------
+
+def test_model_coder_round_trips_token_ids_exactly(tiny):
+    texts = ["Record 1: the pump in room 7 leaks again.", JA, "ok", "x" * 40]
+    rows = [encode(tiny.tokenizer, t) for t in texts]
+    blobs, bound_bits = encode_texts(tiny, rows)
+    assert decode_blobs(tiny, blobs) == rows                                     # every id back, in order
+    assert [tiny.tokenizer.decode(r) for r in decode_blobs(tiny, blobs)] == [tiny.tokenizer.decode(r) for r in rows]
+    assert bound_bits > 0 and sum(len(b) for b in blobs) >= bound_bits / 8       # a coder cannot beat the bound
+    m = measure_coder(tiny, rows, batch_size=3)                                  # batches of 3 and 1
+    assert m["round_trip_exact"] == 4 and m["n_tokens"] == sum(map(len, rows))
+    assert m["bytes"] - m["bound_bytes"] == m["overhead_bytes"] and m["overhead_bytes"] >= 0
+    with pytest.raises(BadInputError):
+        encode_texts(tiny, [[]])
+
+
+def test_corpus_alternatives_round_trip_and_count_the_dictionary():
+    texts = [f"Record {i}: the pump in room {i * 7} leaks again. Call the plumber." for i in range(200)]
+    c = corpus_alternatives(texts)
+    assert c["utf8"] == sum(len(t.encode()) for t in texts)
+    assert c["zstd_stream_round_trip_exact"] and c["lzma_stream_round_trip_exact"] and c["zstd_dict_round_trip_exact"]
+    assert c["zstd_dict"] > c["zstd_dict_dictionary_bytes"] > 0                  # the dictionary is counted once
+    assert c["zstd_stream"] < c["utf8"] / 5
+    few = corpus_alternatives(["ab", "cd"])
+    assert few["zstd_dict"] is None and "needs more records" in few["zstd_dict_note"]
+
+
+# --- real-world files -----------------------------------------------------------------------------------------
+
+def test_encodings_are_detected_and_recorded(tmp_path, monkeypatch):
+    (tmp_path / "sjis.txt").write_bytes(JA.encode("shift_jis"))
+    (tmp_path / "cp932.txt").write_bytes((JA + "①②").encode("cp932"))         # ① is CP932-only
+    (tmp_path / "utf16.txt").write_bytes(JA.encode("utf-16"))
+    (tmp_path / "utf8.txt").write_text("plain text", encoding="utf-8")
+    (tmp_path / "locked.txt").write_text("secret", encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    docs, skipped = read_documents(tmp_path, encoding="auto")
+    got = {d.doc_id: (d.text, d.encoding) for d in docs}
+    assert got["sjis.txt"][0] == JA and got["sjis.txt"][1] in ("shift_jis", "cp932")
+    assert got["cp932.txt"] == (JA + "①②", "cp932")
+    assert got["utf16.txt"] == (JA, "utf-16") and got["utf8.txt"] == ("plain text", "utf-8")
+    assert [(s.path, s.reason.split(" (")[0]) for s in skipped] == [("locked.txt", "unreadable")]
+    strict, why = read_documents(tmp_path)                                       # the default stays strict UTF-8
+    assert {d.doc_id for d in strict} == {"utf8.txt"}
+    reasons = {s.path: s.reason for s in why}
+    assert "--encoding auto" in reasons["sjis.txt"] and "--encoding auto" in reasons["utf16.txt"]
+    with pytest.raises(BadInputError, match="use utf-8 or auto"):
+        read_documents(tmp_path, encoding="latin-1")
+
+
+def test_resume_is_keyed_on_the_files_content(tiny, tmp_path):
+    docs, out = tmp_path / "docs", tmp_path / "out"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"d{i}.txt").write_text(f"Record {i}: the pump in room {i} leaks.", encoding="utf-8")
+    settings = PocSettings(model="tiny-llama", n_tokens=6, batch_size=2, retrieval=False, cram=dict(TINY_CRAM))
+    first = run_poc(tiny, docs, out, settings, progress=False)
+    assert first.n_resumed == 0 and len(first.records) == 3
+    (docs / "d1.txt").write_text("Record 1: edited, the boiler in room 9 is fine.", encoding="utf-8")
+    again = run_poc(tiny, docs, out, settings, progress=False)
+    assert again.n_resumed == 2                                                  # only the edited file is redone
+    rec = {r["text_id"]: r for r in again.records}["d1.txt"]
+    assert "edited" in rec["text"] and len(read_results(out / LINES_FILE)) == 4
+
+
+# --- retrieval: any identical crammed text is a right answer --------------------------------------------------
+
+def test_recall_counts_every_identical_text_as_a_hit():
+    records = [{"text_id": "a", "text": "HEADER", "group": "x"}, {"text_id": "b", "text": "HEADER", "group": "x"},
+               {"text_id": "c", "text": "other", "group": "x"}]
+    queries = [{"text_id": f"query:{i}"} for i in "abc"]
+    targets = target_sets(records, queries)
+    assert targets == [{0, 1}, {0, 1}, {2}]
+    top = torch.tensor([[1, 0, 2], [0, 1, 2], [0, 1, 2]])       # a finds b, b finds a: both right; c misses at 1
+    assert recall_at(top, targets, 1) == pytest.approx(2 / 3)
+    assert recall_at(top, targets, 3) == 1.0
+    assert recall_at(top, targets, 1, [False, False, True]) == 0.0
+
+
+# --- cost, break-even, verdict --------------------------------------------------------------------------------
+
+def _summary(**kw):
+    s = dict(n_records=1000, n_vectors=1000, n_tokens_total=32_000, device="cuda:0", bytes_utf8=100_000,
+             bytes_vectors_bf16=1_152_000, bytes_vectors_fp8=576_000, encode_seconds=90.0, decode_seconds=9.0,
+             reconstruction_rate=0.75, privacy={"ok": True, "equals_original": True},
+             retrieval={"n_queries": 1000, "vectors_recall_at_1": 0.01, "bm25_recall_at_1": 0.6,
+                        "dense_recall_at_1": 0.3},
+             alternatives={"corpus": {"zstd_dict": 30_000, "zstd_dict_encode_seconds": 0.5,
+                                      "zstd_dict_decode_seconds": 0.05, "lzma_stream": 20_000,
+                                      "lzma_stream_encode_seconds": 1.0, "lzma_stream_decode_seconds": 0.1,
+                                      "zstd_stream": 16_000, "zstd_stream_encode_seconds": 0.2,
+                                      "zstd_stream_decode_seconds": 0.02}})
+    return s | kw
+
+
+def test_cost_arithmetic_with_known_numbers():
+    assert usd(3.6, 10.0, 1000) == pytest.approx(10.0)                # 3.6 s x 1000 = 1 h at $10/h
+    assert storage_usd(1000, 0.02, 1_000_000) == pytest.approx(0.02)  # 1 GB for a month at $0.02
+    rows = {r["representation"]: r for r in costs(_summary(), CostModel(gpu_usd_per_hour=3.6, cpu_usd_per_hour=0.36,
+                                                                        storage_usd_per_gb_month=1.0))}
+    vec = rows["crammed vectors, bf16"]
+    assert vec["machine"] == "gpu" and vec["bytes_per_record"] == 1152
+    assert vec["encode_usd_per_1000"] == pytest.approx(0.09 * 1000 * 3.6 / 3600)          # 0.09 s a record
+    assert vec["encode_usd_per_million"] == pytest.approx(1000 * vec["encode_usd_per_1000"])
+    assert vec["storage_usd_month_per_million"] == pytest.approx(1152e6 / 1e9)
+    lz = rows["lzma, one stream"]
+    assert lz["machine"] == "cpu" and lz["decode_usd_per_million"] == pytest.approx(1e-4 * 1e6 * 0.36 / 3600)
+    assert CostModel().prices_are_examples
+
+
+def test_break_even_and_verdict_rows_come_from_the_figures():
+    s = _summary()
+    be = break_even(s, d=576)
+    assert be["zstd_bytes_per_token"] == pytest.approx(0.5)                     # 16,000 B / 32,000 tokens
+    this = be["rows"][0]
+    assert this["tokens_per_vector"] == 32 and this["zstd_bytes_for_those_tokens"] == pytest.approx(16)
+    assert this["tokens_to_break_even_fp8"] == pytest.approx(1152) and this["storage_wins_at"] == []
+    paper = be["rows"][2]
+    assert paper["d"] == 4096 and paper["tokens_per_vector"] == 1568 and "published" in paper["point"]
+    rows = verdict(s, costs(s, CostModel()), "en")
+    by_q = {r["question"]: r for r in rows}
+    assert by_q["Storage and transfer"]["verdict"] == "cramming loses"
+    assert by_q["Storage and transfer"]["use_instead"] == "zstd, one stream"             # 16 B < 20 B < 30 B
+    assert "11.5× UTF-8" in by_q["Storage and transfer"]["crammed"]                       # 1152 / 100
+    assert by_q["Getting the text back"]["crammed"].startswith("750/1000")
+    assert by_q["Search"]["use_instead"] == "BM25"
+    ja = verdict(s, costs(s, CostModel()), "ja")
+    assert ja[0]["question"] == "保存・転送" and ja[0]["verdict"] == "クラミングが不利"
+    better = verdict(_summary(retrieval={"n_queries": 5, "vectors_recall_at_1": 0.9, "bm25_recall_at_1": 0.5}),
+                     costs(s, CostModel()), "en")
+    assert {r["question"]: r for r in better}["Search"]["verdict"] == "cramming wins"
+    assert {r["question"]: r for r in better}["Search"]["use_instead"] == "crammed vectors"
+    tie = verdict(_summary(retrieval={"n_queries": 5, "vectors_recall_at_1": 1.0, "bm25_recall_at_1": 1.0}),
+                  costs(s, CostModel()), "en")
+    assert {r["question"]: r for r in tie}["Search"]["verdict"] == "no difference"
+    table = verdict_markdown(rows)
+    assert table.splitlines()[0].startswith("| question") and len(table.splitlines()) == 2 + len(rows)
+    with pytest.raises(BadInputError, match="--lang"):
+        verdict(s, [], "fr")
+
+
+def test_numbers_are_formatted_for_reading():
+    assert fmt(41130.0) == "41,130" and fmt(1234567) == "1,234,567"
+    assert fmt(0.0123456) == "0.0123" and fmt(3.14159) == "3.14" and fmt(None) == "—"
+    assert "e" not in fmt(4.113e4) and "e" not in fmt(2.5e-7)
+
+
+def test_whole_records_end_to_end_report_has_verdict_first(tmp_path, capsys):
+    docs = tmp_path / "docs"
+    (docs / "ja").mkdir(parents=True)
+    (docs / "ja" / "a.txt").write_bytes(JA.encode("cp932"))
+    (docs / "b.txt").write_text("Record 2: the pump in room 7 leaks again. Call the plumber today.", encoding="utf-8")
+    rc = main(["poc", str(docs), "--model", "tiny-llama", "--device", "cpu", "--per-vector", "8", "--max-steps", "2",
+               "--encoding", "auto", "--batch-size", "64", "--out", str(tmp_path / "out"), "--no-privacy-check",
+               "--json", "--lang", "ja"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["n_records"] == 2 and s["n_vectors"] > 2                            # whole records, several chunks
+    assert s["alternatives"]["coder"]["round_trip_exact"] == 2
+    assert [r["question"] for r in s["verdict"]["en"]][:3] == ["Storage and transfer", "Getting the text back",
+                                                                "Search"]
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert page.index("結論") < page.index("主要な数値") and "e+0" not in page.split("<script")[0]
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert list(report)[0] == "verdict"
+    assert {d["encoding"] for d in report["documents"]} == {"cp932", "utf-8"}
+
+
+def test_embedder_offline_or_not_a_model_is_a_one_line_error(tmp_path, monkeypatch):
+    from cramlab.practice_embed import load_embedder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BadInputError, match="not reachable"):
+        load_embedder("someone/some-sentence-model")
+    with pytest.raises(BadInputError, match="no config.json"):
+        load_embedder(str(tmp_path))
+
+
+def test_dense_embeddings_are_mean_pooled_hidden_states(tiny):
+    from cramlab.practice_embed import model_embeddings
+    texts = ["the pump leaks", "the pump leaks", JA]
+    e = model_embeddings(tiny, texts, batch_size=2)                      # padding must not change a row
+    assert e.shape == (3, tiny.spec.d)
+    alone = model_embeddings(tiny, texts[:1])
+    assert torch.allclose(e[0], alone[0], atol=1e-5) and torch.allclose(e[0], e[1], atol=1e-5)
