@@ -5,7 +5,9 @@ typed in, so a check stays right when the parameters change. An answer left as `
 counts as "not answered yet".
 
 Owns: the checks and their hints. Does not own: any rule they check against — the capacity math comes
-from cramlab.capacity, the paper's Max rule from cramlab.report (`max_tokens_that_fit`, re-exported here).
+from cramlab.capacity, the paper's Max rule and C from cramlab.report (`max_tokens_that_fit`, re-exported
+here), the least-squares line from cramlab.plots; the ★★★ checks compare the learner's own code with the
+kit's function run on the learner's run (decode, grid_search, fit_line).
 """
 from __future__ import annotations
 
@@ -146,6 +148,23 @@ def check_own_loop(history, reference, rel: float = 0.02) -> bool:
                    "no step to compare")
 
 
+def check_own_decode(token_ids, reference_ids) -> bool:
+    """Greedy decoding written by hand against the kit's `decode()` on the same vector: the same token ids."""
+    if _unanswered(token_ids):
+        return False
+    try:
+        mine = [int(t) for t in token_ids]
+    except (TypeError, ValueError):
+        return _report(False, "", f"your decoding: expected a list of token ids, got {token_ids!r:.80}")
+    ref = [int(t) for t in reference_ids]
+    if mine == ref:
+        return _report(True, f"your greedy decoding gives decode()'s {len(ref)} tokens exactly", "")
+    first = next((i for i, (a, b) in enumerate(zip(mine, ref)) if a != b), min(len(mine), len(ref)))
+    return _report(False, "", f"your decoding leaves decode()'s at position {first} (yours: {len(mine)} tokens, "
+                              f"decode(): {len(ref)}). Hint: start from [sink] [vector], take the argmax of the "
+                              "last position, append that token's embedding, repeat n times")
+
+
 def check_greedy_exact(answer, result) -> bool:
     """Does greedy decoding from this run's vector reproduce the text exactly? (from the result itself)"""
     if result.greedy_exact is None:
@@ -188,6 +207,69 @@ def check_max_tokens(answer, rows, threshold: float = PAPER_THRESHOLD) -> bool:
                        f"Max: no length reached mean accuracy {threshold}; the answer is None")
     return _check_number(answer, reference, "Max (largest length that fits)",
                          f"the largest n_tokens whose mean accuracy is >= {threshold}", rel=0)
+
+
+def check_own_grid(rows, grid) -> bool:
+    """A hand-written grid loop and Max rule against `grid_search` on the same texts and settings: `rows`
+    holds one {"n_tokens", "mean_accuracy"} per length, and Max comes from them by the paper's rule."""
+    if _unanswered(rows):
+        return False
+    try:
+        mine = {int(r["n_tokens"]): float(r["mean_accuracy"]) for r in rows}
+    except (TypeError, ValueError, KeyError):
+        return _report(False, "", f"your grid: expected dicts with n_tokens and mean_accuracy, got {rows!r:.80}")
+    ref = {r.n_tokens: r.mean_accuracy for r in grid.records}
+    if sorted(mine) != sorted(ref):
+        return _report(False, "", f"your grid ran lengths {sorted(mine)}, grid_search {sorted(ref)}")
+    # one text's one token of difference (the CPU's float sums can tip an argmax) is tolerated
+    one_token = 1.0 / (grid.records[0].n_texts * min(ref)) + 1e-6
+    off = [n for n in ref if abs(mine[n] - ref[n]) > one_token]
+    if off:
+        return _report(False, "", f"your mean accuracy at N={off[0]} is {mine[off[0]]:.3f}, grid_search's "
+                                  f"{ref[off[0]]:.3f}. Hint: cram every text's first N tokens from scratch, "
+                                  "with the same max_steps, lr and seed")
+    my_max = max_tokens_that_fit([{"n_tokens": n, "mean_accuracy": a} for n, a in mine.items()], grid.threshold)
+    return _report(my_max == grid.max_tokens, f"your grid agrees with grid_search at every length; Max = "
+                                              f"{my_max}", f"your rows give Max = {my_max}, grid_search "
+                                              f"{grid.max_tokens}")
+
+
+def check_own_fit(slope, gain_nats, points) -> bool:
+    """A least-squares slope and the constant gain C fitted by hand over the texts that did not fit, against
+    the kit's `plots.fit_line` and `plots.constant_gain_nats` on the same points."""
+    # plotly (cramlab.plots) is imported only by the exercises that need it
+    from .plots import fit_line
+    from .report import constant_gain_nats
+    if _unanswered(slope) or _unanswered(gain_nats):
+        return False
+    not_fit = [p for p in points if not p["converged"]]
+    if not not_fit:
+        return _report(False, "", "every text fit in this run: there is no line to fit (use longer lengths)")
+    ref_slope, _ = fit_line([p["baseline_ce_nats"] for p in not_fit], [p["final_ce_nats"] for p in not_fit])
+    ref_gain = constant_gain_nats(not_fit)
+    slope_ok = (_number(slope) is None and math.isnan(ref_slope)) or _close(slope, ref_slope, 1e-3, 1e-6)
+    return _report(slope_ok and _close(gain_nats, ref_gain, 1e-3, 1e-6),
+                   f"slope {ref_slope:.3f} and C = {ref_gain:.1f} nats over the {len(not_fit)} texts that did "
+                   "not fit",
+                   f"yours: slope {slope!r:.10}, C {gain_nats!r:.10}; the kit's: {ref_slope:.3f}, {ref_gain:.1f}. "
+                   "Hint: only the texts with converged False; slope = cov(x, y) / var(x) with x = CE without, "
+                   "y = CE with; C = mean of (CE without - CE with)")
+
+
+def check_own_accuracies(accuracy_by_k: dict, results_by_k: dict) -> bool:
+    """Teacher-forced accuracy computed by hand from each k's vectors (first text) against what `cram()`
+    reported for them (`results_by_k`: {k: [CramResult, ...]}); within one token."""
+    if _unanswered(accuracy_by_k):
+        return False
+    if not isinstance(accuracy_by_k, dict) or sorted(accuracy_by_k) != sorted(results_by_k):
+        return _report(False, "", f"expected one accuracy per k in {sorted(results_by_k)}, got {accuracy_by_k!r:.80}")
+    for k, results in results_by_k.items():
+        ref, one_token = results[0].teacher_forced_accuracy, 1.0 / results[0].n_scored + 1e-6
+        if not _close(accuracy_by_k[k], ref, 0, one_token):
+            return _report(False, "", f"k={k}: yours {accuracy_by_k[k]!r:.8}, cram() {ref:.3f}. Hint: [sink] then "
+                                      "the k vectors then the text; the last vector's position predicts t_1")
+    shown = ", ".join(f"k={k}: {accuracy_by_k[k]:.3f}" for k in results_by_k)
+    return _report(True, f"your accuracies match cram()'s for every k ({shown})", "")
 
 
 def check_utilisation(model: str, answer) -> bool:
@@ -287,10 +369,31 @@ def check_prefix_fits(answer, lm, vectors, token_ids, n_fit: int, layout: str = 
     m = n_fit // 2
     got = decode(lm, vectors, m, layout=layout).token_ids
     reference = "yes" if list(got) == list(token_ids[:m]) else "no"
+    gave = "the" if reference == "yes" else "not the"
     return _check_choice(answer, reference, ("yes", "no"), f"do vectors that fit {n_fit} tokens give back the "
-                         f"first {m}", f"Decoding {m} tokens from them gave {'the' if reference == 'yes' else 'not the'}"
+                         f"first {m}", f"Decoding {m} tokens from them gave {gave}"
                          " prefix: the model is causal, so the greedy steps for the first M tokens never see the "
                          "later ones.")
+
+
+def check_own_progressive(answer, reference) -> bool:
+    """`(longest, total_steps)` of a hand-written progressive loop (each length warm-started from the last
+    one's vectors and AdamW state) against `progressive(..., carry_optimizer=True)` on the same text.
+    `reference`: its ProgressiveResult, or a function returning it (run only once there is an answer)."""
+    if _unanswered(answer):
+        return False
+    try:
+        longest, steps = int(answer[0]), int(answer[1])
+    except (TypeError, ValueError, IndexError):
+        return _report(False, "", f"expected (longest, total_steps), got {answer!r:.80}")
+    ref = reference() if callable(reference) else reference
+    same_steps = math.isclose(steps, ref.total_steps, rel_tol=0.05)    # float sums may shift a stop by a step
+    return _report(longest == ref.longest_tokens and same_steps,
+                   f"your loop grows the text to {longest} tokens in {steps} steps, as progressive() does "
+                   f"({ref.longest_tokens} tokens, {ref.total_steps} steps)",
+                   f"yours: {longest} tokens in {steps} steps; progressive(): {ref.longest_tokens} in "
+                   f"{ref.total_steps}. Hint: stop at the first length that does not converge; pass the last "
+                   "result's .vectors as init_vectors and its .optimizer as init_optimizer")
 
 
 def check_components(answer, pca, share: float = 0.99) -> bool:

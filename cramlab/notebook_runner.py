@@ -1,25 +1,39 @@
 """Run the notebook series as a regression check: `cramlab notebooks run [--fast] [--out DIR] [--only NN]`.
 
 Every notebook has a cell tagged `parameters` right after its imports (papermill injects new values after
-it). A notebook stores the budgets of its modes in its own metadata, so a new notebook brings its own:
+it). Its fast budget is defined once, in the notebook, by a cell tagged `fast` right after it:
 
-    metadata["cramlab"] = {"fast_parameters": {...},    # the regression budget (`--fast`, `make test`)
+    if fast:                                            # `fast = True` by hand, or `--fast` (papermill)
+        n_tokens, max_steps = 8, 300
+
+so `--fast` only passes `fast=True` (`fast_values` reads the cell for tests and summaries; parameters
+given with `-p` win over it). A notebook without a `fast` cell may still keep its fast budget in its
+metadata (the older path, which papermill injects); the smoke budget lives there too:
+
+    metadata["cramlab"] = {"fast_parameters": {...},    # only for notebooks without a `fast` cell
                            "smoke_parameters": {...}}   # seconds-long mechanics check (nbval test)
 
 Notebooks record the figures that matter with `Recorder(record_path)` (or `record(name, value)`); the
 runner points `record_path` at `<out>/<notebook>.figures.json` and copies the figures into `summary.json`,
 so every number in the summary comes from the run.
 
-Owns: finding, preparing and executing notebooks (papermill), their parameters and budgets, the
-figures they record (`Recorder`, `record`) and summary.json. Does not own: the notebooks' content or
+Solutions are markdown `<details>` blocks holding a ```python block (Run All never runs them); the runner
+executes each one where it stands, as a code cell tagged `solution`, so every reference answer passes its
+check in every regression run.
+
+Owns: finding, preparing and executing notebooks (papermill), their parameters and budgets (reading the
+`fast` cell), the solution blocks, the figures they record (`Recorder`, `record`) and summary.json.
+Does not own: the notebooks' content or
 the command line (cramlab.cli.notebooks).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +41,7 @@ from typing import Any
 from .errors import BadInputError, writable_folder
 
 RECORD_ENV = "CRAMLAB_RECORD_PATH"
+FAST_TAG = "fast"
 MODES = ("full", "fast", "smoke")
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 1800
@@ -118,13 +133,84 @@ def find_notebooks(notebook_dir: str | os.PathLike | None = None, only: list[str
 
 
 def notebook_parameters(path: str | os.PathLike, mode: str = "full") -> dict:
-    """The parameters a mode sets for this notebook (from its metadata; {} for `full`)."""
+    """The parameters papermill injects for a mode, from the notebook's metadata ({} for `full`; for `fast`,
+    {} when the notebook defines its fast budget in its own `fast` cell: then `fast=True` is all it gets)."""
     if mode not in MODES:
         raise BadInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "full":
         return {}
     meta = json.loads(Path(path).read_text()).get("metadata", {}).get("cramlab", {})
     return dict(meta.get(f"{mode}_parameters", {}))
+
+
+def _fast_cell(nb: dict) -> dict | None:
+    return next((c for c in nb.get("cells", []) if FAST_TAG in c.get("metadata", {}).get("tags", [])), None)
+
+
+def fast_values(path: str | os.PathLike) -> dict:
+    """The values the notebook's `fast` cell sets under `if fast:` ({} without such a cell); only literal
+    assignments (`a, b = 1, [2, 3]`) are read, anything else is a one-line error naming the cell."""
+    cell = _fast_cell(json.loads(Path(path).read_text()))
+    if cell is None:
+        return {}
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "fast"):
+            continue
+        for stmt in node.body:
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+                raise BadInputError(f"{Path(path).name}: the `fast` cell may only assign literal values under "
+                                    f"`if fast:`, got {ast.unparse(stmt)!r}")
+            target = stmt.targets[0]
+            names = [target] if isinstance(target, ast.Name) else list(getattr(target, "elts", []))
+            try:
+                value = ast.literal_eval(stmt.value)
+            except ValueError:
+                raise BadInputError(f"{Path(path).name}: the `fast` cell's {ast.unparse(stmt)!r} is not a literal; "
+                                    "write the value itself") from None
+            if len(names) == 1 and isinstance(target, ast.Name):
+                values[target.id] = value
+            elif all(isinstance(n, ast.Name) for n in names) and isinstance(value, tuple) and len(value) == len(names):
+                values.update({n.id: v for n, v in zip(names, value)})
+            else:
+                raise BadInputError(f"{Path(path).name}: cannot read {ast.unparse(stmt)!r} in the `fast` cell; "
+                                    "assign names to literals (`a, b = 1, 2`)")
+    return values
+
+
+SOLUTION_BLOCK = re.compile(r"<details><summary>Solution[^<]*</summary>\s*```python\n(.*?)```\s*</details>", re.DOTALL)
+
+
+def solution_blocks(markdown: str) -> list[str]:
+    """The code of every `<details><summary>Solution ...</summary> ```python ...``` </details>` block."""
+    return [code.rstrip() + "\n" for code in SOLUTION_BLOCK.findall(markdown)]
+
+
+def _prepared_copy(path: Path, out_path: Path, overrides: dict, solutions: bool) -> Path:
+    """The notebook as the runner executes it, or `path` itself when nothing changes:
+    - after its `fast` cell, a cell setting `overrides` again, so that values given with `-p` win over the
+      fast budget (papermill injects them before the `fast` cell);
+    - with `solutions`, each solution block (markdown, never run by Run All) followed by a code cell tagged
+      `solution` holding its code, so the regression run executes every reference answer and its check."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if overrides and FAST_TAG in cell.metadata.get("tags", []):
+            lines = ["# parameters given to the runner: they win over the fast budget above"]
+            lines += [f"{name} = {value!r}" for name, value in overrides.items()]
+            cells.append(nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["runner-overrides"]}))
+        if solutions and cell.cell_type == "markdown":
+            cells += [nbformat.v4.new_code_cell(code, metadata={"tags": ["solution"]})
+                      for code in solution_blocks(cell.source)]
+    if len(cells) == len(nb.cells):
+        return path
+    nb.cells = cells
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_path)
+    return out_path
 
 
 def declared_parameters(path: str | os.PathLike) -> dict:
@@ -185,11 +271,13 @@ def refresh_checked_outputs(path) -> int:
 
 
 def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None = None,
-                 kernel_name: str = KERNEL_NAME, cell_timeout_s: int = CELL_TIMEOUT_S) -> dict:
+                 kernel_name: str = KERNEL_NAME, cell_timeout_s: int = CELL_TIMEOUT_S,
+                 solutions: bool = True) -> dict:
     """Execute one notebook with papermill; return its summary entry (ok, duration_s, figures, ...).
 
     Parameters: the mode's (from the notebook's metadata), then `parameters`, then `record_path`; only
-    names the notebook declares are passed (others are reported in `ignored_parameters`).
+    names the notebook declares are passed (others are reported in `ignored_parameters`). `solutions`:
+    run every solution block too, where it stands (the learner's Run All never does).
     """
     import papermill
     path, out_dir = Path(path), Path(out_dir)
@@ -199,21 +287,26 @@ def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None =
     declared = declared_parameters(path)
     wanted = notebook_parameters(path, mode) | dict(parameters or {}) | {"record_path": str(record_path)}
     if "fast" in declared:
-        wanted.setdefault("fast", mode != "full")
+        wanted.setdefault("fast", mode == "fast")     # smoke mode sets every value itself: no fast budget
     passed = {k: v for k, v in wanted.items() if k in declared}
+    fast_budget = fast_values(path) if passed.get("fast") else {}
+    overrides = {k: v for k, v in (parameters or {}).items() if k in fast_budget}
+    source = _prepared_copy(path, out_dir / ".inputs" / path.name, overrides, solutions)
     ignored = sorted(k for k in wanted if k not in declared and k != "record_path")
     out_nb = out_dir / path.name
     entry: dict[str, Any] = {"notebook": path.name, "mode": mode, "parameters": passed, "ok": False,
                              "duration_s": None, "error": None, "output": str(out_nb)}
     if ignored:
         entry["ignored_parameters"] = ignored
+    if fast_budget:
+        entry["fast_values"] = fast_budget | overrides
     t0 = time.perf_counter()
     try:
         # Plain mime bundles, not plotly.js once per kernel, and no widget state (the FigureWidget's state
         # carries the whole plotly.js bundle): keeps executed notebooks small.
         with _environment(PLOTLY_RENDERER="plotly_mimetype", TOKENIZERS_PARALLELISM="false",
                           **{RECORD_ENV: str(record_path)}):
-            papermill.execute_notebook(str(path), str(out_nb), parameters=passed, kernel_name=kernel_name,
+            papermill.execute_notebook(str(source), str(out_nb), parameters=passed, kernel_name=kernel_name,
                                        cwd=str(path.parent), progress_bar=False, log_output=False,
                                        execution_timeout=cell_timeout_s, store_widget_state=False)
         entry["ok"] = True
@@ -234,7 +327,7 @@ def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast
     `jobs` > 1 runs that many notebooks at once, each kernel with its share of the CPU's threads. On a
     small CPU a step of the embedded model is mostly fixed cost (reading the weights), so two one-thread
     kernels do about 1.7x the work of one two-thread kernel (2 cores: 0.49 s/step each, against 0.42 s
-    for one kernel alone; bench/cpu_step_threads.py, docs/data/cpu_step_threads_2026-11-28.json).
+    for one kernel alone; experiments/cpu_step_threads.py, docs/data/cpu_step_threads_2026-11-28.json).
     Several at a time, the last notebook starts first (the heavy ones lead); summary.json is rewritten as each
     one finishes and always lists the notebooks in series order.
     """

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters: {}
 #     smoke_parameters:
 #       model: tiny-llama
 #   kernelspec:
@@ -15,27 +14,15 @@
 # %% [markdown]
 # # 00 · Welcome: cramming a text into one vector
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/00_welcome.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | full: 18 s (2026-11-28) / fast: 10 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | Python |
+# | 1 of 3 | full: 18 s (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 10 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | Python |
 #
 # **After this notebook you will be able to:**
 # - say what the kit teaches and in which order
 # - check that your environment has everything (versions, device, the embedded model)
 # - load the embedded language model and let it finish a sentence
 # - run the notebooks on Colab, Binder or a GPU machine
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %% [markdown]
 # ## What this kit teaches
@@ -47,18 +34,20 @@ if "google.colab" in sys.modules:
 #
 # | Notebook | Level | You learn | 2-core CPU, full / fast | GPU |
 # |---|---|---|---|---|
-# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 17 s / 10 s | not measured |
+# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 18 s / 10 s | not measured |
 # | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 7 s | (no model) |
 # | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 20 s | not measured |
 # | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 2 min 1 s | H200: 41 s |
-# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min 20 s / 2 min 7 s | H200: 46 s |
-# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min 23 s / 1 min 23 s | H200: 43 s |
-# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min 22 s / 2 min 7 s | H200: 41 s |
-# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | full: not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
+# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min / 2 min 7 s | H200: 46 s |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min / 1 min 23 s | H200: 43 s |
+# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min / 2 min 7 s | H200: 41 s |
+# | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
 # | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 1 min 10 s | H200: 45 s (cap 96) |
-# | [09 in practice](09_in_practice.ipynb) | 3 | using crammed vectors in practice | 6 min 47 s / 1 min 45 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |
+# | [09 in practice](09_in_practice.ipynb) | 2 | using crammed vectors in practice | 6 min 47 s / 1 min 45 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |
 #
-# CPU times, full: `cramlab notebooks run` on a 2-core CPU, 2026-11-28 (`docs/data/notebooks_full_summary_2026-11-28.json`,
+# Levels and times are copied from each notebook's header (a test checks that they agree). The full CPU times
+# of 00, 02, 04, 05 and 06 were measured before the engine redesign and the random-source change and have not
+# been re-measured since. CPU times, full: `cramlab notebooks run` on a 2-core CPU, 2026-11-28 (`docs/data/notebooks_full_summary_2026-11-28.json`,
 # 00-06; 09: `docs/data/notebook_09_full_summary_2026-11-28.json`; 03 and 08: their headers). Fast: the whole series
 # with `cramlab notebooks run --fast --jobs 2` (two notebooks at a time, one CPU thread each) on the same kind of
 # machine, 2026-11-29 (`docs/data/notebooks_fast_summary_2026-11-29.json`). "Not measured" means no recorded run yet.
@@ -75,16 +64,16 @@ if "google.colab" in sys.modules:
 #
 # | Term | Meaning |
 # |---|---|
-# | **nats, bits** | units of information: a probability p costs -ln p nats or -log2 p bits; 1 nat = 1/ln 2 = 1.443 bits |
-# | **cross-entropy (CE)** | the summed surprisal of a text's tokens under the model: what an ideal code built on the model spends on it |
-# | **teacher forcing** | scoring every position with the *true* previous tokens as input (how the vector is trained and its accuracy measured) |
-# | **greedy decoding** | generating from the vector alone, each step taking the most likely token and feeding it back ("back again") |
-# | **IG** (information gain) | CE without the vector minus CE with it, per text: how much the vector tells the model |
-# | **gain tokens** | (accuracy with the vector - accuracy without it) x N: tokens decoded right thanks to the vector |
-# | **L_max** | theoretical capacity of one vector in tokens, d x 16 bits / log2 \|V\| |
-# | **utilisation** | mean gain tokens / L_max over the texts that did not fit (Table 1: 7.5-28.3 %) |
-# | **pc / hc** | scoring protocols: `pc` (progressive cramming's code) scores all N tokens, the vector predicting t_1; `hc` (hidden_capacity's code) never scores t_1 |
-# | **sink** | an *attention sink*: a position that many heads attend to while its output barely depends on its input (position 0 in SmolLM2; see 03 and 08) |
+# | <a id="nats-bits"></a>**nats, bits** | units of information: a probability p costs -ln p nats or -log2 p bits; 1 nat = 1/ln 2 = 1.443 bits |
+# | <a id="cross-entropy"></a>**cross-entropy (CE)** | the summed surprisal of a text's tokens under the model: what an ideal code built on the model spends on it |
+# | <a id="teacher-forcing"></a>**teacher forcing** | scoring every position with the *true* previous tokens as input (how the vector is trained and its accuracy measured) |
+# | <a id="greedy-decoding"></a>**greedy decoding** | generating from the vector alone, each step taking the most likely token and feeding it back ("back again") |
+# | <a id="ig"></a>**IG** (information gain) | CE without the vector minus CE with it, per text: how much the vector tells the model |
+# | <a id="gain-tokens"></a>**gain tokens** | (accuracy with the vector - accuracy without it) x N: tokens decoded right thanks to the vector |
+# | <a id="l-max"></a>**L_max** | theoretical capacity of one vector in tokens, d x 16 bits / log2 \|V\| |
+# | <a id="utilisation"></a>**utilisation** | mean gain tokens / L_max over the texts that did not fit (Table 1: 7.5-28.3 %) |
+# | <a id="pc-hc"></a>**pc / hc** | scoring protocols: `pc` (progressive cramming's code) scores all N tokens, the vector predicting t_1; `hc` (hidden_capacity's code) never scores t_1 |
+# | <a id="sink"></a>**sink** | an *attention sink*: a position that many heads attend to and whose hidden state grows very large (position 0 in SmolLM2). A vector placed there holds fewer tokens, mostly because it must predict t_1 and the first tokens from there (see 03; 08 measures attention *to* the vector) |
 
 # %%
 import time
@@ -101,7 +90,7 @@ from cramlab.notebook_runner import Recorder
 # %% tags=["parameters"]
 model = "smollm2-135m"   # the embedded model; any registry name, hub id or local folder works too
 device = "auto"          # "auto" picks cuda when there is a GPU, else cpu
-fast = False             # True in the regression run (cramlab notebooks run --fast)
+fast = False             # (already seconds long: fast mode changes nothing here)
 record_path = ""         # where the key figures are written (set by the runner)
 
 # %% [markdown]
@@ -152,12 +141,20 @@ record("continuation", continuation)
 #
 # - **Command line, any machine:** `make demo` crams a 16-token text and decodes it;
 #   `cramlab notebooks run --fast` runs this whole series and writes `runs/notebooks/summary.json`.
-# - **Colab:** the badge at the top of every notebook opens it there; its first cell installs the kit when
-#   (and only when) it runs in Colab. Choose a GPU runtime for notebooks 04-09 at full size.
+# - **Colab:** once the kit has a public repository (`make publish-links REPO=owner/name` sets its address),
+#   a badge at the top of every notebook opens it there and a first cell installs the kit when (and only
+#   when) it runs in Colab; until then there is no badge. Choose a GPU runtime for notebooks 04-09 at full size.
 # - **Binder:** the repository's `environment.yml` builds the environment; open `notebooks/`.
 # - **A GPU machine:** install torch for your CUDA (`make demo TORCH="torch==2.13.0 --index-url
 #   https://download.pytorch.org/whl/cu128"`); `device="auto"` then picks the GPU and bfloat16.
 #   Bigger models (`model = "pythia-160m"`, `"llama-3.2-1b"`) download from the Hugging Face hub.
+# - **Hub models and accounts:** the Pythia, SmolLM2, OPT, OLMo, Sheared-LLaMA and Mamba models of the registry
+#   (`cramlab capacity --list`) download without an account. The Llama models (`llama-3.2-1b`,
+#   `llama-3.2-3b`, `llama-3.1-8b`, hub ids `meta-llama/...`) are **gated**: accept Meta's licence on the
+#   model's hub page, then log in (`huggingface-cli login`, or set `HF_TOKEN`). Offline, a model that is not
+#   already in the local cache stops with one line, `error: cannot reach the Hugging Face hub to download
+#   ...`, which says how to download it on a connected machine and pass the folder instead; the embedded
+#   model always works.
 
 # %% [markdown]
 # ## Recap
@@ -177,13 +174,20 @@ exercises.check_vector_size(answer, lm.spec);
 # %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: the width of the input embedding matrix
-answer = lm.spec.d
-exercises.check_vector_size(answer, lm.spec);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: the width of the input embedding matrix
+# answer = lm.spec.d
+# exercises.check_vector_size(answer, lm.spec);
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Next
@@ -194,3 +198,5 @@ exercises.check_vector_size(answer, lm.spec);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** [01 · Bits in a vector](01_bits_in_a_vector.ipynb) →

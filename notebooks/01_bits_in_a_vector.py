@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters: {}
 #     smoke_parameters: {}
 #   kernelspec:
 #     display_name: Python 3 (cramlab)
@@ -14,8 +13,6 @@
 # %% [markdown]
 # # 01 · Bits in a vector
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/01_bits_in_a_vector.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
 # | 1 of 3 | full: 2 s (2026-11-28) / fast: 7 s (two notebooks at a time, one thread each, 2026-11-29); no model is loaded | no model: the same | 00 |
@@ -25,16 +22,6 @@
 # - compute the theoretical capacity of one vector in tokens, d * bits / log2 |V|
 # - compare capacities across real models, with a chart and a widget
 # - tell capacity from what the paper actually fitted
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 from cramlab import capacity as cap
@@ -50,7 +37,7 @@ from cramlab.paper import TABLE1
 model = "smollm2-135m"   # any registered model (see the table below)
 dtype = "bfloat16"       # the paper counts 16 bits per value
 n_mem = 1                # number of vectors
-fast = False
+fast = False             # (already seconds long: fast mode changes nothing here)
 record_path = ""
 
 # %% [markdown]
@@ -87,8 +74,10 @@ for name in ["smollm2-135m", "pythia-160m", "llama-3.2-1b"]:
 # %% [markdown]
 # That is the cost under a *uniform* code, not under the language model. Under the model a token costs its
 # surprisal, -log2 p(token | the tokens before it): far less for a token the model expects, and **more** than
-# log2 |V| for one it finds unlikely (notebook 02 measures random words at more bits per token than log2 |V|).
-# So "a token costs at most log2 |V| bits" holds only for the uniform code; L_max below uses it as the
+# log2 |V| for any single token it gives a probability below 1/|V|. Averaged over a text it can land on
+# either side: notebook 02 prints each source's average beside log2 |V| from your own run.
+# So "a token costs at most log2 |V| bits" holds only for the uniform code; [L_max](00_welcome.ipynb#l-max) below
+# uses it as the
 # yardstick of how many arbitrary token ids the raw bits could name.
 
 # %% [markdown]
@@ -131,7 +120,8 @@ explorer.show();
 # ## 4. Capacity is not what fits
 #
 # The paper measured the longest text that one vector really reproduces (Max, on PG-19 books). It is far
-# below the capacity: *capacity utilisation* = mean tokens gained / L_max, over the texts that did not fit
+# below the capacity: *[capacity utilisation](00_welcome.ipynb#utilisation)* = mean tokens gained / L_max, over the
+# texts that did not fit
 # (computed from the paper's Table 1 below).
 
 # %%
@@ -150,7 +140,8 @@ record("paper_utilisation_range", [min(utilisation), max(utilisation)])
 # %% [markdown]
 # Why so little? Not because text is predictable: predictable text is *cheap*, so more of it fits. The
 # shortfall is that the trained vector carries only a small share of its raw bits. The paper's information
-# gain (IG: the cross-entropy the vector removes, averaged over texts that did not fit) against the bits
+# gain ([IG](00_welcome.ipynb#ig): the [cross-entropy](00_welcome.ipynb#cross-entropy) the vector removes,
+# averaged over texts that did not fit) against the bits
 # of the vector:
 
 # %%
@@ -232,27 +223,46 @@ exercises.check_capacity_tokens("llama-3.2-1b", answer_3, n_mem=4);
 # %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1
-answer_1 = 16
-exercises.check_bits_per_value("float16", answer_1);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1
+# answer_1 = 16
+# exercises.check_bits_per_value("float16", answer_1);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: d * 16 / log2 |V| (about 787)
-import math
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: d * 16 / log2 |V| (about 787)
+# import math
+#
+# answer_2 = 768 * 16 / math.log2(50304)
+# exercises.check_capacity_tokens("pythia-160m", answer_2);
+# ```
+#
+# </details>
 
-answer_2 = 768 * 16 / math.log2(50304)
-exercises.check_capacity_tokens("pythia-160m", answer_2);
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 3: four times one vector (about 7724)
-import math
-
-answer_3 = 4 * 2048 * 16 / math.log2(128256)
-exercises.check_capacity_tokens("llama-3.2-1b", answer_3, n_mem=4);
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3: four times one vector (about 7724)
+# import math
+#
+# answer_3 = 4 * 2048 * 16 / math.log2(128256)
+# exercises.check_capacity_tokens("llama-3.2-1b", answer_3, n_mem=4);
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Next
@@ -263,3 +273,5 @@ exercises.check_capacity_tokens("llama-3.2-1b", answer_3, n_mem=4);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [00 · Welcome](00_welcome.ipynb) (roadmap) · [02 · How surprising is text?](02_how_surprising_is_text.ipynb) →

@@ -1,9 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       n_texts: 2
-#       n_tokens: 24
 #     smoke_parameters:
 #       model: tiny-llama
 #       n_texts: 1
@@ -19,27 +16,16 @@
 # %% [markdown]
 # # 02 · How surprising is text?
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/02_how_surprising_is_text.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | full: 19 s (2026-11-28) / fast: 20 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | 00, 01 |
+# | 1 of 3 | full: 19 s (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 20 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | 00, 01 |
 #
 # **After this notebook you will be able to:**
-# - measure a text's cross-entropy under the model, in nats and bits
+# - measure a text's [cross-entropy](00_welcome.ipynb#cross-entropy) under the model, in
+# [nats and bits](00_welcome.ipynb#nats-bits)
 # - plot the surprisal of every token
 # - compare a famous text, unseen text and random words
 # - explain why predictable text should be cheaper to cram
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import math
@@ -52,16 +38,22 @@ from cramlab.surprisal import token_surprisal
 from cramlab.texts import first_tokens, get_texts
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
 n_tokens = 32      # tokens per text (at most ~100: the famous text below is that long)
 n_texts = 3        # unseen and random texts to compare
 seed = 0
-fast = False
+fast = False             # True: the seconds-to-minutes budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    n_tokens, n_texts = 24, 2
 
 # %%
 record = Recorder(record_path)
@@ -128,6 +120,10 @@ print(plots.text_table([dict(source=src, texts=len(xs), bits_per_token=mean_bits
 for src, value in mean_bits.items():
     record(f"{src}_bits_per_token", value)
 record("random_costs_more_than_unseen", mean_bits["random"] > mean_bits["unseen"])
+uniform_bits = math.log2(lm.spec.vocab_size)
+for src, value in mean_bits.items():
+    side = "above" if value > uniform_bits else "below"
+    print(f"{src:<8} {value:5.2f} bits per token: {side} a uniform guess's log2 |V| = {uniform_bits:.2f}")
 
 # %%
 plots.source_comparison_chart(bits_by_source)
@@ -172,18 +168,31 @@ exercises.check_cheapest_source(answer_2, mean_bits);
 # %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: sum the nats, divide by ln 2
-answer_1 = sum(s.surprisal_nats) / math.log(2)
-exercises.check_total_bits(answer_1, s);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: sum the nats, divide by ln 2
+# answer_1 = sum(s.surprisal_nats) / math.log(2)
+# exercises.check_total_bits(answer_1, s);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: the source with the smallest mean bits per token in this run's table
-answer_2 = min(mean_bits, key=mean_bits.get)
-exercises.check_cheapest_source(answer_2, mean_bits);
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: the source with the smallest mean bits per token in this run's table
+# answer_2 = min(mean_bits, key=mean_bits.get)
+# exercises.check_cheapest_source(answer_2, mean_bits);
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Next
@@ -194,3 +203,5 @@ exercises.check_cheapest_source(answer_2, mean_bits);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [01 · Bits in a vector](01_bits_in_a_vector.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [03 · First cram](03_first_cram.ipynb) →

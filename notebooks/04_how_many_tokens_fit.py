@@ -1,13 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       lengths:
-#       - 8
-#       - 16
-#       lr: 0.1
-#       max_steps: 120
-#       n_texts: 2
 #     smoke_parameters:
 #       lengths:
 #       - 4
@@ -26,26 +19,14 @@
 # %% [markdown]
 # # 04 · How many tokens fit?
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/04_how_many_tokens_fit.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | full: 11 min (2026-11-28) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 46 s, 2026-11-28 | 03 |
+# | 2 of 3 | full: 11 min (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 46 s, 2026-11-28 | 03 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length sweep: every text at every length, crammed from scratch
 # - read an accuracy-vs-length curve and find Max, the longest length that fits
 # - put your result beside the paper's Table 1
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 from cramlab import exercises, plots
@@ -56,8 +37,9 @@ from cramlab.search import grid_search
 from cramlab.texts import get_texts
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
@@ -68,8 +50,13 @@ max_steps = 600                 # per length (the paper: up to 5000)
 lr = 2e-2
 threshold = 0.99                # a length fits when its mean accuracy reaches this
 seed = 0
-fast = False
+fast = False             # True: the seconds-to-minutes budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    lengths, n_texts, max_steps, lr = [8, 16], 2, 120, 0.1
 
 # %%
 record = Recorder(record_path)
@@ -92,7 +79,7 @@ def show(rec):
           f"converged, {rec.mean_steps:.0f} steps")
 
 grid = grid_search(lm, texts, lengths, threshold=threshold, max_steps=max_steps, lr=lr, seed=seed,
-                   callback=show)
+                   callback=show, progress=True)        # a bar per length, a line after each
 
 # %%
 print(plots.text_table(grid.records, ["n_tokens", "mean_accuracy", "std_accuracy", "n_converged",
@@ -111,8 +98,10 @@ plots.accuracy_vs_length_chart(grid.records, threshold,
 # %% [markdown]
 # ## 2. Beside the paper's Table 1
 #
-# The paper ran 50 PG-19 texts per length for up to 5000 steps on bigger models; gain (tokens decoded
-# beyond what the model guesses alone) and information gain are averaged over the texts that did **not**
+# The paper ran 50 PG-19 texts per length for up to 5000 steps on bigger models;
+# [gain](00_welcome.ipynb#gain-tokens) (tokens decoded
+# beyond what the model guesses
+# alone) and [information gain](00_welcome.ipynb#ig) are averaged over the texts that did **not**
 # fit. Our row comes from the sweep above, with a far smaller budget.
 
 # %%
@@ -155,22 +144,81 @@ answer_2 = ...
 exercises.check_utilisation("pythia-160m", answer_2);
 
 # %% [markdown]
+# ### Exercise 3 · ★★★ · ~15 min (and as long as the sweep above to run)
+# Write the grid loop yourself: for every N in `lengths`, cram every text's first N tokens from scratch
+# in one batch (`cram(lm, [...], max_steps=max_steps, lr=lr, seed=seed, progress=False)`) and keep
+# `{"n_tokens": N, "mean_accuracy": ...}`, the mean of the results' `teacher_forced_accuracy`. The check
+# compares your rows with `grid_search`'s on the same texts and derives Max from them by the paper's rule.
+
+# %%
+from cramlab.cram import cram  # noqa: F401 - for your loop
+
+
+def my_grid(texts, lengths):
+    """One {"n_tokens": N, "mean_accuracy": ...} per length."""
+    rows = []
+    ...   # your loop here
+    return rows or ...
+
+
+answer_3 = my_grid(texts, lengths)
+exercises.check_own_grid(answer_3, grid);
+
+# %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: the largest length whose mean accuracy reaches the threshold
-answer_1 = max([r.n_tokens for r in grid.records if r.mean_accuracy >= threshold], default=None)
-exercises.check_max_tokens(answer_1, grid.records, threshold);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: the largest length whose mean accuracy reaches the threshold
+# answer_1 = max([r.n_tokens for r in grid.records if r.mean_accuracy >= threshold], default=None)
+# exercises.check_max_tokens(answer_1, grid.records, threshold);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: mean gain tokens / L_max (about 0.090)
-import math
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: mean gain tokens / L_max (about 0.090)
+# import math
+#
+# answer_2 = TABLE1["pythia-160m"]["gain_tokens"] / (768 * 16 / math.log2(50304))
+# exercises.check_utilisation("pythia-160m", answer_2);
+# ```
+#
+# </details>
 
-answer_2 = TABLE1["pythia-160m"]["gain_tokens"] / (768 * 16 / math.log2(50304))
-exercises.check_utilisation("pythia-160m", answer_2);
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3: the grid loop, every length from scratch
+# from cramlab.cram import cram
+#
+#
+# def my_grid(texts, lengths):
+#     """One {"n_tokens": N, "mean_accuracy": ...} per length."""
+#     rows = []
+#     for n in lengths:
+#         results = cram(lm, [t.token_ids[:n] for t in texts], max_steps=max_steps, lr=lr, seed=seed,
+#                        progress=False)
+#         rows.append({"n_tokens": n, "mean_accuracy": sum(r.teacher_forced_accuracy for r in results) / len(results)})
+#     return rows
+#
+#
+# answer_3 = my_grid(texts, lengths)
+# exercises.check_own_grid(answer_3, grid);
+# ```
+#
+# </details>
+
 
 # %% [markdown]
 # ## Next
@@ -181,3 +229,5 @@ exercises.check_utilisation("pythia-160m", answer_2);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [03 · First cram](03_first_cram.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [05 · Capacity is entropy, not length](05_capacity_is_entropy.ipynb) →

@@ -1,12 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       lengths:
-#       - 48
-#       lr: 0.1
-#       max_steps: 25
-#       n_texts: 2
 #     smoke_parameters:
 #       lengths:
 #       - 6
@@ -24,26 +18,14 @@
 # %% [markdown]
 # # 05 · Capacity is entropy, not length
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/05_capacity_is_entropy.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 10 min (2026-11-28) / fast: 1 min 23 s (83 s, two notebooks at a time, one thread each; fast texts of 48 tokens, 25 steps), 2026-11-29 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
+# | 3 of 3 | full: 10 min (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 1 min 23 s (83 s, two notebooks at a time, one thread each; fast texts of 48 tokens, 25 steps), 2026-11-29 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
 #
 # **After this notebook you will be able to:**
 # - measure the information gain of crammed vectors on natural and random text
 # - draw the paper's slope-1 plot: CE with the vector against CE without it
 # - predict how long a text fits from its cross-entropy
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import math
@@ -55,8 +37,9 @@ from cramlab.notebook_runner import Recorder
 from cramlab.texts import get_texts
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
@@ -66,8 +49,13 @@ sources = ["unseen", "random"]
 max_steps = 400
 lr = 2e-2
 seed = 0
-fast = False
+fast = False             # True: the seconds-to-minutes budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    lengths, n_texts, max_steps, lr = [48], 2, 25, 0.1
 
 # %% [markdown]
 # ## 1. Cram texts that do not fit
@@ -81,7 +69,7 @@ record = Recorder(record_path)
 lm = load_model(model)
 texts = [t for src in sources for n in lengths
          for t in get_texts(lm.tokenizer, src, n, n_texts=n_texts, seed=seed)]
-results = cram(lm, texts, max_steps=max_steps, lr=lr, seed=seed, progress=False)
+results = cram(lm, texts, max_steps=max_steps, lr=lr, seed=seed)   # a progress bar while it trains
 points = [r.to_dict() | {"source": t.source} for t, r in zip(texts, results)]
 print(plots.text_table(points, ["source", "n_tokens", "teacher_forced_accuracy", "baseline_ce_nats",
                                 "final_ce_nats", "info_gain_nats", "steps"],
@@ -137,13 +125,33 @@ print(plots.text_table(ig_rows, ["model", "d", "ig_nats"], formats={"ig_nats": "
 # %% [markdown]
 # The filled circles (texts that did not fit) lie near the solid line of slope 1: the vector removes about
 # the same number of nats from each, whatever the text's own cross-entropy, so it holds a fixed amount of
-# *information*, not of tokens. Measured on this model (docs/results.md, "The slope-1 law"): on an H200, 24
-# texts of 64-128 tokens trained for 2000 steps gave slopes 0.86-0.87; along that run the slope was 0.985 at
-# step 10 and 0.90 at step 210 while C grew from 32 to 271 nats. So a short budget (`fast` mode, 25 steps on
-# 48-token texts: slope 0.92, 2026-11-29) already shows the law, with a smaller C. Not exactly 1: random texts lose somewhat more nats
-# than natural ones, which tilts the line a little below 1. The law is about texts well beyond what the vector
-# holds: a text that *nearly* fits has almost all of its CE removed, so its gain grows with its CE, and such
-# texts pull the slope down (try `lengths = [24]` with `max_steps = 300`).
+# *information*, not of tokens. The recorded GPU run of the same law on this model (its command and card:
+# docs/results.md, "The slope-1 law") says how the slope and C move along training:
+
+# %%
+import json
+from pathlib import Path
+
+law_path = Path("../docs/data/slope_law_h200_2026-11-28.jsonl")   # the repository's recorded run
+if law_path.is_file():
+    for law in map(json.loads, law_path.read_text().splitlines()):
+        first, last = law["by_step"][0], law["by_step"][-1]
+        print(f"{law['card']}, {law_path.stem.rsplit('_', 1)[1]}, lr {law['lr']}: {law['n_texts']} texts of "
+              f"{min(law['lengths'])}-{max(law['lengths'])} tokens, {law['n_not_fit']} did not fit; slope "
+              f"{first['slope']:.3f} at step {first['step']} -> {law['final_slope']:.3f} at the end, "
+              f"C {first['mean_gain_nats']:.0f} -> {law['constant_gain_nats']:.0f} nats")
+    print(f"this run ({max_steps} steps): slope {slope if slope is None else round(slope, 3)}, C "
+          f"{gain if gain is None else round(gain)} nats")
+else:
+    print(f"{law_path} is not here (it ships with the repository, not the wheel)")
+
+# %% [markdown]
+# Near 1 from the first steps, drifting down slowly; what training changes is C. So a short budget already
+# shows the law, with a smaller C. Not exactly 1: random texts lose somewhat more nats than natural ones
+# (compare `unseen_mean_gain_nats` and `random_mean_gain_nats` in the table above), which tilts the line a
+# little below 1. The law is about texts well beyond what the vector holds: a text that *nearly* fits has
+# almost all of its CE removed, so its gain grows with its CE, and such texts pull the slope down (try
+# `lengths = [24]` with `max_steps = 300`).
 #
 # ## 3. From entropy to length
 #
@@ -175,17 +183,27 @@ for src in sources:
 # %%
 fitted = [p["n_tokens"] for p in points if p["converged"]]
 longest_fitted = max(fitted, default=None)
+# 05 picks lengths the vector cannot hold (section 1), so usually no text reaches 100 % here; what a text of
+# that length did hold is the tokens it got right (teacher-forced accuracy x N, the paper's "gain" without
+# the baseline subtracted)
+most_right = max(points, key=lambda p: p["teacher_forced_accuracy"] * p["n_tokens"])
+most_right_tokens = most_right["teacher_forced_accuracy"] * most_right["n_tokens"]
 unseen_h = [p["baseline_ce_per_token_nats"] for p in points if p["source"] == "unseen"]
 unseen_prediction = C / (sum(unseen_h) / len(unseen_h)) if unseen_h else None
-print(f"longest text that reached 100 % in this run: {longest_fitted} tokens "
-      f"({len(fitted)} of {len(points)} texts, {max_steps} steps at lr {lr})")
+if longest_fitted is None:
+    print(f"no text reached 100 % in this run ({len(points)} texts of {sorted(set(lengths))} tokens, "
+          f"{max_steps} steps at lr {lr}): these lengths were chosen not to fit")
+else:
+    print(f"longest text that reached 100 % in this run: {longest_fitted} tokens ({len(fitted)} of "
+          f"{len(points)} texts, {max_steps} steps at lr {lr})")
+print(f"most tokens right in one text (teacher-forced): {most_right_tokens:.0f} of {most_right['n_tokens']} "
+      f"({most_right['source']})")
 if unseen_prediction is not None:
     print(f"C / h for unseen text: about {unseen_prediction:.0f} tokens")
-    if longest_fitted is not None and longest_fitted < unseen_prediction:
-        print("the texts that fitted are shorter than C / h: the step budget stopped them before the vector did")
-    elif longest_fitted is not None:
-        print("a text this long fitted: at least this much fits, whatever C / h estimates")
+    print("compare with 04's Max (the longest length whose texts all reach 0.99 within 04's step budget): on a "
+          "CPU budget the steps, not the vector, usually decide Max, so it sits below C / h")
 record("longest_fitted_tokens", longest_fitted)
+record("most_tokens_right", most_right_tokens)
 
 # %% [markdown]
 # ## Recap
@@ -212,20 +230,63 @@ answer_2 = ...
 exercises.check_longest_text(C, 2.5, answer_2);
 
 # %% [markdown]
+# ### Exercise 3 · ★★★ · ~10 min
+# Fit the line and C yourself, from `points` (one dict per text: `converged`, `baseline_ce_nats`,
+# `final_ce_nats`), over the texts that did **not** fit: the least-squares slope of CE with the vector
+# against CE without it, and C, the mean of (CE without - CE with). No library: sums and means. The check
+# runs the kit's `fit_line` and `constant_gain_nats` on the same points.
+
+# %%
+my_slope = ...
+my_C = ...
+exercises.check_own_fit(my_slope, my_C, points);
+
+# %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: CE_mem = CE_orig - C, never below zero
-answer_1 = max(0.0, 500.0 - C)
-exercises.check_remaining_ce(500.0, C, answer_1);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: CE_mem = CE_orig - C, never below zero
+# answer_1 = max(0.0, 500.0 - C)
+# exercises.check_remaining_ce(500.0, C, answer_1);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: C / h
-answer_2 = C / 2.5
-exercises.check_longest_text(C, 2.5, answer_2);
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: C / h
+# answer_2 = C / 2.5
+# exercises.check_longest_text(C, 2.5, answer_2);
+# ```
+#
+# </details>
+
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3: least squares by hand, over the texts that did not fit
+# rows = [p for p in points if not p["converged"]]
+# xs = [p["baseline_ce_nats"] for p in rows]
+# ys = [p["final_ce_nats"] for p in rows]
+# mx, my = (sum(xs) / len(xs), sum(ys) / len(ys)) if rows else (0.0, 0.0)
+# var_x = sum((x - mx) ** 2 for x in xs)
+# my_slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var_x if var_x else float("nan")
+# my_C = sum(x - y for x, y in zip(xs, ys)) / len(rows) if rows else float("nan")
+# exercises.check_own_fit(my_slope, my_C, points);
+# ```
+#
+# </details>
+
 
 # %% [markdown]
 # ## Next
@@ -236,3 +297,5 @@ exercises.check_longest_text(C, 2.5, answer_2);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [04 · How many tokens fit?](04_how_many_tokens_fit.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [06 · More vectors](06_more_vectors.ipynb) →

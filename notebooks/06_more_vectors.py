@@ -1,14 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       lr: 0.1
-#       max_steps: 80
-#       n_mems:
-#       - 1
-#       - 2
-#       - 4
-#       n_tokens: 24
 #     smoke_parameters:
 #       max_steps: 3
 #       model: tiny-llama
@@ -27,26 +19,14 @@
 # %% [markdown]
 # # 06 · More vectors
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/06_more_vectors.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 8 min (2026-11-28) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 03, 04 |
+# | 3 of 3 | full: 8 min (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 03, 04 |
 #
 # **After this notebook you will be able to:**
 # - cram the same text into 1, 2, 4 ... vectors and compare
 # - compute the capacity of several vectors
 # - read the paper's scaling: Max grows about linearly with the number of vectors
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 from cramlab import exercises, plots, widgets
@@ -58,8 +38,9 @@ from cramlab.paper import MULTI_VECTOR_MAX_TOKENS
 from cramlab.texts import get_texts
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
@@ -70,8 +51,13 @@ source = "unseen"
 max_steps = 600
 lr = 2e-2
 seed = 0
-fast = False
+fast = False             # True: the seconds-to-minutes budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    n_tokens, n_mems, max_steps, lr = 24, [1, 2, 4], 80, 0.1
 
 # %% [markdown]
 # ## 1. Capacity of k vectors
@@ -93,7 +79,7 @@ explorer.show();
 lm = load_model(model)
 texts = get_texts(lm.tokenizer, source, n_tokens, n_texts=n_texts, seed=seed)
 print(f"{len(texts)} {source} text(s) of {n_tokens} tokens: {texts[0].text[:80]!r}...")
-results = {k: cram(lm, texts, n_mem=k, max_steps=max_steps, lr=lr, seed=seed, progress=False) for k in n_mems}
+results = {k: cram(lm, texts, n_mem=k, max_steps=max_steps, lr=lr, seed=seed) for k in n_mems}   # a bar for each k
 
 # %%
 rows = [dict(n_mem=k, capacity=capacity(lm.spec.d, lm.spec.vocab_size, n_mem=k).capacity_tokens,
@@ -166,26 +152,80 @@ answer_2 = ...
 exercises.check_scaling(answer_2);
 
 # %% [markdown]
+# ### Exercise 3 · ★★★ · ~15 min
+# Put several vectors side by side yourself. For every k in `results`, take the first text's trained vectors
+# (`results[k][0].vectors`, k x d), feed the frozen model `[sink] [k vectors] [t_1 ... t_N]` as
+# `inputs_embeds`, and compute the teacher-forced accuracy: the share of t_1 ... t_N that the positions just
+# before them predict (the last vector's position predicts t_1). Store `{k: accuracy}`; the check compares
+# with what `cram()` reported for the same vectors.
+
+# %%
+import torch  # noqa: F401 - for your code
+
+my_accuracy = ...
+exercises.check_own_accuracies(my_accuracy, results);
+
+# %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: tokens / vectors (448)
-answer_1 = 7168 / 16
-exercises.check_compression_ratio(7168, 16, answer_1);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: tokens / vectors (448)
+# answer_1 = 7168 / 16
+# exercises.check_compression_ratio(7168, 16, answer_1);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: tokens per vector for every k, relative to one vector's
-for name, series in MULTI_VECTOR_MAX_TOKENS.items():
-    per_vector = {k: v / k / series[1] for k, v in series.items()}
-    print(name, {k: round(x, 2) for k, x in per_vector.items()})
-answer_2 = "yes" if all(0.5 <= x <= 2 for s in MULTI_VECTOR_MAX_TOKENS.values()
-                        for x in (v / k / s[1] for k, v in s.items())) else "no"
-exercises.check_scaling(answer_2);
-# Exact doubling: Llama-3.2-1B from 1 to 8 vectors only (512 -> 4096, then 7168 at 16);
-# Pythia-160M never (80 -> 192 -> 384 -> 640 -> 1280).
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: tokens per vector for every k, relative to one vector's
+# for name, series in MULTI_VECTOR_MAX_TOKENS.items():
+#     per_vector = {k: v / k / series[1] for k, v in series.items()}
+#     print(name, {k: round(x, 2) for k, x in per_vector.items()})
+# answer_2 = "yes" if all(0.5 <= x <= 2 for s in MULTI_VECTOR_MAX_TOKENS.values()
+#                         for x in (v / k / s[1] for k, v in s.items())) else "no"
+# exercises.check_scaling(answer_2);
+# # Exact doubling, step by step (read from the paper's figures, not typed here):
+# for name, series in MULTI_VECTOR_MAX_TOKENS.items():
+#     ks = sorted(series)
+#     doubled = [f"{a}->{b}" for a, b in zip(ks, ks[1:]) if b == 2 * a and series[b] == 2 * series[a]]
+#     print(f"{name}: Max doubles exactly at {', '.join(doubled) or 'no step'} of {len(ks) - 1} steps")
+# ```
+#
+# </details>
+
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3: k vectors side by side after the sink; positions k .. k+N-1 predict t_1 .. t_N
+# import torch
+#
+# embed = lm.model.get_input_embeddings()
+# dev = lm.spec.device
+# ids = torch.tensor([texts[0].token_ids], device=dev)
+# my_accuracy = {}
+# with torch.no_grad():
+#     sink = embed(torch.tensor([[lm.spec.sink_token_id]], device=dev))
+#     for k, rs in results.items():
+#         mem = torch.as_tensor(rs[0].vectors, dtype=torch.float32).reshape(1, k, lm.spec.d).to(dev, sink.dtype)
+#         logits = lm.model(inputs_embeds=torch.cat([sink, mem, embed(ids)], dim=1)).logits
+#         predicted = logits[0, k:k + ids.shape[1]].argmax(-1)
+#         my_accuracy[k] = (predicted == ids[0]).float().mean().item()
+# exercises.check_own_accuracies(my_accuracy, results);
+# ```
+#
+# </details>
+
 
 # %% [markdown]
 # ## Next
@@ -196,3 +236,5 @@ exercises.check_scaling(answer_2);
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [05 · Capacity is entropy, not length](05_capacity_is_entropy.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [07 · At scale](07_gpu_scale.ipynb) →

@@ -1,11 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       max_steps: 80
-#       max_tokens: 12
-#       n_texts: 1
-#       step_tokens: 2
 #     smoke_parameters:
 #       max_steps: 3
 #       max_tokens: 6
@@ -23,8 +18,6 @@
 # %% [markdown]
 # # 08 · Beyond the paper: growing a vector, attention sinks, the path it takes
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/cramlab/blob/main/notebooks/08_beyond.ipynb)
-#
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
 # | 3 of 3 | full: 6 min 53 s (413 s: 4 texts grown to the CPU cap of 16 tokens), 2026-11-28 / fast: 1 min 10 s (70 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 45 s (4 texts grown to the GPU cap of 96), 2026-11-28 | 03, 07 |
@@ -33,16 +26,6 @@
 # - grow a vector token by token (progressive cramming) and see where it stops
 # - measure how much attention the text pays to the trained vector, layer by layer
 # - find how many directions the vector's path really uses (PCA)
-
-# %%
-# On Google Colab only: install the kit (elsewhere `make install` has done it). Detected, not asked.
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    KIT = "cramlab[lab] @ git+https://github.com/OWNER/cramlab"   # the kit's repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KIT], check=True)
 
 # %%
 import torch
@@ -57,8 +40,9 @@ from cramlab.texts import get_texts
 from cramlab.trajectory import trajectory_pca
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
@@ -71,8 +55,13 @@ max_steps = 300          # optimisation steps per length
 lr = 0.1                 # the follow-up's lr for SmolLM2
 layout = "sink-first"
 seed = 0
-fast = False
+fast = False             # True: the seconds-to-minutes budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    n_texts, max_tokens, step_tokens, max_steps = 1, 12, 2, 80
 
 # %% [markdown]
 # ## 1. Progressive cramming
@@ -89,10 +78,9 @@ if max_tokens is None:      # on 2 CPU cores 96 tokens ran this cell over 19 min
     max_tokens = 96 if lm.spec.device.startswith("cuda") else 16
 texts = get_texts(lm.tokenizer, source, max_tokens, n_texts=n_texts, seed=seed)
 
-def show(n_tokens, results):
-    if (n_tokens - start) % 8 < step_tokens or n_tokens == max_tokens:
-        print(f"N={n_tokens:>4}: {sum(r.teacher_forced_accuracy == 1.0 for r in results)}/{len(results)} "
-              f"still fit, steps {[r.steps for r in results]}")
+def show(n_tokens, results):      # one line per length: the cell is never silent for long
+    print(f"N={n_tokens:>4}: {sum(r.teacher_forced_accuracy == 1.0 for r in results)}/{len(results)} "
+          f"still fit, steps {[r.steps for r in results]}")
 
 grown = progressive(lm, texts, start=start, step_tokens=step_tokens, max_tokens=max_tokens,
                     max_steps=max_steps, lr=lr, layout=layout, seed=seed, keep_trajectory=True, callback=show)
@@ -147,7 +135,8 @@ plots.attention_share_chart(crammed, baseline)
 
 # %% [markdown]
 # Two different things are called "sink" in this kit. Notebook 03's sink is a *position*: position 0 of
-# SmolLM2, whose output changes little with its input (which is why the kit puts a fixed token there). The
+# SmolLM2, which many heads attend to; a vector placed there holds fewer tokens, mostly because it must
+# predict t_1 and the first tokens from there (03's recorded runs; the kit puts a fixed token there). The
 # follow-up's "attention sink" measured here is *where attention goes*: the share of attention that the text
 # positions pay to the trained vector. A vector can draw much attention and still be the thing the text
 # reads from.
@@ -168,7 +157,11 @@ if len(best.trajectory) >= 2:
     k99 = pca.n_components(0.99)
     print(f"{pca.n_points} vectors of {pca.dim} numbers; {k99} component(s) hold 99 % of the variance, "
           f"the first holds {pca.explained_variance_ratio[0]:.1%}")
+    print(f"{k99} of at most {pca.n_points - 1} directions that {pca.n_points} points can span: "
+          + ("most of them, so this path does not show a low-dimensional motion" if k99 > (pca.n_points - 1) / 2
+             else "a small share of them"))
     record("n_components_99", k99)
+    record("n_components_possible", pca.n_points - 1)
 else:
     pca = None
     print("the text did not grow past its first length: no path to analyse (try more steps or a higher lr)")
@@ -182,7 +175,11 @@ if pca is not None:
 # - Growing a vector token by token, each length warm-started from the last, is cheap per length and
 #   stops at the first length it cannot fit: a per-text measure, reported as mean +- std.
 # - The trained vector is not read like a token: some layers pay it a large share of their attention.
-# - The vector moves in few directions while it grows.
+# - How many directions the growing vector's path uses is printed in section 3 beside the most its points
+#   can span (T points: at most T-1); the recorded full CPU run (`docs/data/notebook_08_full_summary_2026-11-28.json`)
+#   needed 11 components for 99 % (`n_components_99`) on a path of 15 lengths (2 to 16 tokens: at most 14
+#   directions), most of what its points can span: a CPU-sized run does not show that the vector moves in
+#   few directions.
 #
 # ## Exercises
 #
@@ -212,28 +209,109 @@ if pca is not None:
     exercises.check_components(answer_3, pca);
 
 # %% [markdown]
+# ### Exercise 4 · ★★★ · ~20 min (and about one text's share of section 1 to run)
+# Write progressive cramming yourself, for the first text, **carrying the optimiser state**: start at
+# `start` tokens; at each length call `cram(lm, [text_0[:n]], max_steps=max_steps, lr=lr, layout=layout,
+# seed=seed, progress=False, decode=False, init_vectors=..., init_optimizer=...)` with the previous length's
+# `.vectors` and `.optimizer` (AdamW's moments and step count: what Tarasov et al.'s code carries); stop at
+# the first length that does not converge or at `max_tokens`, growing by `step_tokens`. Return
+# `(longest length that fit, total steps)`. The check runs the kit's `progressive(..., carry_optimizer=True)`
+# on the same text.
+
+# %%
+from cramlab.cram import cram  # noqa: F401 - for your loop
+
+text_0 = texts[0].token_ids
+
+
+def my_progressive(token_ids):
+    """(longest length that fit, total steps over all lengths)."""
+    ...   # your loop here
+    return ...
+
+
+answer_4 = my_progressive(text_0)
+exercises.check_own_progressive(answer_4, lambda: progressive(      # the kit's loop, run once you answer
+    lm, [text_0], start=start, step_tokens=step_tokens, max_tokens=max_tokens, max_steps=max_steps, lr=lr,
+    layout=layout, seed=seed, carry_optimizer=True).texts[0]);
+
+# %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: "yes" - the model is causal: the greedy steps for the first M tokens never see the later ones
-answer_1 = "yes"
-exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: "yes" - the model is causal: the greedy steps for the first M tokens never see the later ones
+# answer_1 = "yes"
+# exercises.check_prefix_fits(answer_1, lm, vector, ids, best.longest_tokens, layout=layout);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2
-answer_2 = sum(t.longest_tokens for t in grown.texts) / len(grown.texts)
-exercises.check_progressive_mean(answer_2, grown);
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2
+# answer_2 = sum(t.longest_tokens for t in grown.texts) / len(grown.texts)
+# exercises.check_progressive_mean(answer_2, grown);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 3: the first index where the cumulative share reaches 0.99, plus one
-if pca is None:
-    print("no path in this run (the text did not grow): nothing to count")
-else:
-    answer_3 = next(i + 1 for i, c in enumerate(pca.cumulative) if c >= 0.99)
-    exercises.check_components(answer_3, pca);
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3: the first index where the cumulative share reaches 0.99, plus one
+# if pca is None:
+#     print("no path in this run (the text did not grow): nothing to count")
+# else:
+#     answer_3 = next(i + 1 for i, c in enumerate(pca.cumulative) if c >= 0.99)
+#     exercises.check_components(answer_3, pca);
+# ```
+#
+# </details>
+
+# %% [markdown]
+# <details><summary>Solution to exercise 4</summary>
+#
+# ```python
+# # Exercise 4: warm-started lengths, the optimiser state carried from one length to the next
+# from cramlab.cram import cram
+#
+# text_0 = texts[0].token_ids
+#
+#
+# def my_progressive(token_ids):
+#     """(longest length that fit, total steps over all lengths)."""
+#     longest, total, last, n = 0, 0, None, start
+#     while True:
+#         r = cram(lm, [token_ids[:n]], max_steps=max_steps, lr=lr, layout=layout, seed=seed, progress=False,
+#                  decode=False, init_vectors=None if last is None else last.vectors,
+#                  init_optimizer=None if last is None else last.optimizer)[0]
+#         total += r.steps
+#         if not r.converged:
+#             return longest, total
+#         longest, last = n, r
+#         if n >= max_tokens:
+#             return longest, total
+#         n = min(n + step_tokens, max_tokens)
+#
+#
+# answer_4 = my_progressive(text_0)
+# exercises.check_own_progressive(answer_4, lambda: progressive(      # the kit's loop, run once you answer
+#     lm, [text_0], start=start, step_tokens=step_tokens, max_tokens=max_tokens, max_steps=max_steps, lr=lr,
+#     layout=layout, seed=seed, carry_optimizer=True).texts[0]);
+# ```
+#
+# </details>
+
 
 # %% [markdown]
 # ## Next
@@ -244,3 +322,5 @@ else:
 # [arXiv 2502.13063](https://arxiv.org/abs/2502.13063)); the authors' code:
 # [yurakuratov/hidden_capacity](https://github.com/yurakuratov/hidden_capacity); the follow-up's code:
 # [FusionBrainLab/progressive_cramming](https://github.com/FusionBrainLab/progressive_cramming).
+#
+# **Navigation:** ← [07 · At scale](07_gpu_scale.ipynb) · [00 · Welcome](00_welcome.ipynb) (roadmap) · [09 · In practice](09_in_practice.ipynb) →

@@ -8,7 +8,8 @@
   tables) with their smoke parameters (tiny model, a few steps) and compares those cells with their
   committed outputs. Every notebook's smoke run is a slow test (`make test-slow`).
 - One notebook runs again with another n_tokens and seed: the recorded figures follow the parameters.
-- Every solution cell (tagged `solution`) ran in the fast series and its check printed ✔, never ✘
+- Every solution (a markdown `<details>` block that Run All never runs; the runner executes it where it
+  stands, as a code cell tagged `solution`) ran in the fast series and its check printed ✔, never ✘
   (the smoke runs run them too). The notebooks' shape and the jupytext pairs are checked without a
   kernel in tests/test_notebook_sources.py.
 """
@@ -29,8 +30,10 @@ from notebook_background import (
     nbval,
 )
 
+from cramlab.errors import BadInputError
 from cramlab.notebook_runner import (
     CHECKED_OUTPUT_MARK,
+    fast_values,
     find_notebooks,
     notebook_parameters,
     run_notebook,
@@ -84,8 +87,10 @@ def test_slow_tier_summary_lists_its_notebooks_ok(fast_run_slow_tier):
 
 def test_fast_parameters_were_injected(fast_run):
     entry = fast_run[1]["notebooks"]["03_first_cram"]
-    assert entry["parameters"]["fast"] is True
-    assert entry["parameters"]["n_tokens"] == notebook_parameters(NOTEBOOKS / "03_first_cram.ipynb", "fast")["n_tokens"]
+    # papermill only switches `fast`: the budget itself is the notebook's own `fast` cell
+    assert entry["parameters"] == {"fast": True, "record_path": entry["parameters"]["record_path"]}
+    assert entry["fast_values"] == fast_values(NOTEBOOKS / "03_first_cram.ipynb")
+    assert entry["fast_values"]["n_tokens"] == figures(fast_run, "03_first_cram")["n_tokens"]
     executed = nbformat.read(entry["output"], as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 
@@ -121,7 +126,7 @@ def test_03_own_loop_matches_cram(fast_run):
     cell = next(c for c in nbformat.read(entry["output"], as_version=4).cells
                 if "solution" in c.metadata.get("tags", []) and "def my_cram" in c.source)
     text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    steps = notebook_parameters(NOTEBOOKS / "03_first_cram.ipynb", "fast")["hand_steps"]
+    steps = fast_values(NOTEBOOKS / "03_first_cram.ipynb")["hand_steps"]
     assert f"✔ your loop follows cram() for {steps} steps" in text, text
 
 
@@ -140,7 +145,7 @@ def test_01_capacity_figures(fast_run):
 
 def test_02_random_text_is_more_surprising(fast_run):
     f = figures(fast_run, "02_how_surprising_is_text")
-    assert f["n_tokens"] == notebook_parameters(NOTEBOOKS / "02_how_surprising_is_text.ipynb", "fast")["n_tokens"]
+    assert f["n_tokens"] == fast_values(NOTEBOOKS / "02_how_surprising_is_text.ipynb")["n_tokens"]
     assert f["random_costs_more_than_unseen"] is True
     assert f["natural_bits_per_token"] < f["unseen_bits_per_token"] < f["random_bits_per_token"]
     assert 0 < f["unseen_total_bits"]
@@ -176,7 +181,7 @@ def test_03_sink_first_steers_better_than_mem_first_on_the_same_budget(fast_run)
 @pytest.mark.slow
 def test_04_length_sweep(fast_run_slow_tier):
     f = figures(fast_run_slow_tier, "04_how_many_tokens_fit")
-    lengths = notebook_parameters(NOTEBOOKS / "04_how_many_tokens_fit.ipynb", "fast")["lengths"]
+    lengths = fast_values(NOTEBOOKS / "04_how_many_tokens_fit.ipynb")["lengths"]
     assert sorted(int(k) for k in f["accuracy_by_length"]) == lengths
     assert f["max_tokens"] in lengths                     # the shortest length fits even in fast mode
     fitting = [int(k) for k, v in f["accuracy_by_length"].items() if v >= 0.99]
@@ -185,7 +190,7 @@ def test_04_length_sweep(fast_run_slow_tier):
 
 def test_05_information_gain(fast_run):
     f = figures(fast_run, "05_capacity_is_entropy")
-    p = notebook_parameters(NOTEBOOKS / "05_capacity_is_entropy.ipynb", "fast")
+    p = fast_values(NOTEBOOKS / "05_capacity_is_entropy.ipynb")
     # what 05 teaches: over the texts that did not fit, CE with the vector against CE without it is a line of
     # slope near 1 (a constant number of nats removed). The band: this model gave 0.86-0.87 on an H200 after
     # 2000 steps and 0.83-0.97 along a 60-step CPU run (docs/results.md); random texts losing somewhat more nats
@@ -200,7 +205,7 @@ def test_05_information_gain(fast_run):
 
 def test_06_more_vectors(fast_run):
     f = figures(fast_run, "06_more_vectors")
-    n_mems = notebook_parameters(NOTEBOOKS / "06_more_vectors.ipynb", "fast")["n_mems"]
+    n_mems = fast_values(NOTEBOOKS / "06_more_vectors.ipynb")["n_mems"]
     assert sorted(int(k) for k in f["accuracy_by_n_mem"]) == n_mems
     # what 06 teaches: more vectors hold more; accuracy on the same text and budget does not fall with k
     accuracy = [f["accuracy_by_n_mem"][str(k)] for k in sorted(n_mems)]
@@ -225,7 +230,7 @@ def test_07_sweep_report_and_progressive(fast_run_slow_tier):
 
 def test_08_progressive_attention_and_trajectory(fast_run):
     f = figures(fast_run, "08_beyond")
-    p = notebook_parameters(NOTEBOOKS / "08_beyond.ipynb", "fast")
+    p = fast_values(NOTEBOOKS / "08_beyond.ipynb")
     assert len(f["longest_tokens"]) == p["n_texts"]
     assert all(0 <= n <= p["max_tokens"] for n in f["longest_tokens"])
     assert f["mean_tokens"] == pytest.approx(sum(f["longest_tokens"]) / len(f["longest_tokens"]))
@@ -233,6 +238,11 @@ def test_08_progressive_attention_and_trajectory(fast_run):
     # what 08 teaches: at its peak layer the trained vector draws more attention than a random vector of
     # the same norm (the direction, not the size, draws it)
     assert f["peak_mem_share"] > f["peak_random_share"], (f["peak_mem_share"], f["peak_random_share"])
+    # the trajectory: the longest text kept one vector per length it fitted (start, start + step, ..., capped at
+    # max_tokens); T points span at most T - 1 directions, so its PCA needs between 1 and T - 1 components
+    start = p.get("start", 2)                                  # 08's parameters cell: start = 2
+    n_points = math.ceil((max(f["longest_tokens"]) - start) / p["step_tokens"]) + 1
+    assert n_points >= 2 and 1 <= f["n_components_99"] <= n_points - 1, (n_points, f)
 
 
 @pytest.mark.slow
@@ -249,7 +259,7 @@ def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):
     """Another n_tokens and seed: the figures are the run's, not the notebook text's."""
     path = NOTEBOOKS / "02_how_surprising_is_text.ipynb"
     before = figures(fast_run, "02_how_surprising_is_text")
-    fast = notebook_parameters(path, "fast")
+    fast = fast_values(path)
     entry = run_notebook(path, tmp_path, mode="fast", parameters={"n_tokens": fast["n_tokens"] // 2, "seed": 3})
     assert entry["ok"], entry["error"]
     after = entry["figures"]
@@ -335,3 +345,59 @@ def test_cli_runs_only_the_chosen_notebook(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cramlab", "notebooks", "run", "--notebooks", str(nbs), "--only", "9"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error: no notebook matches 9")
+
+
+def _write_fast_cell_notebook(path: Path, fast_cell: str = "if fast:\n    value, other = 5, [1, 2]"):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from cramlab.notebook_runner import Recorder"),
+        nbformat.v4.new_code_cell('value = 1\nother = []\nfast = False\nrecord_path = ""',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(fast_cell, metadata={"tags": ["fast"]}),
+        nbformat.v4.new_code_cell('Recorder(record_path)("value", value)\nRecorder(record_path)("other", other)'),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_fast_mode_only_switches_the_notebooks_own_fast_cell(tmp_path):
+    """`--fast` passes fast=True and nothing else; the values come from the notebook's `fast` cell, and a
+    value given with -p wins over that cell."""
+    path = tmp_path / "00_fast.ipynb"
+    _write_fast_cell_notebook(path)
+    assert fast_values(path) == {"value": 5, "other": [1, 2]} and notebook_parameters(path, "fast") == {}
+    fast = run_notebook(path, tmp_path / "fast", mode="fast")
+    assert fast["ok"], fast["error"]
+    assert fast["figures"] == {"value": 5, "other": [1, 2]}
+    assert set(fast["parameters"]) == {"fast", "record_path"} and fast["parameters"]["fast"] is True
+    full = run_notebook(path, tmp_path / "full", mode="full")
+    assert full["figures"] == {"value": 1, "other": []}
+    given = run_notebook(path, tmp_path / "given", mode="fast", parameters={"value": 7})
+    assert given["ok"], given["error"]
+    assert given["figures"] == {"value": 7, "other": [1, 2]} and given["fast_values"] == {"value": 7, "other": [1, 2]}
+
+
+def test_a_fast_cell_that_is_not_literal_assignments_is_refused(tmp_path):
+    path = tmp_path / "00_bad.ipynb"
+    _write_fast_cell_notebook(path, "if fast:\n    value = compute()")
+    with pytest.raises(BadInputError, match="not a literal"):
+        fast_values(path)
+
+
+def test_the_runner_executes_solution_blocks_that_run_all_skips(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('answer = ...\nrecord_path = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## Solutions\n\n<details><summary>Solution to exercise 1</summary>\n\n"
+                                      "```python\n# Exercise 1\nanswer = 42\nprint('checked', answer)\n"
+                                      "```\n\n</details>"),
+        nbformat.v4.new_code_cell('from cramlab.notebook_runner import Recorder\n'
+                                  'Recorder(record_path)("answer", answer)'),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "00_solutions.ipynb"
+    nbformat.write(nb, path)
+    ran = run_notebook(path, tmp_path / "with", mode="full")
+    assert ran["ok"] and ran["figures"] == {"answer": 42}
+    cell = next(c for c in nbformat.read(ran["output"], as_version=4).cells if "solution" in c.metadata.get("tags", []))
+    assert "checked 42" in "".join(o.get("text", "") for o in cell.outputs)
+    skipped = run_notebook(path, tmp_path / "without", mode="full", solutions=False)
+    assert skipped["ok"] and skipped["figures"] == {"answer": "Ellipsis"}       # what Run All leaves
