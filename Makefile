@@ -27,7 +27,7 @@ define install
 	fi
 endef
 
-.PHONY: demo test test-all test-fast test-slow test-notebooks test-browser test-gpu lab notebooks notebooks-sync notebooks-outputs bench-cpu install install-dev clean
+.PHONY: demo test test-all test-fast test-slow test-notebooks test-browser test-gpu lint mutation-check lab notebooks notebooks-sync notebooks-outputs bench-cpu install install-dev clean
 
 install: $(CORE)
 
@@ -43,7 +43,7 @@ $(CORE): pyproject.toml uv-overrides.txt | $(BIN)/python
 # Bytecode for everything installed, written once: uv writes none, and where PYTHONDONTWRITEBYTECODE is set (as on
 # this kind of machine) every process of the test run (each notebook kernel, each CLI test) would compile torch
 # and transformers from source again: a fresh clone's `make test` took 704 s against 539 s in a venv with
-# bytecode (docs/performance.md, "CPU, round four"). About 40 s on 2 cores; a few files that are not Python
+# bytecode (docs/performance.md, "CPU: `make test`"). About 40 s on 2 cores; a few files that are not Python
 # (templates) fail to compile, hence the `-`.
 $(DEV): $(CORE) pyproject.toml
 	$(call install,-e ".[dev]")
@@ -58,8 +58,13 @@ demo: $(CORE)
 # notebooks with the session, beside the unit tests. The longer embedded-model checks (marked slow:
 # convergence, searches, SIGKILL/torchrun sweeps, 04/07/09 in fast mode, every notebook's smoke run) run with
 # `make test-slow`; `make test-all` runs both.
-test: $(DEV)
+test: $(DEV) lint
 	$(PYTEST) -m "not slow and not browser and not gpu"
+
+# ruff over the package, the tests, the notebooks' .py twins and tools/, with the rule set in pyproject.toml
+# ([tool.ruff]); `make test` runs it first. The same check runs in .pre-commit-config.yaml.
+lint: $(DEV)
+	$(BIN)/ruff check --no-cache cramlab tests notebooks tools
 
 test-slow: $(DEV)
 	$(PYTEST) -m "slow and not browser and not gpu"
@@ -76,6 +81,10 @@ test-notebooks: $(DEV)
 # JupyterLab in headless Chromium (needs Debian's chromium: apt-get install chromium).
 test-browser: $(DEV)
 	$(PYTEST) -m browser
+
+# Flips one core rule at a time in a scratch copy and shows which test catches it (tests/README.md).
+mutation-check: $(DEV)
+	$(BIN)/python tools/mutation_check.py
 
 # On a machine with a CUDA GPU.
 test-gpu: $(DEV)
@@ -96,6 +105,14 @@ notebooks-outputs: notebooks-sync
 
 lab: $(DEV)
 	$(BIN)/jupyter lab notebooks/
+
+# The kit's public address is one setting ([project.urls] Repository in pyproject.toml); until it is set no
+# notebook shows a Colab badge or install cell. `make publish-links REPO=owner/name` sets it and writes them.
+.PHONY: publish-links
+publish-links: $(DEV)
+	@test -n "$(REPO)" || { echo "error: give the repository: make publish-links REPO=owner/name" >&2; exit 2; }
+	$(BIN)/python -m cramlab.publish $(REPO)
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 bench-cpu: $(DEV)
 	$(BIN)/cramlab bench --device cpu --parts embedded --n-texts 8 --n-tokens 16 --race --out runs/bench_cpu.json

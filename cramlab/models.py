@@ -200,7 +200,8 @@ def _finish(model, tokenizer, *, name, source, path, device, fingerprint) -> Loa
         n_params=sum(p.numel() for p in model.parameters()),
         dtype=str(next(model.parameters()).dtype).replace("torch.", ""), device=device,
         fingerprint=fingerprint, sink_token_id=sink_token_id(tokenizer),
-        tokenizer_name=(name if source in ("embedded", "tiny") else str(path) if source == "gguf"   # not the cache folder
+        # not the cache folder
+        tokenizer_name=(name if source in ("embedded", "tiny") else str(path) if source == "gguf"
                         else (getattr(tokenizer, "name_or_path", "") or name)),
     )
     return LoadedModel(model, tokenizer, spec)

@@ -242,7 +242,8 @@ def _non_negative_int(name, value):
 
 def _one_of(name, value, allowed, extra=""):
     if value not in allowed:
-        raise BadInputError(f"unknown {name} {value!r}; use one of {', '.join(allowed)}" + (f" {extra}" if extra else ""))
+        raise BadInputError(f"unknown {name} {value!r}; use one of {', '.join(allowed)}"
+                            + (f" {extra}" if extra else ""))
 
 
 def _seq(value, name):

@@ -54,7 +54,8 @@ def _warm(*rows, d=64):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_non_finite_loss_fails_one_text_others_carry_on(lm, engine, poison):
     warm = _warm(None, poison, None)
-    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], init_vectors=warm, max_steps=30, check_every=10,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], init_vectors=warm, max_steps=30,
+                   check_every=10,
                    progress=False)
     bad = results[1]
     assert bad.stop_reason == "non_finite" and bad.failed
@@ -67,7 +68,8 @@ def test_non_finite_loss_fails_one_text_others_carry_on(lm, engine, poison):
         assert torch.isfinite(good.vectors).all()
         assert math.isfinite(good.final_ce_nats)
     # the others carried on exactly as they would have alone: same vectors as a run without the bad text
-    alone = cram(lm, engine=engine, texts=[TEXT_A, TEXT_A[::-1]], init_vectors=warm[[0, 2]], max_steps=30, check_every=10,
+    alone = cram(lm, engine=engine, texts=[TEXT_A, TEXT_A[::-1]], init_vectors=warm[[0, 2]], max_steps=30,
+                 check_every=10,
                  progress=False)
     for batched, single in zip((results[0], results[2]), alone):
         torch.testing.assert_close(batched.vectors, single.vectors, rtol=1e-4, atol=1e-5)
@@ -78,7 +80,8 @@ def test_non_finite_loss_fails_one_text_others_carry_on(lm, engine, poison):
 def test_non_finite_text_in_another_length_group(lm, engine):
     """Texts of another length are crammed in their own group; a failure in one group leaves the other."""
     warm = _warm(math.nan, None)
-    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_C], init_vectors=warm, max_steps=20, check_every=5, progress=False)
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_C], init_vectors=warm, max_steps=20, check_every=5,
+                   progress=False)
     assert results[0].stop_reason == "non_finite"
     assert results[1].stop_reason == "max_steps" and results[1].steps == 20
     assert results[1].to_dict()["failed_step"] is None
@@ -109,7 +112,8 @@ def test_keyboard_interrupt_returns_results_so_far(lm, engine):
         assert math.isfinite(r.final_ce_nats) and math.isfinite(r.info_gain_bits)
         assert r.to_dict()["stop_reason"] == "interrupted"
     # the kept vectors are the ones the figures describe: evaluating them again gives the same loss
-    again = cram(lm, engine=engine, texts=[TEXT_A], init_vectors=results[0].vectors, max_steps=1, progress=False, decode=False)[0]
+    again = cram(lm, engine=engine, texts=[TEXT_A], init_vectors=results[0].vectors, max_steps=1, progress=False,
+                 decode=False)[0]
     assert math.isclose(again.final_ce_nats, results[0].final_ce_nats, rel_tol=1e-5)
     assert again.teacher_forced_accuracy == results[0].teacher_forced_accuracy
 
@@ -132,7 +136,8 @@ def test_keyboard_interrupt_keeps_reasons_decided_at_that_check(lm, engine):
     """A text retired at the very check where Ctrl-C came keeps its own reason."""
     seen: list[CramProgress] = []
     # lr so small that the vectors never change: no accuracy gain, so patience retires every text at step 10
-    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], max_steps=1000, lr=1e-12, patience=10, check_every=10,
+    results = cram(lm, engine=engine, texts=[TEXT_A, TEXT_B, TEXT_A[::-1]], max_steps=1000, lr=1e-12, patience=10,
+                   check_every=10,
                    progress=False, callback=_interrupt_at(10, seen))
     still_active = set(seen[-1].active)
     assert seen[-1].step == 10 and seen[-1].n_done == 3 and not still_active
