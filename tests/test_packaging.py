@@ -1,8 +1,8 @@
 """The two install routes name the same packages; the README keeps its two commands."""
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
