@@ -212,3 +212,25 @@ def test_dense_embeddings_are_mean_pooled_hidden_states(tiny):
     assert e.shape == (3, tiny.spec.d)
     alone = model_embeddings(tiny, texts[:1])
     assert torch.allclose(e[0], alone[0], atol=1e-5) and torch.allclose(e[0], e[1], atol=1e-5)
+
+
+def test_per_vector_auto_cuts_whole_records_at_the_measured_length(tmp_path, capsys):
+    """`--per-vector auto` crams each whole record in chunks of PER_VECTOR_AUTO_TOKENS (16: the measured mean
+    minus 2.5 std of docs/results.md), so a record of n tokens takes ceil(n / 16) vectors (no 1-token tail)."""
+    from cramlab.models import load_tokenizer
+    from cramlab.practice import PER_VECTOR_AUTO_TOKENS
+    from cramlab.texts import encode
+    assert PER_VECTOR_AUTO_TOKENS == 16
+    text = ("Record 3: the pump in room 7 leaks again. The plumber came on Monday, replaced a seal and left; "
+            "on Wednesday the floor was wet again, so the ticket stays open until the part arrives.")
+    n = len(encode(load_tokenizer(), text))
+    assert n % 16 not in (1,) and n > 32                                  # several chunks, no tail to merge
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "r.txt").write_text(text, encoding="utf-8")
+    rc = main(["poc", str(docs), "--model", "tiny-llama", "--device", "cpu", "--per-vector", "auto",
+               "--max-steps", "2", "--out", str(tmp_path / "out"), "--no-privacy-check", "--no-alternatives",
+               "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["n_records"] == 1 and s["n_vectors"] == -(-n // 16)
