@@ -50,6 +50,7 @@ from .step import (
     freeze_at,
     model_dtype,
     prepare_group,
+    report_check,
     resolve_engine,
     sink_token_id,
 )
@@ -233,10 +234,12 @@ def plain_loop(lm, g: TextGroup, s: CramSettings, opt, autocast, callback, indic
                     moved, moments.exp_avg, moments.exp_avg_sq, moments.steps)
             step += 1
             if step % s.check_every == 0 or step == s.max_steps:
-                decided = check(state.host(), active, range(n_texts), step, s, history, callback, indices)
+                now = state.host()
+                decided = check(now, active, range(n_texts), step, s, history)
                 for r, why in decided.items():
                     reasons[r] = why
-                active = [r for r in active if decided[r] is None]
+                checked, active = active, [r for r in active if decided[r] is None]
+                report_check(callback, now, checked, range(n_texts), step, decided, indices)
                 if bar is not None:
                     bar.update(step - bar.n)
                     bar.set_postfix(done=f"{n_texts - len(active)}/{n_texts}")

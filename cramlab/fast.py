@@ -33,6 +33,7 @@ from .step import (
     base,
     check,
     freeze_at,
+    report_check,
 )
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -247,13 +248,15 @@ def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, cal
             n_run = min(s.check_every, s.max_steps - step)
             step_obj.run(n_run)
             step += n_run
-            decided = check(step_obj.state.host(), order, slot, step, s, history, callback, indices)
+            now = step_obj.state.host()
+            decided = check(now, order, slot, step, s, history)
             still = [r for r in order if decided[r] is None]
             for r in order:
                 if decided[r] is not None:
                     reasons[r] = decided[r]
                     final[r] = _snapshot(step_obj, slot[r])
                     step_obj.active[slot[r]] = False
+            report_check(callback, now, order, slot, step, decided, indices)
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")

@@ -271,22 +271,28 @@ def stop_codes(best_acc, last_better, failed_at, step, s: CramSettings):
     return torch.where(failed_at >= 0, 1, code)
 
 
-def check(now: dict, order, slot, step: int, s: CramSettings, history, callback, indices) -> dict:
+def check(now: dict, order, slot, step: int, s: CramSettings, history) -> dict:
     """A check of the plain and fast loops: record the histories of the texts `order` (group rows, held at state
-    rows `slot[r]`), decide who retires (`stop_codes`), report progress. Returns {row: reason or None}."""
+    rows `slot[r]`) and decide who retires (`stop_codes`). Returns {row: reason or None}."""
     codes = stop_codes(now["best_acc"], now["last_better"], now["failed_at"], step, s)
     out = {}
     for r in order:
         i = slot[r]
         history[r].append([step, float(now["loss"][i]), float(now["acc"][i])])
         out[r] = STOP_CODES[int(codes[i])]
-    still = [r for r in order if out[r] is None]
-    if callback is not None:
-        callback(CramProgress(step=step, active=[indices[r] for r in still],
-                              loss_per_token_nats=[float(now["loss"][slot[r]]) for r in order],
-                              accuracy=[float(now["acc"][slot[r]]) for r in order],
-                              n_done=len(indices) - len(still), n_texts=len(indices)))
     return out
+
+
+def report_check(callback, now: dict, order, slot, step: int, decided: dict, indices) -> None:
+    """Tell `callback` what a check decided. The loops call it only after they have recorded those decisions:
+    a callback may raise KeyboardInterrupt (Ctrl-C), and a text retired at that check keeps its own reason."""
+    if callback is None:
+        return
+    still = [r for r in order if decided[r] is None]
+    callback(CramProgress(step=step, active=[indices[r] for r in still],
+                          loss_per_token_nats=[float(now["loss"][slot[r]]) for r in order],
+                          accuracy=[float(now["acc"][slot[r]]) for r in order],
+                          n_done=len(indices) - len(still), n_texts=len(indices)))
 
 
 @dataclass
