@@ -10,9 +10,8 @@ all texts of a length in one batch. Each text has its own vectors and its own Ad
 a batch do not influence one another.
 
 Inputs per text, for the default `sink-first` layout:   [sink] [mem_1 .. mem_k] [t_1 .. t_N]
-(`mem-first` drops the sink, as in both papers. In SmolLM2 position 0 is an attention sink: its hidden
-state barely depends on its input, so a vector placed there steers the model less — docs/results.md
-measures what that costs.)
+(`mem-first` drops the sink, as in both papers. In SmolLM2 position 0 is an attention sink. What a vector
+there loses is mostly predicting t_1 and the first tokens, not steering the rest: docs/results.md measures it.)
 
 Scoring protocols:
   `pc` (default)  the last vector predicts t_1 too: all N tokens are scored, so greedy decoding from the
