@@ -96,7 +96,7 @@ class GrowStep(GraphedStep):
         def longs(value):
             return torch.full((b,), value, dtype=torch.long, device=dev)
         self.length, self.it_here, self.total = longs(s.start_tokens), longs(0), longs(0)
-        self.budget = longs(_budget(s, 0))
+        self.budget = longs(s.length_budget(0))
         self.longest, self.reason = longs(0), longs(0)                 # reason: index into REASONS
         self.done = torch.zeros(b, dtype=torch.bool, device=dev)
         self.longest_mem = g.start.clone()
@@ -152,12 +152,8 @@ class GrowStep(GraphedStep):
         self.length.copy_(torch.where(grown, (self.length + s.step_tokens).clamp(max=self.max_tokens), self.length))
         self.mem.copy_(torch.where(g3, st.best_mem, self.mem))
         self.it_here.copy_(torch.where(grown, 0, self.it_here))
-        self.budget.copy_(torch.where(grown, _budget(s, self.total), self.budget))
-        for name, fresh in (("best_acc", -1.0), ("best_loss", float("inf")), ("min_loss", float("inf")),
-                            ("last_better", 0), ("steps_done", 0), ("failed_at", -1)):
-            t = getattr(st, name)
-            t.copy_(torch.where(grown, fresh, t))
-        st.best_mem.copy_(torch.where(g3, self.mem, st.best_mem))
+        self.budget.copy_(torch.where(grown, s.length_budget(self.total), self.budget))
+        st.restart(grown, self.mem)
         if not s.carry_optimizer:                                   # a fresh AdamW at every length
             self.opt.exp_avg.mul_(~g3)
             self.opt.exp_avg_sq.mul_(~g3)
@@ -183,14 +179,6 @@ class GrowStep(GraphedStep):
         out += [getattr(self.state, n) for n in TextState.TENSORS]
         return out + ([self.trajectory] if self.trajectory is not None else [])
 
-
-def _budget(s: CramSettings, total):
-    """Iterations a text may spend at its next length: `max_steps`, or what is left of `max_total_steps`
-    (at least 1), exactly as search.progressive's per-length loop budgets them."""
-    if s.max_total_steps is None:
-        return total * 0 + s.max_steps
-    left = s.max_total_steps - total
-    return left.clamp(1, s.max_steps) if torch.is_tensor(left) else max(1, min(s.max_steps, left))
 
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,

@@ -383,10 +383,7 @@ def _by_budget(active, out, s) -> dict[int, list[int]]:
     """Texts grouped by the steps they may take at this length: `max_steps`, or less near `max_total_steps`."""
     groups: dict[int, list[int]] = {}
     for i in active:
-        budget = s.max_steps
-        if s.max_total_steps is not None:
-            budget = max(1, min(budget, s.max_total_steps - out[i].total_steps))
-        groups.setdefault(budget, []).append(i)
+        groups.setdefault(s.length_budget(out[i].total_steps), []).append(i)
     return groups
 
 

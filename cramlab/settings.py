@@ -178,6 +178,15 @@ class CramSettings:
         """Shortest text this protocol can score: 1 under `pc` (the vector predicts t_1), 2 under `hc`."""
         return 1 if self.protocol == "pc" else 2
 
+    def length_budget(self, total_steps):
+        """Steps a text may take at its next length in progressive cramming: `max_steps`, or what is left of
+        `max_total_steps` (at least 1). `total_steps`: a number, or a tensor of per-text totals (grow.py
+        evaluates it inside its captured step); the per-length loop and grow share this one rule."""
+        if self.max_total_steps is None:
+            return total_steps * 0 + self.max_steps
+        left = self.max_total_steps - total_steps
+        return left.clamp(1, self.max_steps) if hasattr(left, "clamp") else max(1, min(self.max_steps, left))
+
     def lr_at(self, step: int) -> float:
         """The learning rate of a text's optimiser step number `step` (0-based)."""
         return self.lr * lr_factor(step, self.lr_schedule, self.warmup_steps, self.schedule_steps,

@@ -203,17 +203,28 @@ class TextState:
     `rows` selects the texts a step trained (a LongTensor; None: all rows).
     """
 
+    #: A record's start: best_acc, best_loss, min_loss (over every training forward: Table 1), the step of the
+    #: last better accuracy, optimiser steps in this call, the step of the first non-finite loss (-1: none).
+    FRESH = (("best_acc", -1.0, torch.float32), ("best_loss", math.inf, torch.float32),
+             ("min_loss", math.inf, torch.float32), ("last_better", 0, torch.long),
+             ("steps_done", 0, torch.long), ("failed_at", -1, torch.long))
+
     def __init__(self, start: torch.Tensor):
         b, dev = start.shape[0], start.device
-        self.best_acc = torch.full((b,), -1.0, device=dev)
-        self.best_loss = torch.full((b,), math.inf, device=dev)
-        self.min_loss = torch.full((b,), math.inf, device=dev)     # over every training forward (Table 1)
+        for name, value, dtype in self.FRESH:
+            setattr(self, name, torch.full((b,), value, dtype=dtype, device=dev))
         self.best_mem = start.detach().clone()
-        self.last_better = torch.zeros(b, dtype=torch.long, device=dev)   # step of the last better accuracy
-        self.steps_done = torch.zeros(b, dtype=torch.long, device=dev)    # optimiser steps in this call
-        self.failed_at = torch.full((b,), -1, dtype=torch.long, device=dev)
         self.loss = torch.zeros(b, device=dev)                              # of the last forward
         self.acc = torch.zeros(b, device=dev)
+
+    @torch.no_grad()
+    def restart(self, rows: torch.Tensor, start: torch.Tensor) -> None:
+        """A fresh record for the rows where the bool mask `rows` is set, from vectors `start` (grow: a text
+        that moves on to its next length); the other rows keep theirs."""
+        for name, value, _ in self.FRESH:
+            t = getattr(self, name)
+            t.copy_(torch.where(rows, value, t))
+        self.best_mem.copy_(torch.where(rows[:, None, None], start, self.best_mem))
 
     TENSORS = ("best_acc", "best_loss", "min_loss", "best_mem", "last_better", "steps_done", "failed_at",
                "loss", "acc")
