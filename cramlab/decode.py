@@ -55,7 +55,7 @@ def prefix_embeddings(model, vectors: torch.Tensor, *, layout: str, sink_token_i
 @torch.no_grad()
 def greedy_from_embeddings(model, prefix: torch.Tensor, n_new: int) -> torch.Tensor:
     """Greedy continuation of a batch of embedded prefixes, `n_new` tokens each, with a KV cache."""
-    cache_arg = _cache_argument(model)
+    cache_arg = cache_argument(model)
     out = model(inputs_embeds=prefix, use_cache=True)
     logits = out.logits[:, -1]
     tokens = []
@@ -69,7 +69,7 @@ def greedy_from_embeddings(model, prefix: torch.Tensor, n_new: int) -> torch.Ten
     return torch.stack(tokens, dim=1)
 
 
-def _cache_argument(model) -> str:
+def cache_argument(model) -> str:
     """transformers >= 5 names the KV cache `cache`; older releases `past_key_values`."""
     import inspect
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

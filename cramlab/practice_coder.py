@@ -15,7 +15,6 @@ the batches it was encoded in (the batch is part of the format).
 """
 from __future__ import annotations
 
-import inspect
 import lzma
 import math
 import time
@@ -23,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from .decode import cache_argument
 from .errors import BadInputError
 
 
@@ -56,8 +56,7 @@ def _stepper(lm, batch: int):
     model = lm.model
     device = next(model.parameters()).device
     tok = torch.full((batch, 1), _sink(lm), dtype=torch.long, device=device)
-    # newer transformers name the KV cache argument `cache`, older ones `past_key_values`
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache_arg = cache_argument(model)
     past = None
     while True:
         out = model(input_ids=tok, use_cache=True, **({cache_arg: past} if past is not None else {}))

@@ -204,10 +204,12 @@ def progressive_gains(lm, s: CramSettings, rows, vectors, longest) -> list[dict]
     """Per text, at its longest converged length: the paper's IG (bits, t_1 unscored in both terms) and the
     kit's `scored` IG (nats, over the tokens the protocol scores; t_1's baseline comes from the sink token)."""
     import torch
+
+    from .step import sink_token_id
     model, spec = lm.model, lm.spec
     embed = model.get_input_embeddings()
     dev = embed.weight.device
-    sink_id = s.sink_token_id if s.sink_token_id is not None else spec.sink_token_id
+    sink_id = sink_token_id(s, spec)
     out = []
     for row, vec, n in zip(rows, vectors, longest):
         if n < 1 or vec is None:
@@ -234,12 +236,12 @@ def _token_ce_nats(model, prefix, ids, s: CramSettings) -> list[float]:
     without a prefix). Autocast as the engine does when the settings ask for a dtype unlike the weights."""
     import torch
     import torch.nn.functional as F
+
+    from .step import autocast_for
     with torch.no_grad():
         emb = model.get_input_embeddings()(ids)
         x = emb if prefix is None else torch.cat([prefix.to(emb.dtype), emb], 1)
-        weights = str(emb.dtype).replace("torch.", "")
-        use = s.dtype is not None and s.dtype != weights
-        with torch.autocast(ids.device.type, dtype=getattr(torch, s.dtype or weights), enabled=use):
+        with autocast_for(model, s.dtype, ids.device):
             logits = model(inputs_embeds=x, use_cache=False).logits.float()
         p = 0 if prefix is None else prefix.shape[1]
         n = ids.shape[1]
