@@ -1,9 +1,9 @@
 """The speed tools run end to end on the CPU with the tiny model (no timing is asserted, only their output)."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
 from cramlab.cli import main
 
@@ -45,10 +45,7 @@ def test_bench_kernels_liger_off_cuda_is_one_line_error(tmp_path, capsys):
 
 
 def _profile_module():
-    spec = importlib.util.spec_from_file_location("profile_step", ROOT / "experiments" / "profile_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/profile_step.py")
 
 
 def test_profile_step_groups_the_ops_of_a_step(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from repo_scripts import load_script
 
 from cramlab.cram import cram
 from cramlab.decode import decode
@@ -97,11 +98,7 @@ def test_scored_positions_and_sink_token_agree_with_transformers_own_shifted_los
 
 
 def _strip_outputs_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("strip_outputs", REPO / "tools" / "strip_outputs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/strip_outputs.py")
 
 
 def test_pre_commit_output_strip_keeps_exactly_the_nbval_checked_outputs(tmp_path):

@@ -1,17 +1,14 @@
 """GPU-only checks (`make test-gpu` on a CUDA machine; CI has no GPU). The same functions run as
 `python experiments/gpu_check.py`; their output on an H200 is recorded in docs/performance.md."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from repo_scripts import load_script
 
 pytestmark = pytest.mark.gpu
 
-_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "experiments" / "gpu_check.py")
-gpu_check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gpu_check)
+gpu_check = load_script("experiments/gpu_check.py")
 
 
 @pytest.fixture(autouse=True)

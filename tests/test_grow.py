@@ -1,16 +1,13 @@
 """grow.py's compaction: shrinking the batch and the fed length as texts stop changes no text's outcome."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
+from repo_scripts import load_script
 
 from cramlab.grow import grow
 from cramlab.settings import CramSettings
 
-_spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "experiments" / "gpu_check.py")
-gpu_check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gpu_check)
+gpu_check = load_script("experiments/gpu_check.py")
 
 
 @pytest.fixture(scope="module")
