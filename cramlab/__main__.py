@@ -4,6 +4,6 @@ Owns nothing else; every command lives in cramlab.cli.
 """
 import sys
 
-from .cli import main
+from cramlab.cli import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .errors import BadInputError, UnknownModelError
+from cramlab.errors import BadInputError, UnknownModelError
 
 LN2 = math.log(2.0)
 

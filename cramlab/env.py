@@ -1,7 +1,7 @@
 """Environment check (notebook 00, `cramlab env`): versions, device, and whether the embedded model is there.
 
 Owns: the report (`environment_report`), the packages the notebooks need (NEEDED_PACKAGES) and the verdict
-(`missing_packages`, `check_environment`). Does not own: loading models (cramlab.models) or installing.
+(`missing_packages`, `check_environment`). Does not own: loading models (cramlab.models.load) or installing.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _version(pkg: str) -> str:
 def environment_report() -> dict:
     import torch
 
-    from .models import embedded_model_file, hub_reachable
+    from cramlab.models.load import embedded_model_file, hub_reachable
     try:
         embedded = str(embedded_model_file())
     except Exception as exc:  # noqa: BLE001 - reported, not raised

@@ -2,7 +2,7 @@
 
     python experiments/cpu_packed_linear.py OUT.jsonl [--n-texts 4] [--max-steps 300]
 
-`--kernels onednn` (cramlab.kernels.onednn_linears) routes every frozen float32 `nn.Linear` of a model through
+`--kernels onednn` (cramlab.kernels.onednn.onednn_linears) routes every frozen float32 `nn.Linear` of a model through
 `torch.ops.mkldnn._linear_pointwise` on a weight packed once by `torch.ops.mkldnn._reorder_linear_weight` (the
 kernel torch's inductor uses for frozen CPU linears); the backward, the input's gradient only, runs the same op on
 the packed transpose. Appends one JSON line per measurement as soon as it has it:
@@ -32,10 +32,10 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from cramlab.cram import cram
-    from cramlab.kernels import packed_linear
-    from cramlab.models import load_model
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.kernels.onednn import packed_linear
+    from cramlab.models.load import load_model
+    from cramlab.models.texts import get_texts
     emit = row_writer(args.out)
 
     # The product alone.

@@ -23,9 +23,9 @@ def step_seconds(threads: int, steps: int, n_tokens: int) -> float:
     """Seconds per step in this process with `threads` torch threads (after two warm-up steps)."""
     import torch
     torch.set_num_threads(threads)
-    from cramlab.cram import cram
-    from cramlab.models import load_model
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.models.load import load_model
+    from cramlab.models.texts import get_texts
     lm = load_model("smollm2-135m", device="cpu")
     ids = get_texts(lm.tokenizer, "unseen", n_tokens, n_texts=1, seed=0)[0].token_ids
     cram(lm, [ids], max_steps=2, check_every=2, progress=False, decode=False, engine="plain")

@@ -13,9 +13,9 @@ import sys
 
 import torch
 
-from cramlab.cram import cram
-from cramlab.models import load_model
-from cramlab.texts import get_texts
+from cramlab.engine.plain import cram
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
 
 model, steps, dtype = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lm = load_model(model, device="cpu")

@@ -33,9 +33,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-steps", type=int, default=300)
     args = ap.parse_args(argv)
 
-    from cramlab.cram import cram
-    from cramlab.models import load_model
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.models.load import load_model
+    from cramlab.models.texts import get_texts
     emit = row_writer(args.out)
     models = {}
     for config in args.configs:

@@ -9,12 +9,12 @@ import time
 
 import torch
 
-from cramlab.cram import cram
-from cramlab.decode import decode
-from cramlab.grow import grow
-from cramlab.models import load_model
-from cramlab.settings import CramSettings
-from cramlab.texts import get_texts
+from cramlab.engine.decode import decode
+from cramlab.engine.grow import grow
+from cramlab.engine.plain import cram
+from cramlab.engine.settings import CramSettings
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
 
 
 def check_fast_equals_plain(model="tiny-llama", steps=30):
@@ -52,7 +52,7 @@ def check_retirements_equal_plain(model="tiny-llama", device="cuda"):
 def check_liger_loss_matches_torch(n_rows=300):
     """The chunked loss through Liger's cross-entropy kernel equals the torch chunked loss: per-row loss,
     argmax check and the gradient to the hidden rows under a per-row upstream gradient (embedded head, bf16)."""
-    from cramlab.fast import liger_linear_cross_entropy, linear_cross_entropy
+    from cramlab.engine.fast import liger_linear_cross_entropy, linear_cross_entropy
     lm = load_model("smollm2-135m", device="cuda", dtype="bfloat16", kernels="torch")
     weight = lm.model.get_output_embeddings().weight
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -87,9 +87,9 @@ def check_fused_matches_unfused(n_texts=8, n_tokens=32):
     Whole runs are not compared vector by vector: in bf16 two roundings of the same step drift apart within
     tens of steps at lr 0.1 (a first run of this check saw vector cosines of 0.26 after 40 steps and final
     losses of both signs of difference), so convergence is asserted by `check_converges` instead."""
-    from cramlab.fast import FastStep
-    from cramlab.settings import CramSettings
-    from cramlab.step import prepare_group
+    from cramlab.engine.fast import FastStep
+    from cramlab.engine.settings import CramSettings
+    from cramlab.engine.step import prepare_group
     out, start = {}, None
     s = CramSettings()
     for name, kernels, dtype in (("float32", "torch", "float32"), ("torch", "torch", "bfloat16"),

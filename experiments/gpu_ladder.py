@@ -7,17 +7,17 @@ same start, and a kernel profile of the fused steps.
 
 Rows (embedded SmolLM2, 64 texts x 64 tokens, bf16 except the baseline; every row the same texts and start):
   baseline        the authors' loop: 1 text, fp32 weights + bf16 autocast, full logits, .item() per step,
-                  transformers' own kernels (cramlab.bench.BaselineLoop)
+                  transformers' own kernels (cramlab.science.bench.BaselineLoop)
   plain           cram.plain_loop, batched, torch kernels
   fast-eager      the fast engine without a graph, torch kernels, chunked torch loss
   fast-graph      + one CUDA graph per step
   +liger          + Liger's RMSNorm, RoPE and SwiGLU kernels (the loss still the torch chunked one)
   +liger-ce       + the chunked loss through Liger's cross-entropy kernel (one pass, no recompute)
   +causal-sdpa    + attention as SDPA with is_causal and its own GQA: no (N x N) mask, no repeat_kv
-                  (transformers builds both under CUDA-graph capture; kernels.use_causal_sdpa). The engine's
+                  (transformers builds both under CUDA-graph capture; kernels.sdpa.use_causal_sdpa). The engine's
                   default; the rows above capture transformers' own attention.
   +norm-bwd-rows  + Liger's RMSNorm backward kernel launched one program per row for the frozen weights
-                  (kernels.row_grid_rms_norm; bit-identical). The engine's default; the
+                  (kernels.liger.row_grid_rms_norm; bit-identical). The engine's default; the
                   Liger rows above run Liger's own launch (one program per SM).
   +torch-rmsnorm  (--torch-rmsnorm) +causal-sdpa with every RMSNorm as torch's fused F.rms_norm in place of
                   Liger's: a probe (slower than +norm-bwd-rows, and its gradients are further from float32:
@@ -41,15 +41,23 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cramlab.bench import (BaselineLoop, _sync, group_for, llama_1b_shaped, measure_peak_tflops,
-                           step_flops, time_steps)
-from cramlab.cram import plain_loop
-from cramlab.fast import FastStep
-from cramlab.kernels import apply_kernels
-from cramlab.models import load_model
-from cramlab.settings import CramSettings
-from cramlab.texts import get_texts
 from jsonl_rows import append_row
+
+from cramlab.engine.fast import FastStep
+from cramlab.engine.plain import plain_loop
+from cramlab.engine.settings import CramSettings
+from cramlab.kernels import apply_kernels
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
+from cramlab.science.bench import (
+    BaselineLoop,
+    _sync,
+    group_for,
+    llama_1b_shaped,
+    measure_peak_tflops,
+    step_flops,
+    time_steps,
+)
 
 write = append_row
 
@@ -203,10 +211,10 @@ def main(argv=None) -> int:
     graphed("+liger", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU, torch chunked loss", False)
     graphed("+liger-ce", lm_liger.model, g_liger, "Liger RMSNorm/RoPE/SwiGLU + Liger CE kernel in the loss", True)
     graphed("+causal-sdpa", lm_liger.model, g_liger, "+liger-ce, and SDPA with is_causal and its own GQA "
-            "(no mask, no repeat_kv: kernels.use_causal_sdpa)", True, causal=True)
+            "(no mask, no repeat_kv: kernels.sdpa.use_causal_sdpa)", True, causal=True)
     set_norms(lm_liger.model, "liger")
     graphed("+norm-bwd-rows", lm_liger.model, g_liger, f"+causal-sdpa with the backward of {n_norms} Liger "
-            "RMSNorms launched one program per row (kernels.row_grid_rms_norm; the engine's default)", True,
+            "RMSNorms launched one program per row (kernels.liger.row_grid_rms_norm; the engine's default)", True,
             causal=True)
     if args.torch_rmsnorm:
         set_norms(lm_liger.model, "torch")

@@ -10,7 +10,7 @@ Progressive jobs use the `progressive-2026` preset (Tarasov et al.'s settings; `
 it never scores t_1); grid jobs the `grid-2025` preset (Kuratov et al.'s). Random text follows the 2025
 code: each text's length drawn uniformly in [2, L] at grid length L. Every line records the preset and
 every setting; `experiments/science_tables.py` turns the raw lines into docs/results.md's tables (Table 1 by
-`cramlab.report`). `--model` takes the embedded name or a .gguf path (the GPU machine's copy).
+`cramlab.science.report`). `--model` takes the embedded name or a .gguf path (the GPU machine's copy).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from cramlab.cram import cram
-from cramlab.models import load_model
-from cramlab.search import progressive
-from cramlab.settings import CramSettings
-from cramlab.texts import Text, get_texts, random_texts
+from cramlab.engine.plain import cram
+from cramlab.engine.settings import CramSettings
+from cramlab.models.load import load_model
+from cramlab.models.texts import Text, get_texts, random_texts
+from cramlab.science.search import progressive
 
 
 def _card(lm) -> str:
@@ -97,7 +97,7 @@ def run_grid(args, lm) -> None:
 
 def write_random_texts(args) -> None:
     """The random texts of a grid, as token ids, for a machine without wordfreq (same tokenizer)."""
-    from cramlab.models import load_tokenizer
+    from cramlab.models.load import load_tokenizer
     tok = load_tokenizer()
     out = {str(n): [t.to_dict() for t in random_texts(tok, n, n_texts=args.n_texts, seed=args.seed * 1000 + n,
                                                        random_lengths=True)]

@@ -21,12 +21,12 @@ import time
 
 import torch
 
-from cramlab.bench import _sync
-from cramlab.grow import grow
-from cramlab.models import load_model
-from cramlab.search import progressive
-from cramlab.settings import CramSettings
-from cramlab.texts import get_texts
+from cramlab.engine.grow import grow
+from cramlab.engine.settings import CramSettings
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
+from cramlab.science.bench import _sync
+from cramlab.science.search import progressive
 
 
 def _write(path: str, row: dict) -> None:

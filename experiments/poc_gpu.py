@@ -7,7 +7,7 @@
 Phases, each timed on its own: loading the model; cramming + decoding the documents at five precisions
 (the figure the target is about); cramming the retrieval queries and the search test; the privacy check
 (a CPU subprocess that decodes one vector file given only the model path). Writes one JSON object: the
-PoC summary (cramlab.practice_report.PocSummary), the phase times, the machine and the command line.
+PoC summary (cramlab.poc.report.PocSummary), the phase times, the machine and the command line.
 The documents are the bundled demo corpus (English and Japanese records, prose), generated with seed 0.
 """
 from __future__ import annotations
@@ -47,13 +47,13 @@ def main(argv=None) -> int:
         print("bm25s is not installed here: retrieval skipped (carry its wheel to measure it)")
         args.no_retrieval = True
 
-    from cramlab.models import load_model
-    from cramlab.practice import PocSettings, run_poc
     from cramlab.cli.poc import privacy_sample
-    from cramlab.practice_corpus import demo_documents
-    from cramlab.practice_privacy import privacy_check
-    from cramlab.practice_report import summarise, write_report
-    from cramlab.practice_retrieval import evaluate_retrieval
+    from cramlab.models.load import load_model
+    from cramlab.poc.corpus import demo_documents
+    from cramlab.poc.privacy import privacy_check
+    from cramlab.poc.report import summarise, write_report
+    from cramlab.poc.retrieval import evaluate_retrieval
+    from cramlab.poc.run import PocSettings, run_poc
 
     work = Path(args.work or tempfile.mkdtemp(prefix="poc-gpu-"))
     corpus = work / "corpus"

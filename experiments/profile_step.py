@@ -3,7 +3,7 @@
     python experiments/profile_step.py --device cpu --batches 1 8 --n-tokens 16          # this 2-core machine
     python experiments/profile_step.py --device cuda --batches 64 --n-tokens 64 --graph  # a GPU (embedded model)
 
-For each batch size it runs the step of our engine (`cramlab.fast.FastStep`: forward, backward to the
+For each batch size it runs the step of our engine (`cramlab.engine.fast.FastStep`: forward, backward to the
 vectors, AdamW; plain = full logits, `--fused-loss` = chunked linear+cross-entropy) a few times to warm up,
 then profiles `--steps` steps and prints (a) the share of self time per category (matmul, attention,
 elementwise/normalisation, loss, optimizer, copies, other) and (b) the top ops. With `--graph` on a GPU,
@@ -19,11 +19,11 @@ from collections import defaultdict
 
 import torch
 
-from cramlab.bench import _sync, group_for, time_steps
-from cramlab.settings import CramSettings
-from cramlab.fast import FastStep
-from cramlab.models import load_model
-from cramlab.texts import get_texts
+from cramlab.engine.fast import FastStep
+from cramlab.engine.settings import CramSettings
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
+from cramlab.science.bench import _sync, group_for, time_steps
 
 CATEGORIES = [  # first match wins; names are aten ops on CPU and kernel names on a GPU
     ("matmul", ("aten::mm", "addmm", "bmm", "matmul", "linear", "gemm", "cutlass", "sm90_xmma", "nvjet", "cublas",

@@ -3,7 +3,7 @@
     python experiments/science_tables.py docs/data/h200_*_2026-11-28.jsonl > docs/data/science_tables_2026-11-28.md
 
 Progressive rows: one per (layout, protocol, tag). Table 1 rows: the grid-2025 preset's lengths, Max by
-`cramlab.report.max_tokens_that_fit`, the averages by `cramlab.report.not_fit_averages` under both gain
+`cramlab.science.report.max_tokens_that_fit`, the averages by `cramlab.science.report.not_fit_averages` under both gain
 conventions (`paper-code`: IG from the minimum training loss, x N, as Kuratov et al.'s code; `scored`:
 x scored tokens, from the returned vectors).
 """
@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 
 from cramlab.capacity import capacity_tokens
-from cramlab.report import max_tokens_that_fit, not_fit_averages
+from cramlab.science.report import max_tokens_that_fit, not_fit_averages
 
 D, VOCAB = 576, 49152            # SmolLM2-135M (the embedded model)
 

@@ -13,6 +13,7 @@ import sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
 B, Hq, Hkv, N, D = 64, 9, 3, 65, 64
 dev = "cuda"
 g = torch.Generator(device=dev).manual_seed(0)

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from cramlab.cram import cram
-from cramlab.models import load_model
-from cramlab.plots import constant_gain_nats, fit_line
-from cramlab.texts import get_texts
+from cramlab.engine.plain import cram
+from cramlab.lab.plots import constant_gain_nats, fit_line
+from cramlab.models.load import load_model
+from cramlab.models.texts import get_texts
 
 
 def slope_by_step(results) -> list[dict]:

@@ -35,10 +35,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    import cramlab.sweep  # noqa: F401 - what `cramlab sweep` imports
-    from cramlab.cram import cram
-    from cramlab.models import load_model
-    from cramlab.texts import get_texts
+    import cramlab.science.sweep  # noqa: F401 - what `cramlab sweep` imports
+    from cramlab.engine.plain import cram
+    from cramlab.models.load import load_model
+    from cramlab.models.texts import get_texts
     report = {"command": "python experiments/sweep_fixed_costs.py " + " ".join(argv or sys.argv[1:]),
               "card": torch.cuda.get_device_name(0), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d %H:%M"), "import_s": round(time.perf_counter() - T0, 2)}

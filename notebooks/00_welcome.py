@@ -78,10 +78,10 @@
 # %%
 import time
 
-from cramlab import exercises
+from cramlab import load_model
 from cramlab.env import check_environment, environment_report, missing_packages
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
+from cramlab.lab import exercises
+from cramlab.lab.notebook_runner import Recorder
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.

@@ -25,9 +25,9 @@
 
 # %%
 from cramlab import capacity as cap
-from cramlab import exercises, plots, widgets
-from cramlab.notebook_runner import Recorder
-from cramlab.paper import TABLE1
+from cramlab.lab import exercises, plots, widgets
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.science.paper import TABLE1
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.

@@ -30,12 +30,11 @@
 # %%
 import math
 
-from cramlab import exercises, plots
+from cramlab import get_texts, load_model, token_surprisal
 from cramlab.capacity import capacity_bits
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.surprisal import token_surprisal
-from cramlab.texts import first_tokens, get_texts
+from cramlab.lab import exercises, plots
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.models.texts import first_tokens
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.

@@ -33,12 +33,9 @@
 # %%
 from IPython.display import display
 
-from cramlab import exercises, plots, widgets
-from cramlab.cram import cram
-from cramlab.decode import decode
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.texts import get_texts
+from cramlab import cram, decode, get_texts, load_model
+from cramlab.lab import exercises, plots, widgets
+from cramlab.lab.notebook_runner import Recorder
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.

@@ -29,12 +29,11 @@
 # - put your result beside the paper's Table 1
 
 # %%
-from cramlab import exercises, plots
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.paper import TABLE1, published
-from cramlab.search import grid_search
-from cramlab.texts import get_texts
+from cramlab import get_texts, grid_search, load_model
+from cramlab.lab import exercises, plots
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.science.paper import TABLE1, published
+from cramlab.science.report import table1_row_from_grid
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
@@ -70,7 +69,7 @@ for t in texts:
 # ## 1. The sweep
 #
 # For each length N, every text is cut to its first N tokens and crammed **from scratch**; Max is the
-# largest N whose mean best accuracy reaches the threshold. (`cramlab.search.grid_search` runs it; each
+# largest N whose mean best accuracy reaches the threshold. (`cramlab.science.search.grid_search` runs it; each
 # finished length prints one line.)
 
 # %%
@@ -105,7 +104,7 @@ plots.accuracy_vs_length_chart(grid.records, threshold,
 # fit. Our row comes from the sweep above, with a far smaller budget.
 
 # %%
-ours = plots.table1_row_from_grid(grid, lm.spec.name, lm.spec.d, lm.spec.vocab_size, threshold)
+ours = table1_row_from_grid(grid, lm.spec.name, lm.spec.d, lm.spec.vocab_size, threshold)
 table = [dict(model=name, **row) for name, row in TABLE1.items()] + [ours]
 print(plots.text_table(table, ["model", "d", "vocab_size", "capacity_tokens", "max_tokens", "gain_tokens",
                                "info_gain_nats", "capacity_utilisation"],
@@ -151,7 +150,7 @@ exercises.check_utilisation("pythia-160m", answer_2);
 # compares your rows with `grid_search`'s on the same texts and derives Max from them by the paper's rule.
 
 # %%
-from cramlab.cram import cram  # noqa: F401 - for your loop
+from cramlab.engine.plain import cram  # noqa: F401 - for your loop
 
 
 def my_grid(texts, lengths):
@@ -200,7 +199,7 @@ exercises.check_own_grid(answer_3, grid);
 #
 # ```python
 # # Exercise 3: the grid loop, every length from scratch
-# from cramlab.cram import cram
+# from cramlab.engine.plain import cram
 #
 #
 # def my_grid(texts, lengths):

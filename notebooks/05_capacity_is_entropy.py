@@ -30,11 +30,9 @@
 # %%
 import math
 
-from cramlab import exercises, plots
-from cramlab.cram import cram
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.texts import get_texts
+from cramlab import cram, get_texts, load_model
+from cramlab.lab import exercises, plots
+from cramlab.lab.notebook_runner import Recorder
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
@@ -115,7 +113,7 @@ plots.info_gain_scatter(points)
 # vector, 5000-step budget). SmolLM2-135M is not in the paper; the closest in size is Pythia-160M.
 
 # %%
-from cramlab.paper import TABLE1
+from cramlab.science.paper import TABLE1
 
 ig_rows = [dict(model=f"{name} (paper)", d=row["d"], ig_nats=row["info_gain_nats"]) for name, row in TABLE1.items()]
 ig_rows.append(dict(model=f"{lm.spec.name} (this run)", d=lm.spec.d, ig_nats=gain if gain is not None else math.nan))

@@ -29,13 +29,11 @@
 # - read the paper's scaling: Max grows about linearly with the number of vectors
 
 # %%
-from cramlab import exercises, plots, widgets
+from cramlab import cram, get_texts, load_model
 from cramlab.capacity import capacity
-from cramlab.cram import cram
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.paper import MULTI_VECTOR_MAX_TOKENS
-from cramlab.texts import get_texts
+from cramlab.lab import exercises, plots, widgets
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.science.paper import MULTI_VECTOR_MAX_TOKENS
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.

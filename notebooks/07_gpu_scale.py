@@ -58,14 +58,18 @@ from pathlib import Path
 
 import torch
 
-from cramlab import exercises, plots, widgets
-from cramlab.models import hub_reachable, load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.paper import PROGRESSIVE_TOKENS, published
-from cramlab.search import progressive
-from cramlab.settings import CramSettings
-from cramlab.sweep import format_report, length_records, n_jobs, plan, report, run_sweep, validate_config, write_csv
-from cramlab.texts import get_texts
+from cramlab import CramSettings, get_texts, load_model, progressive
+from cramlab.lab import exercises, plots, widgets
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.models.load import hub_reachable
+from cramlab.science.paper import PROGRESSIVE_TOKENS, published
+from cramlab.science.report import format_report, length_records, report, write_csv
+from cramlab.science.sweep import (
+    n_jobs,
+    plan,
+    run_sweep,
+    validate_config,
+)
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.

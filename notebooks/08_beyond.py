@@ -30,14 +30,12 @@
 # %%
 import torch
 
-from cramlab import exercises, plots
-from cramlab.attention import attention_shares
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.paper import PROGRESSIVE_TOKENS
-from cramlab.search import progressive
-from cramlab.texts import get_texts
-from cramlab.trajectory import trajectory_pca
+from cramlab import get_texts, load_model, progressive
+from cramlab.lab import exercises, plots
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.science.attention import attention_shares
+from cramlab.science.paper import PROGRESSIVE_TOKENS
+from cramlab.science.trajectory import trajectory_pca
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
@@ -219,7 +217,7 @@ if pca is not None:
 # on the same text.
 
 # %%
-from cramlab.cram import cram  # noqa: F401 - for your loop
+from cramlab.engine.plain import cram  # noqa: F401 - for your loop
 
 text_0 = texts[0].token_ids
 
@@ -283,7 +281,7 @@ exercises.check_own_progressive(answer_4, lambda: progressive(      # the kit's 
 #
 # ```python
 # # Exercise 4: warm-started lengths, the optimiser state carried from one length to the next
-# from cramlab.cram import cram
+# from cramlab.engine.plain import cram
 #
 # text_0 = texts[0].token_ids
 #

@@ -43,18 +43,18 @@ import math
 import tempfile
 from pathlib import Path
 
-from cramlab import practice_exercises
-from cramlab.models import load_model
-from cramlab.notebook_runner import Recorder
-from cramlab.practice import PocSettings, boilerplate_lines, normalise, read_documents, run_poc
-from cramlab.practice_coder import measure_alternatives
-from cramlab.practice_corpus import demo_documents, write_demo_corpus
-from cramlab.practice_embed import dense_for_retrieval
-from cramlab.practice_html import figures
-from cramlab.practice_privacy import privacy_check
-from cramlab.practice_report import record_texts, summarise
-from cramlab.practice_retrieval import by_record, evaluate_retrieval
-from cramlab.texts import encode
+from cramlab import load_model
+from cramlab.lab import poc_exercises as practice_exercises
+from cramlab.lab.notebook_runner import Recorder
+from cramlab.models.texts import encode
+from cramlab.poc.coder import measure_alternatives
+from cramlab.poc.corpus import demo_documents, write_demo_corpus
+from cramlab.poc.embed import dense_for_retrieval
+from cramlab.poc.html import figures
+from cramlab.poc.privacy import privacy_check
+from cramlab.poc.report import record_texts, summarise
+from cramlab.poc.retrieval import by_record, evaluate_retrieval
+from cramlab.poc.run import PocSettings, boilerplate_lines, normalise, read_documents, run_poc
 
 # %% [markdown]
 # *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.

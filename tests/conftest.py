@@ -55,14 +55,14 @@ def _notebook_series_in_the_background(request):
 @pytest.fixture(scope="session")
 def tiny():
     """A tiny random-weight Llama (test fixture: mechanics only, it cannot be steered)."""
-    from cramlab.models import load_model
+    from cramlab.models.load import load_model
     return load_model("tiny-llama", device="cpu")
 
 
 @pytest.fixture(scope="session")
 def embedded():
     """The embedded SmolLM2-135M, fp32 on CPU (loaded once per session)."""
-    from cramlab.models import load_model
+    from cramlab.models.load import load_model
     return load_model("smollm2-135m", device="cpu")
 
 
@@ -71,7 +71,7 @@ def smoke_copies(tmp_path_factory):
     """The notebooks with cells nbval compares (`# NBVAL_CHECK_OUTPUT`), smoke parameters injected
     (papermill, not executed). The others run in full in the fast series; every notebook's smoke run is
     `test_every_notebook_runs_in_smoke_mode` (slow): a kernel per notebook costs ~10 s of CPU, mostly imports."""
-    from cramlab.notebook_runner import notebook_parameters, prepare_notebook
+    from cramlab.lab.notebook_runner import notebook_parameters, prepare_notebook
     folder = tmp_path_factory.mktemp("nbval")
     for path in checked_notebooks():
         prepare_notebook(path, folder / path.name, notebook_parameters(path, "smoke"))

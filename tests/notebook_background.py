@@ -35,7 +35,7 @@ def checked_notebooks() -> list[Path]:
     """The notebooks with at least one cell whose output nbval compares (`# NBVAL_CHECK_OUTPUT`)."""
     import nbformat
 
-    from cramlab.notebook_runner import CHECKED_OUTPUT_MARK, find_notebooks
+    from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK, find_notebooks
     return [p for p in find_notebooks(NOTEBOOKS)
             if any(c.source.startswith(CHECKED_OUTPUT_MARK) for c in nbformat.read(p, as_version=4).cells)]
 

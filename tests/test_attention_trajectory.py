@@ -4,11 +4,11 @@ import random
 import pytest
 import torch
 
-from cramlab.attention import attention_shares, eager_attention
 from cramlab.errors import BadInputError
-from cramlab.search import progressive
-from cramlab.texts import get_texts
-from cramlab.trajectory import trajectory_pca
+from cramlab.models.texts import get_texts
+from cramlab.science.attention import attention_shares, eager_attention
+from cramlab.science.search import progressive
+from cramlab.science.trajectory import trajectory_pca
 
 
 def test_attention_shares_add_up_per_layer_and_restore_the_kernel(tiny):

@@ -19,7 +19,8 @@ import torch
 
 from cramlab import cli
 from cramlab.capacity import capacity_of
-from cramlab.cram import cram
+from cramlab.engine.plain import cram
+from cramlab.engine.vectors import load_vectors, save_vectors
 from cramlab.errors import (
     BadInputError,
     ContextTooLongError,
@@ -32,9 +33,8 @@ from cramlab.errors import (
     UnknownModelError,
     VectorFileError,
 )
-from cramlab.models import load_model
-from cramlab.texts import first_tokens, from_file, get_texts
-from cramlab.vectors import load_vectors, save_vectors
+from cramlab.models.load import load_model
+from cramlab.models.texts import first_tokens, from_file, get_texts
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "tiny-llama"
@@ -160,11 +160,11 @@ def test_n_plus_k_beyond_context(lm, capsys):
 ])
 def test_cram_mistakes_known_without_the_model_are_reported_before_it_loads(monkeypatch, capsys, argv, match):
     """`cramlab cram --text ''` must not first wait for the model's de-quantisation."""
-    import cramlab.models
+    import cramlab.models.load
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the mistake was reported")
-    monkeypatch.setattr(cramlab.models, "load_model", no_model)
+    monkeypatch.setattr(cramlab.models.load, "load_model", no_model)
     cli_error(capsys, ["cram", "--device", "cpu", "--no-progress", *argv], match=match)
 
 
@@ -320,7 +320,7 @@ def test_output_path_cannot_be_written(tmp_path, crammed, lm, capsys):
 
 def _readme_patterns() -> list[str]:
     """The `error: ...` messages quoted in README's Troubleshooting table ('...' stands for any text).
-    Rows about sweep configs belong to cramlab.sweep and are checked by its tests."""
+    Rows about sweep configs belong to cramlab.science.sweep and are checked by its tests."""
     import re
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     start = readme.index("## Troubleshooting")
@@ -427,7 +427,7 @@ def test_readme_troubleshooting_messages_are_what_the_code_prints(lm, crammed, t
     (dict(vectors_shape=(4,)), "vectors must be k x"),
 ])
 def test_decode_bad_arguments_raise_bad_input(lm, kwargs, match):
-    from cramlab.decode import decode
+    from cramlab.engine.decode import decode
     shape = kwargs.pop("vectors_shape", (1, lm.spec.d))
     kwargs.setdefault("n_tokens", 4)
     with pytest.raises(BadInputError, match=re.escape(match)):
@@ -435,6 +435,6 @@ def test_decode_bad_arguments_raise_bad_input(lm, kwargs, match):
 
 
 def test_decode_without_a_sink_token_id_is_bad_input(lm):
-    from cramlab.decode import decode
+    from cramlab.engine.decode import decode
     with pytest.raises(BadInputError, match="needs sink_token_id"):
         decode(lm.model, torch.zeros(1, lm.spec.d), 4)          # a bare model: no spec to take the sink from

@@ -91,9 +91,9 @@ def test_the_baseline_solves_the_same_problem_as_cram(tiny):
     order), so the bench's ratios compare two ways of computing one optimisation."""
     import torch
 
-    from cramlab.bench import BaselineLoop
-    from cramlab.cram import cram
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.models.texts import get_texts
+    from cramlab.science.bench import BaselineLoop
     row = get_texts(tiny.tokenizer, "unseen", 8, n_texts=1, seed=1)[0].token_ids
     k, lr = 12, 0.05
     loop = BaselineLoop(tiny.model, row, lr=lr, sink_token_id=tiny.spec.sink_token_id, seed=3)

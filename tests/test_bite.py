@@ -13,9 +13,9 @@ import pytest
 import torch
 from repo_scripts import load_script
 
-from cramlab.cram import cram
-from cramlab.decode import decode
-from cramlab.search import progressive
+from cramlab.engine.decode import decode
+from cramlab.engine.plain import cram
+from cramlab.science.search import progressive
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_pre_commit_output_strip_keeps_exactly_the_nbval_checked_outputs(tmp_pat
 
     import nbformat
 
-    from cramlab.notebook_runner import CHECKED_OUTPUT_MARK
+    from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK
     strip = _strip_outputs_module().strip
     nb = nbformat.v4.new_notebook()
     out = nbformat.v4.new_output("stream", name="stdout", text="42\n")

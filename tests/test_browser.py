@@ -327,7 +327,7 @@ def test_notebook_01_widgets_drive_the_figure_in_jupyterlab(lab, tmp_path):
 def _smoke_copy(root: Path, nb_name: str) -> dict:
     """Replace the lab's copy of notebooks/NB_NAME by one with its smoke parameters injected (papermill, not
     run); return every parameter the notebook will run with."""
-    from cramlab.notebook_runner import declared_parameters, notebook_parameters, prepare_notebook
+    from cramlab.lab.notebook_runner import declared_parameters, notebook_parameters, prepare_notebook
     source = REPO / "notebooks" / nb_name
     smoke = notebook_parameters(source, "smoke")
     assert smoke.get("model", "").startswith("tiny-"), f"{nb_name}'s smoke parameters do not pick a tiny model"
@@ -372,9 +372,9 @@ def _select(box, label: str, option: str) -> None:
 def test_notebook_03_controls_and_own_text_box_in_jupyterlab(lab, tmp_path):
     """03 (smoke parameters): the model dropdown and the length slider change the printed line to exactly the
     one `describe_cram_choice` gives for the new values, and the own-text button crams what was typed."""
-    from cramlab.models import load_model
-    from cramlab.texts import encode
-    from cramlab.widgets import EMBEDDED, OWN_TEXT_MAX_TOKENS, describe_cram_choice
+    from cramlab.lab.widgets import EMBEDDED, OWN_TEXT_MAX_TOKENS, describe_cram_choice
+    from cramlab.models.load import load_model
+    from cramlab.models.texts import encode
     base, token, root = lab
     nb_name = "03_first_cram.ipynb"
     p = _smoke_copy(root, nb_name)
@@ -419,7 +419,7 @@ def test_notebook_03_controls_and_own_text_box_in_jupyterlab(lab, tmp_path):
 def test_notebook_06_capacity_explorer_in_jupyterlab(lab, tmp_path):
     """06 (smoke parameters): the explorer's n_mem slider and dtype dropdown change its line to exactly the one
     `describe_capacity` gives (k vectors: k times the bits, hence k times the tokens)."""
-    from cramlab.widgets import EMBEDDED, MODEL_CHOICES, describe_capacity
+    from cramlab.lab.widgets import EMBEDDED, MODEL_CHOICES, describe_capacity
     base, token, root = lab
     nb_name = "06_more_vectors.ipynb"
     p = _smoke_copy(root, nb_name)

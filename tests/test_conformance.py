@@ -17,13 +17,13 @@ each text stops at its own length.
 import pytest
 import torch
 
-from cramlab.cram import cram
-from cramlab.decode import decode
+from cramlab.engine.decode import decode
+from cramlab.engine.plain import cram
+from cramlab.engine.settings import FIELD_NAMES, PRESETS, CramSettings
+from cramlab.engine.step import CRAM_KEYWORDS, ENGINE_SUPPORT, PROGRESSIVE_KEYWORDS
 from cramlab.errors import BadInputError
-from cramlab.search import progressive
-from cramlab.settings import FIELD_NAMES, PRESETS, CramSettings
-from cramlab.step import CRAM_KEYWORDS, ENGINE_SUPPORT, PROGRESSIVE_KEYWORDS
-from cramlab.texts import get_texts
+from cramlab.models.texts import get_texts
+from cramlab.science.search import progressive
 
 PRESET_NAMES = ("kit", "grid-2025", "progressive-2026")
 #: option -> the change it makes (a function of the preset's settings, so every option changes something).
@@ -185,7 +185,7 @@ def test_cram_keywords_are_honoured_by_both_loops(tiny, rows, engine):
 
 
 def _stack(states):
-    from cramlab.step import OptimizerState
+    from cramlab.engine.step import OptimizerState
     return OptimizerState(*(torch.cat([getattr(st, k) for st in states]) for k in ("exp_avg", "exp_avg_sq", "steps")))
 
 
@@ -231,7 +231,7 @@ def test_the_cases_stop_texts_at_different_lengths(tiny, rows):
 
 @pytest.fixture(scope="module")
 def tiny_cuda():
-    from cramlab.models import load_model
+    from cramlab.models.load import load_model
     return load_model("tiny-llama", device="cuda", dtype="float32")
 
 

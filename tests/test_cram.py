@@ -4,11 +4,11 @@ import json
 import pytest
 import torch
 
-from cramlab.cram import cram
-from cramlab.decode import decode
+from cramlab.engine.decode import decode
+from cramlab.engine.plain import cram
+from cramlab.engine.vectors import load_vectors, save_vectors
 from cramlab.errors import BadInputError, FingerprintMismatchError
-from cramlab.texts import get_texts
-from cramlab.vectors import load_vectors, save_vectors
+from cramlab.models.texts import get_texts
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_save_load_decode_round_trip(tiny, texts, tmp_path):
 
 
 def test_mismatched_fingerprint_is_refused(tiny, texts, tmp_path):
-    from cramlab.models import load_model
+    from cramlab.models.load import load_model
     other = load_model("tiny-gptneox", device="cpu")
     r = cram(tiny, texts[:1], max_steps=2, progress=False)[0]
     path = save_vectors(tmp_path / "v.safetensors", r, tiny.spec)

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from cramlab.settings import CramSettings
-from cramlab.texts import get_texts
+from cramlab.engine.settings import CramSettings
+from cramlab.models.texts import get_texts
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ notebooks' reference solutions pass them on a real run is tests/test_notebooks.p
 every solution block)."""
 from types import SimpleNamespace
 
-from cramlab import exercises
+from cramlab.lab import exercises
 
 
 def test_own_decode_passes_the_same_ids_and_names_the_first_difference(capsys):
@@ -75,9 +75,9 @@ def test_a_hand_written_carrying_loop_passes_against_the_kits_progressive():
     vectors and AdamW state carried by hand give progressive(carry_optimizer=True)'s length and steps."""
     import random
 
-    from cramlab.cram import cram
-    from cramlab.models import load_model
-    from cramlab.search import progressive
+    from cramlab.engine.plain import cram
+    from cramlab.models.load import load_model
+    from cramlab.science.search import progressive
     lm = load_model("tiny-llama")
     ids = [random.Random(0).randrange(1000) for _ in range(10)]
     longest, total, last, n = 0, 0, None, 2

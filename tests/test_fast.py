@@ -1,11 +1,11 @@
-"""The fast engine (cramlab/fast.py) computes what the plain loop computes: same seed, same results."""
+"""The fast engine (cramlab/engine/fast.py) computes what the plain loop computes: same seed, same results."""
 import pytest
 import torch
 
-from cramlab.cram import cram
-from cramlab.fast import bucket_size, chunked_loss, linear_cross_entropy
-from cramlab.step import token_losses
-from cramlab.texts import get_texts
+from cramlab.engine.fast import bucket_size, chunked_loss, linear_cross_entropy
+from cramlab.engine.plain import cram
+from cramlab.engine.step import token_losses
+from cramlab.models.texts import get_texts
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_bucket_padding_on_cpu_equals_the_plain_loop(tiny, monkeypatch):
     retire: vectors, stop reasons, steps and the histories at the checks equal the plain loop's."""
     import functools
 
-    import cramlab.fast as fast_module
+    import cramlab.engine.fast as fast_module
     seen_sizes = []
     original_build = fast_module.FastStep.__init__
 
@@ -102,7 +102,7 @@ def test_buckets():
 
 def test_head_logits_equal_the_head_on_a_batch_slice(tiny):
     """The LM head as one 2-D matmul (step.head_logits) gives what nn.Linear gives on the 3-D slice."""
-    from cramlab.step import head_logits
+    from cramlab.engine.step import head_logits
     torch.manual_seed(0)
     d = tiny.model.get_input_embeddings().weight.shape[1]
     hidden = torch.randn(3, 7, d)

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cramlab import capacity as cap
-from cramlab.cram import CramProgress, cram
+from cramlab.engine.plain import CramProgress, cram
+from cramlab.engine.vectors import load_vectors, save_vectors
 from cramlab.errors import OutputPathError
-from cramlab.models import load_model, load_tokenizer
-from cramlab.texts import encode, get_texts, unseen_passages
-from cramlab.vectors import load_vectors, save_vectors
+from cramlab.models.load import load_model, load_tokenizer
+from cramlab.models.texts import encode, get_texts, unseen_passages
 
 TINY = "tiny-llama"
 TEXT_A = [19556, 905, 13, 9, 412, 88]
@@ -157,7 +157,7 @@ def test_kernel_interrupt_in_a_notebook_keeps_results(tmp_path):
             text = "".join(m["content"].get("text", "") for m in out if m["msg_type"] == "stream")
             return reply["content"], text
 
-        status, _ = run("from cramlab.models import load_model\nfrom cramlab.cram import cram\n"
+        status, _ = run("from cramlab.models.load import load_model\nfrom cramlab.engine.plain import cram\n"
                         f"lm = load_model({TINY!r}, device='cpu')\nresults = None")
         assert status["status"] == "ok"
         msg_id = kc.execute(f"results = cram(lm, [{TEXT_A}, {TEXT_B}], max_steps=100_000, progress=False)")
@@ -267,7 +267,7 @@ def test_failed_rename_leaves_old_file_untouched(tmp_path, result, lm, monkeypat
     def no_rename(src, dst):
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr("cramlab.vectors.os.replace", no_rename)
+    monkeypatch.setattr("cramlab.engine.vectors.os.replace", no_rename)
     with pytest.raises(OutputPathError, match="Permission denied"):
         save_vectors(path, dataclasses.replace(result, vectors=result.vectors + 1), lm.spec)
     monkeypatch.undo()

@@ -31,7 +31,7 @@ def test_graphed_engine_with_retirements_equals_plain_text_by_text():
 
 
 def _needs_liger():
-    from cramlab.kernels import GPU_EXTRA_HINT, liger_import_error
+    from cramlab.kernels.liger import GPU_EXTRA_HINT, liger_import_error
     if liger_import_error() is not None:
         pytest.fail(f"this check compares Liger's kernels with transformers': run `{GPU_EXTRA_HINT}` first "
                     f"({liger_import_error()})")

@@ -4,8 +4,8 @@ import pytest
 import torch
 from repo_scripts import load_script
 
-from cramlab.grow import grow
-from cramlab.settings import CramSettings
+from cramlab.engine.grow import grow
+from cramlab.engine.settings import CramSettings
 
 gpu_check = load_script("experiments/gpu_check.py")
 

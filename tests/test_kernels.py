@@ -4,7 +4,8 @@ import torch
 
 from cramlab import kernels
 from cramlab.errors import BadInputError, CramlabError, DeviceError
-from cramlab.models import load_model
+from cramlab.kernels import liger, onednn, sdpa
+from cramlab.models.load import load_model
 
 
 def test_liger_asked_for_on_this_machine_fails_in_one_line_before_loading():
@@ -14,7 +15,7 @@ def test_liger_asked_for_on_this_machine_fails_in_one_line_before_loading():
         load_model("tiny-llama", device="cpu", kernels="liger", use_cache=False)
     msg = str(err.value)
     assert "\n" not in msg and "--kernels torch" in msg
-    if kernels.liger_import_error() is not None:
+    if liger.liger_import_error() is not None:
         assert isinstance(err.value, BadInputError) and "pip install 'cramlab[gpu]'" in msg
     else:
         assert isinstance(err.value, DeviceError) and "CUDA" in msg
@@ -47,8 +48,8 @@ def test_onednn_linears_match_torch_per_instance():
     the input's gradient equal to transformers' own to float32 rounding; a model loaded after it is untouched.
     On x86 (CI, this kit's machines) torch's CPU wheel has oneDNN, so the option must be available there;
     elsewhere asking for it must be refused in one line."""
-    if kernels.onednn_unavailable() is not None:
-        assert not _x86(), kernels.onednn_unavailable()
+    if onednn.onednn_unavailable() is not None:
+        assert not _x86(), onednn.onednn_unavailable()
         with pytest.raises(BadInputError, match="--kernels onednn is not available here"):
             load_model("tiny-llama", device="cpu", kernels="onednn", use_cache=False)
         return
@@ -78,7 +79,7 @@ def test_onednn_refused_off_cpu_and_for_bf16_weights():
     with pytest.raises(DeviceError, match="not for cuda"):
         kernels.check_kernels_option("onednn", "cuda")
     assert kernels.resolve_kernels("onednn", "cpu", "gpt_neox") == "onednn"   # any family: it is the linears
-    if kernels.onednn_unavailable() is None:
+    if onednn.onednn_unavailable() is None:
         with pytest.raises(BadInputError, match="float32") as err:
             load_model("tiny-llama", device="cpu", dtype="bfloat16", kernels="onednn", use_cache=False)
         assert "\n" not in str(err.value)
@@ -89,7 +90,7 @@ def test_fused_rope_is_routed_per_model_instance():
     that a fused model and an unfused one can live in one process (a side-by-side bench)."""
     from transformers.models.llama import modeling_llama
     original = modeling_llama.apply_rotary_pos_emb
-    original = kernels._ROPE_STATE.get("original", original)
+    original = liger._ROPE_STATE.get("original", original)
     calls = []
 
     def counting_rope(q, k, cos, sin, *args, **kwargs):
@@ -98,8 +99,8 @@ def test_fused_rope_is_routed_per_model_instance():
 
     plain = load_model("tiny-llama", device="cpu", use_cache=False)
     fused = load_model("tiny-llama", device="cpu", use_cache=False)
-    assert kernels.fuse_rope(fused.model, counting_rope) == fused.spec.n_layers
-    assert kernels.fuse_rope(fused.model, counting_rope) == 0        # already routed: no second hook
+    assert liger.fuse_rope(fused.model, counting_rope) == fused.spec.n_layers
+    assert liger.fuse_rope(fused.model, counting_rope) == 0        # already routed: no second hook
     ids = torch.tensor([[5, 6, 7, 8]])
     out_plain = plain.model(ids).logits
     assert calls == []                                               # the other instance is untouched
@@ -124,23 +125,23 @@ def test_causal_sdpa_equals_transformers_sdpa_and_leaves_generation_alone():
                   do_sample=False)
     with torch.no_grad():
         ref, ref_gen = model(inputs_embeds=emb).logits, model.generate(**prompt)
-        assert kernels.use_causal_sdpa(model.model) and model.config._attn_implementation == kernels.CAUSAL_SDPA
-        with kernels.causal_unpadded():
+        assert sdpa.use_causal_sdpa(model.model) and model.config._attn_implementation == sdpa.CAUSAL_SDPA
+        with sdpa.causal_unpadded():
             fused = model(inputs_embeds=emb).logits
         outside, outside_gen = model(inputs_embeds=emb).logits, model.generate(**prompt)
     assert torch.allclose(fused, ref, atol=1e-5, rtol=1e-5)
     assert torch.equal(outside, ref) and torch.equal(outside_gen, ref_gen)
-    assert kernels.use_causal_sdpa(model)                         # idempotent
+    assert sdpa.use_causal_sdpa(model)                         # idempotent
     eager = load_model("tiny-llama", device="cpu", use_cache=False).model
     eager.set_attn_implementation("eager")
-    assert not kernels.use_causal_sdpa(eager) and eager.config._attn_implementation == "eager"
+    assert not sdpa.use_causal_sdpa(eager) and eager.config._attn_implementation == "eager"
 
 
 @pytest.mark.gpu
 def test_liger_on_cuda_matches_torch_and_stays_per_instance():
     """On a GPU with liger-kernel: logits and input-vector gradients match the unfused model to bf16
     tolerance, the spec names Liger, and a model loaded afterwards runs transformers' own kernels."""
-    if not torch.cuda.is_available() or kernels.liger_import_error() is not None:
+    if not torch.cuda.is_available() or liger.liger_import_error() is not None:
         pytest.fail("this GPU test needs a CUDA device and liger-kernel (pip install 'cramlab[gpu]')")
     from transformers.models.llama import modeling_llama
     fused = load_model("tiny-llama", device="cuda", dtype="bfloat16", kernels="liger", use_cache=False)
@@ -163,14 +164,14 @@ def test_liger_on_cuda_matches_torch_and_stays_per_instance():
 
 @pytest.mark.gpu
 def test_row_grid_norm_backward_is_liger_bit_for_bit():
-    """Liger's RMSNorm backward launched one program per row (kernels.row_grid_rms_norm) gives Liger's own
+    """Liger's RMSNorm backward launched one program per row (liger.row_grid_rms_norm) gives Liger's own
     launch's output and input gradient bit for bit, for a frozen weight, in place or not, at the engine's
     shape and an odd one; a trainable weight falls back to Liger's launch and gets its gradient; a model
     loaded with kernels="liger" runs it in every RMSNorm."""
-    if not torch.cuda.is_available() or kernels.liger_import_error() is not None:
+    if not torch.cuda.is_available() or liger.liger_import_error() is not None:
         pytest.fail("this GPU test needs a CUDA device and liger-kernel (pip install 'cramlab[gpu]')")
     from liger_kernel.ops.rms_norm import LigerRMSNormFunction
-    row_grid = kernels.row_grid_rms_norm()
+    row_grid = liger.row_grid_rms_norm()
     assert row_grid is not None, "this liger-kernel's RMSNorm backward kernel takes other arguments"
     gen = torch.Generator(device="cuda").manual_seed(0)
     for rows, d in ((64 * 66, 576), (37, 2048)):
@@ -192,4 +193,4 @@ def test_row_grid_norm_backward_is_liger_bit_for_bit():
     lm = load_model("tiny-llama", device="cuda", dtype="bfloat16", kernels="liger", use_cache=False)
     norms = [m for m in lm.model.modules() if m._get_name() == "LigerRMSNorm"]
     assert len(norms) == 2 * lm.model.config.num_hidden_layers + 1
-    assert all(vars(m)["forward"].__func__ is kernels._row_grid_norm_forward for m in norms)
+    assert all(vars(m)["forward"].__func__ is liger._row_grid_norm_forward for m in norms)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from cramlab import model_cache, models
-from cramlab.model_cache import MANIFEST, WEIGHTS_FILE, ModelCacheWarning
-from cramlab.models import file_fingerprint, load_model
+from cramlab.models import cache as model_cache
+from cramlab.models import load as models
+from cramlab.models.cache import MANIFEST, WEIGHTS_FILE, ModelCacheWarning
+from cramlab.models.load import file_fingerprint, load_model
 
 SAMPLE = "the theme of the thesis"
 

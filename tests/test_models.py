@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cramlab.errors import DeviceError, HubUnreachableError, UnknownModelError
-from cramlab.models import embedded_model_file, load_model
+from cramlab.models.load import embedded_model_file, load_model
 
 
 def test_embedded_file_found_without_importing_the_wheel():

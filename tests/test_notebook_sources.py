@@ -26,8 +26,8 @@ import pytest
 from jupytext.compare import NotebookDifference, compare_notebooks
 
 from cramlab.errors import BadInputError
-from cramlab.notebook_runner import CHECKED_OUTPUT_MARK, solution_blocks
-from cramlab.publish import publish, repository, set_repository, with_links
+from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK, solution_blocks
+from cramlab.lab.publish import publish, repository, set_repository, with_links
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -94,7 +94,7 @@ def test_every_notebook_has_the_series_shape(ipynb):
     assert "After this notebook you will be able to" in header.source
     repo = repository(ROOT / "pyproject.toml")
     colab = nb.cells[1]
-    if repo:          # badge and Colab install cell only once the public address is set (cramlab.publish)
+    if repo:          # badge and Colab install cell only once the public address is set (cramlab.lab.publish)
         assert COLAB_BADGE in header.source and f"github/{repo}/blob/main/notebooks/{ipynb.name})" in header.source
         assert colab.cell_type == "code" and '"google.colab" in sys.modules' in colab.source and repo in colab.source
     else:
@@ -152,7 +152,7 @@ def test_colab_links_appear_exactly_when_the_repository_is_set():
         named = set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/", text))
         named |= set(re.findall(r"git\+https://github\.com/([\w.-]+/[\w.-]+)\"", text))
         assert named == ({repo} if repo else set()), (p.name, named)
-        assert text == with_links(text, p.stem, repo), f"{p.name}: run `make publish-links` (cramlab.publish)"
+        assert text == with_links(text, p.stem, repo), f"{p.name}: run `make publish-links` (cramlab.lab.publish)"
 
 
 def test_publish_links_writes_and_removes_the_badge_and_the_colab_cell(tmp_path):

@@ -31,7 +31,7 @@ from notebook_background import (
 )
 
 from cramlab.errors import BadInputError
-from cramlab.notebook_runner import (
+from cramlab.lab.notebook_runner import (
     CHECKED_OUTPUT_MARK,
     fast_values,
     find_notebooks,
@@ -304,7 +304,7 @@ def test_nbval_catches_a_changed_capacity_table(smoke_copies, tmp_path):
 
 def _write_notebook(path: Path, body: str):
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("from cramlab.notebook_runner import Recorder"),
+        nbformat.v4.new_code_cell("from cramlab.lab.notebook_runner import Recorder"),
         nbformat.v4.new_code_cell('value = 1\nrecord_path = ""', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(body),
     ])
@@ -349,7 +349,7 @@ def test_cli_runs_only_the_chosen_notebook(tmp_path):
 
 def _write_fast_cell_notebook(path: Path, fast_cell: str = "if fast:\n    value, other = 5, [1, 2]"):
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("from cramlab.notebook_runner import Recorder"),
+        nbformat.v4.new_code_cell("from cramlab.lab.notebook_runner import Recorder"),
         nbformat.v4.new_code_cell('value = 1\nother = []\nfast = False\nrecord_path = ""',
                                   metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(fast_cell, metadata={"tags": ["fast"]}),
@@ -389,7 +389,7 @@ def test_the_runner_executes_solution_blocks_that_run_all_skips(tmp_path):
         nbformat.v4.new_markdown_cell("## Solutions\n\n<details><summary>Solution to exercise 1</summary>\n\n"
                                       "```python\n# Exercise 1\nanswer = 42\nprint('checked', answer)\n"
                                       "```\n\n</details>"),
-        nbformat.v4.new_code_cell('from cramlab.notebook_runner import Recorder\n'
+        nbformat.v4.new_code_cell('from cramlab.lab.notebook_runner import Recorder\n'
                                   'Recorder(record_path)("answer", answer)'),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

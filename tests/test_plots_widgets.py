@@ -7,12 +7,13 @@ import plotly.graph_objects as go
 import pytest
 
 from cramlab import capacity as cap
-from cramlab import exercises, plots, widgets
 from cramlab.cli.notebooks import _parse_param
-from cramlab.cram import CramProgress
+from cramlab.engine.plain import CramProgress
 from cramlab.errors import BadInputError, CramlabError
-from cramlab.notebook_runner import Recorder, _plain, fast_values, find_notebooks, notebook_parameters, record
-from cramlab.sweep import SweepConfig
+from cramlab.lab import exercises, plots, widgets
+from cramlab.lab.notebook_runner import Recorder, _plain, fast_values, find_notebooks, notebook_parameters, record
+from cramlab.science.report import table1_row_from_grid
+from cramlab.science.sweep import SweepConfig
 
 # --- plots ------------------------------------------------------------------------------------------------
 
@@ -57,8 +58,8 @@ def test_live_plot_is_a_figure_widget_when_widgets_work():
 
 
 def test_live_plot_as_cram_callback_on_tiny_model(tiny):
-    from cramlab.cram import cram
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.models.texts import get_texts
     live = plots.LiveCramPlot()
     texts = get_texts(tiny.tokenizer, "unseen", 6, n_texts=2)
     cram(tiny, texts, max_steps=20, check_every=5, patience=1000, callback=live.update, progress=False, decode=False)
@@ -130,12 +131,12 @@ def test_text_table_formats_and_aligns():
 
 def test_table1_row_from_grid_averages_texts_that_did_not_fit():
     grid = dict(records=_records(), max_tokens=8)
-    row = plots.table1_row_from_grid(grid, "smollm2-135m", 576, 49152, threshold=0.99)
+    row = table1_row_from_grid(grid, "smollm2-135m", 576, 49152, threshold=0.99)
     assert row["max_tokens"] == 8 and row["n_not_fit"] == 1
     assert row["gain_tokens"] == 4.0 and row["info_gain_nats"] == 40.0
     assert row["capacity_tokens"] == 591
     assert row["capacity_utilisation"] == pytest.approx(4.0 / cap.capacity_tokens(576, 49152))
-    all_fit = plots.table1_row_from_grid(dict(records=_records()[:1], max_tokens=8), "m", 576, 49152)
+    all_fit = table1_row_from_grid(dict(records=_records()[:1], max_tokens=8), "m", 576, 49152)
     assert all_fit["gain_tokens"] is None and all_fit["capacity_utilisation"] is None
 
 
@@ -319,7 +320,7 @@ def test_own_loop_check_compares_the_trajectories(capsys):
 def test_prefix_check_decodes_the_prefix(tiny):
     import torch
 
-    from cramlab.decode import decode
+    from cramlab.engine.decode import decode
     vector = torch.randn(1, tiny.spec.d, generator=torch.Generator().manual_seed(0))
     ids = decode(tiny, vector, 6).token_ids              # what these vectors give back, by construction
     assert exercises.check_prefix_fits("yes", tiny, vector, ids, 6)
@@ -350,7 +351,7 @@ def test_check_max_tokens_including_no_fit():
 
 
 def test_check_total_bits_from_surprisal(tiny):
-    from cramlab.surprisal import token_surprisal
+    from cramlab.science.surprisal import token_surprisal
     s = token_surprisal(tiny, "the cat sat on the mat")[0]
     assert exercises.check_total_bits(sum(s.surprisal_nats) / math.log(2), s)
     assert not exercises.check_total_bits(sum(s.surprisal_nats), s)
@@ -359,9 +360,9 @@ def test_check_total_bits_from_surprisal(tiny):
 # --- surprisal -------------------------------------------------------------------------------------------
 
 def test_surprisal_equals_the_cram_baseline(tiny):
-    from cramlab.cram import cram
-    from cramlab.surprisal import token_surprisal
-    from cramlab.texts import get_texts
+    from cramlab.engine.plain import cram
+    from cramlab.models.texts import get_texts
+    from cramlab.science.surprisal import token_surprisal
     texts = get_texts(tiny.tokenizer, "unseen", 10, n_texts=2)
     scores = token_surprisal(tiny, texts)
     results = cram(tiny, texts, max_steps=1, progress=False, decode=False)
@@ -374,7 +375,7 @@ def test_surprisal_equals_the_cram_baseline(tiny):
 
 
 def test_surprisal_of_a_string_and_bad_input(tiny):
-    from cramlab.surprisal import token_surprisal
+    from cramlab.science.surprisal import token_surprisal
     s = token_surprisal(tiny, "Hello world")[0]
     assert s.n_tokens == len(tiny.tokenizer("Hello world", add_special_tokens=False)["input_ids"])
     assert "".join(s.tokens) == "Hello world"
@@ -498,7 +499,7 @@ def test_explained_variance_chart_cumulative_with_the_share_line():
 def test_own_text_crams_what_is_typed_and_puts_the_bytes_side_by_side(tiny, capsys):
     own = widgets.OwnText(tiny, "The ferry clock struck nine over the harbour.", max_steps=2, lr=0.1)
     f = own.run()
-    from cramlab.texts import encode
+    from cramlab.models.texts import encode
     n = len(encode(tiny.tokenizer, "The ferry clock struck nine over the harbour."))
     assert f["n_tokens"] == min(n, widgets.OWN_TEXT_MAX_TOKENS) and f["steps"] == 2
     assert f["vector_bytes_bf16"] == 2 * tiny.spec.d and f["vector_bytes_fp32"] == 4 * tiny.spec.d

@@ -1,4 +1,4 @@
-"""`cramlab poc` and cramlab.practice*: byte accounting, precision round trips, resumability, bad files,
+"""`cramlab poc` and cramlab.poc.run*: byte accounting, precision round trips, resumability, bad files,
 retrieval mechanics, privacy through a second process. Tiny random model for mechanics; the embedded
 model only in the `slow` end-to-end test."""
 import json
@@ -16,7 +16,10 @@ import torch
 
 from cramlab.cli import main
 from cramlab.errors import BadInputError, ConfigError
-from cramlab.practice import (
+from cramlab.poc.corpus import GROUPS, demo_documents, write_demo_corpus
+from cramlab.poc.privacy import privacy_check
+from cramlab.poc.retrieval import bm25_tokens, evaluate_retrieval, pick_query
+from cramlab.poc.run import (
     LINES_FILE,
     PRECISIONS,
     PocSettings,
@@ -31,10 +34,7 @@ from cramlab.practice import (
     token_id_bytes,
     vector_bytes,
 )
-from cramlab.practice_corpus import GROUPS, demo_documents, write_demo_corpus
-from cramlab.practice_privacy import privacy_check
-from cramlab.practice_retrieval import bm25_tokens, evaluate_retrieval, pick_query
-from cramlab.sweep import read_results
+from cramlab.science.sweep import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CRAM = dict(lr=0.1, max_steps=4, seed=0, progress=False, check_every=2)
@@ -95,15 +95,15 @@ def test_precision_round_trip_values():
 def test_each_precision_is_decoded_from_its_own_rounding(tiny, tmp_path):
     """exact_by_precision[p] is the decode of the vectors rounded to p (not of bf16 against itself): an
     independent decode of each rounding must agree with the recorded flag, and the model dtype is recorded."""
-    from cramlab.decode import decode
-    from cramlab.practice import Document, Planned, changed_in_model_dtype, measure_batch
-    from cramlab.texts import encode
+    from cramlab.engine.decode import decode
+    from cramlab.models.texts import encode
+    from cramlab.poc.run import Document, Planned, changed_in_model_dtype, measure_batch
     text = "Record 1: the pump in room 7 leaks again."
     ids = encode(tiny.tokenizer, text)[:6]
     planned = [Planned(Document("a.txt", ".", text), ids, 1, len(ids), tiny.tokenizer.decode(ids), "a.txt")]
     settings = tiny_settings(retrieval=False, cram=dict(TINY_CRAM, max_steps=40))
     rec = measure_batch(tiny, planned, settings, tmp_path)[0]
-    from cramlab.vectors import load_vectors
+    from cramlab.engine.vectors import load_vectors
     vec = load_vectors(rec["vector_file"]).vectors
     for p in PRECISIONS:
         again = decode(tiny, round_vectors(vec[None], p), len(ids))[0].token_ids
@@ -273,8 +273,8 @@ def test_embedded_model_one_short_document_end_to_end(embedded, tmp_path, capsys
 
 
 def test_per_vector_splits_whole_records_into_chunks(tiny):
-    from cramlab.practice import PER_VECTOR_AUTO_TOKENS, Document, chunk_ids, plan_document
-    from cramlab.texts import encode
+    from cramlab.models.texts import encode
+    from cramlab.poc.run import PER_VECTOR_AUTO_TOKENS, Document, chunk_ids, plan_document
     assert chunk_ids(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert chunk_ids(list(range(9)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7, 8]]      # a 1-token tail joins the last
     assert PER_VECTOR_AUTO_TOKENS == 16                                          # 43.6 - 2.5 * 11.0, floored
@@ -289,7 +289,7 @@ def test_per_vector_splits_whole_records_into_chunks(tiny):
 
 
 def test_queries_all_have_half_a_vector_of_tokens_from_their_document(tiny, tmp_path):
-    from cramlab.practice import plan_queries, prepare, query_tokens
+    from cramlab.poc.run import plan_queries, prepare, query_tokens
     settings = tiny_settings()
     planned, _, _ = prepare(tiny.tokenizer, corpus(tmp_path / "docs", 3), settings)
     queries = plan_queries(tiny.tokenizer, planned, settings)

@@ -9,14 +9,14 @@ import torch
 
 from cramlab.cli import main
 from cramlab.errors import BadInputError
-from cramlab.practice import LINES_FILE, PocSettings, run_poc
-from cramlab.practice_coder import corpus_alternatives, decode_blobs, encode_texts, measure_coder
-from cramlab.practice_files import read_documents
-from cramlab.practice_html import fmt
-from cramlab.practice_retrieval import recall_at, target_sets
-from cramlab.practice_verdict import CostModel, break_even, costs, storage_usd, usd, verdict, verdict_markdown
-from cramlab.sweep import read_results
-from cramlab.texts import encode
+from cramlab.models.texts import encode
+from cramlab.poc.coder import corpus_alternatives, decode_blobs, encode_texts, measure_coder
+from cramlab.poc.files import read_documents
+from cramlab.poc.html import fmt
+from cramlab.poc.retrieval import recall_at, target_sets
+from cramlab.poc.run import LINES_FILE, PocSettings, run_poc
+from cramlab.poc.verdict import CostModel, break_even, costs, storage_usd, usd, verdict, verdict_markdown
+from cramlab.science.sweep import read_results
 
 TINY_CRAM = dict(lr=0.1, max_steps=2, seed=0, progress=False, check_every=2)
 JA = "受付番号：A-1024 担当者は山田です。エアコンから水漏れ、床に注意表示を置きました。"
@@ -197,7 +197,7 @@ def test_whole_records_end_to_end_report_has_verdict_first(tmp_path, capsys):
 
 
 def test_embedder_offline_or_not_a_model_is_a_one_line_error(tmp_path, monkeypatch):
-    from cramlab.practice_embed import load_embedder
+    from cramlab.poc.embed import load_embedder
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(BadInputError, match="not reachable"):
         load_embedder("someone/some-sentence-model")
@@ -206,7 +206,7 @@ def test_embedder_offline_or_not_a_model_is_a_one_line_error(tmp_path, monkeypat
 
 
 def test_dense_embeddings_are_mean_pooled_hidden_states(tiny):
-    from cramlab.practice_embed import model_embeddings
+    from cramlab.poc.embed import model_embeddings
     texts = ["the pump leaks", "the pump leaks", JA]
     e = model_embeddings(tiny, texts, batch_size=2)                      # padding must not change a row
     assert e.shape == (3, tiny.spec.d)
@@ -217,9 +217,9 @@ def test_dense_embeddings_are_mean_pooled_hidden_states(tiny):
 def test_per_vector_auto_cuts_whole_records_at_the_measured_length(tmp_path, capsys):
     """`--per-vector auto` crams each whole record in chunks of PER_VECTOR_AUTO_TOKENS (16: the measured mean
     minus 2.5 std of docs/results.md), so a record of n tokens takes ceil(n / 16) vectors (no 1-token tail)."""
-    from cramlab.models import load_tokenizer
-    from cramlab.practice import PER_VECTOR_AUTO_TOKENS
-    from cramlab.texts import encode
+    from cramlab.models.load import load_tokenizer
+    from cramlab.models.texts import encode
+    from cramlab.poc.run import PER_VECTOR_AUTO_TOKENS
     assert PER_VECTOR_AUTO_TOKENS == 16
     text = ("Record 3: the pump in room 7 leaks again. The plumber came on Monday, replaced a seal and left; "
             "on Wednesday the floor was wet again, so the ticket stays open until the part arrives.")

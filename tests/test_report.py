@@ -1,4 +1,4 @@
-"""One Max rule and one Table-1 aggregation (cramlab.report), used by search, sweep's report, exercises and
+"""One Max rule and one Table-1 aggregation (cramlab.science.report), used by search, sweep's report, exercises and
 plots; a results file and a length sweep of the same results give the same Table-1 row."""
 import ast
 import math
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cramlab import exercises, plots
-from cramlab.report import (
+from cramlab.lab import exercises
+from cramlab.science.report import (
     EVERY_TEXT_FIT,
     PAPER_THRESHOLD,
     length_records,
@@ -39,7 +39,6 @@ def test_results_file_report_and_grid_row_agree(lines):
     (row,) = report(lines)
     (records,) = length_records(lines).values()
     grid_row = table1_row_from_grid(dict(records=records, n_mem=1), "pythia-160m", 768, 50304)
-    assert plots.table1_row_from_grid is table1_row_from_grid            # plots draws; it re-exports the row
     for key in ("max_tokens", "n_not_fit", "gain_tokens", "info_gain_nats", "capacity_utilisation",
                 "averages_note"):
         assert getattr(row, key) == grid_row[key], key
@@ -89,12 +88,12 @@ def _threshold_comparisons(path: Path) -> list[int]:
 def test_the_two_rules_are_written_once_in_report():
     found = {str(p.relative_to(PACKAGE)): _threshold_comparisons(p) for p in PACKAGE.rglob("*.py")}
     found = {k: v for k, v in found.items() if v}
-    assert set(found) == {"report.py"} and len(found["report.py"]) == 2, found
+    assert set(found) == {"science/report.py"} and len(found["science/report.py"]) == 2, found
 
 
 def test_paper_code_gains_use_the_minimum_loss_and_n_tokens():
     """Kuratov et al.'s Table 1: IG = (CE without vector - minimum training loss) x N, gain x N (hc scores N-1)."""
-    from cramlab.report import not_fit_averages, text_gains
+    from cramlab.science.report import not_fit_averages, text_gains
     r = dict(n_tokens=10, n_scored=9, teacher_forced_accuracy=0.5, baseline_accuracy=0.1,
              baseline_ce_per_token_nats=3.0, min_ce_per_token_nats=1.0, final_ce_per_token_nats=1.5,
              gain_tokens=(0.5 - 0.1) * 9, info_gain_nats=(3.0 - 1.5) * 9)
@@ -112,7 +111,7 @@ def test_the_papers_convention_is_the_default_and_falls_back_labelled():
     """Beside Kuratov et al.'s numbers the default is their code's convention; lines without a minimum
     loss (sweep files) fall back to the final loss, lines without per-token losses to `scored`, and the
     row says which convention it used."""
-    from cramlab.report import DEFAULT_VARIANT, text_gains, usable_variant
+    from cramlab.science.report import DEFAULT_VARIANT, text_gains, usable_variant
     r = dict(n_tokens=10, n_scored=9, teacher_forced_accuracy=0.5, baseline_accuracy=0.1,
              baseline_ce_per_token_nats=3.0, min_ce_per_token_nats=1.0, final_ce_per_token_nats=1.5)
     assert DEFAULT_VARIANT == "paper-code"
@@ -139,7 +138,7 @@ def test_random_text_max_is_grouped_by_each_texts_drawn_length():
     """Kuratov et al.'s random texts draw their length uniformly in [2, L] at grid length L; their Max groups
     by that drawn length. Here by grid length no length fits (8: mean 0.83, 16: 0.6); by drawn length 3 and
     5 fit (5 twice: one from L=8, one from L=16), 7 and 12 do not: Max 5."""
-    from cramlab.report import max_tokens_by_drawn_length
+    from cramlab.science.report import max_tokens_by_drawn_length
 
     def rnd(drawn, grid, acc, i):
         return dict(_line(drawn, acc, 0.0, 10.0, 5.0, f"r{i}"), source="random", grid_tokens=grid)

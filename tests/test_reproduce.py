@@ -1,6 +1,6 @@
-"""`cramlab reproduce` (cramlab.reproduce, cramlab.reproduce_tables): the papers' conventions, the job plan,
-the stop rule, the budget guard, and resuming after a kill without redoing finished jobs (tiny model: mechanics
-only, it cannot be steered)."""
+"""`cramlab reproduce` (cramlab.science.reproduce, cramlab.science.reproduce_tables): the papers' conventions, the
+job plan, the stop rule, the budget guard, and resuming after a kill without redoing finished jobs
+(tiny model: mechanics only, it cannot be steered)."""
 import json
 import math
 import os
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cramlab import reproduce as rp
-from cramlab.results_file import job_key, read_results
-from cramlab.settings import CramSettings
+from cramlab.engine.settings import CramSettings
+from cramlab.science import reproduce as rp
+from cramlab.science.results_file import job_key, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def test_2025_plan_stop_rule_and_random_grouped_by_drawn_length(tiny, tmp_path):
     assert all(r["protocol_overrides"] == {"max_steps": 2, "max_tokens": 16, "n_texts": 3} for r in rows)
     assert natural[0]["settings"]["preset"] == "grid-2025+overrides" and natural[0]["min_ce_per_token_nats"] > 0
     assert len(timing["jobs"]) == 1 + len(drawn)
-    from cramlab.reproduce_tables import write_tables
+    from cramlab.science.reproduce_tables import write_tables
     table = write_tables(tmp_path, "2025", rows)
     assert table["random"]["replicates"][0]["paper"]["lengths"] == drawn
     section = (tmp_path / "results_section_2025.md").read_text()

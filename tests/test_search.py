@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from cramlab.cli import main
-from cramlab.cram import cram
+from cramlab.engine.plain import cram
 from cramlab.errors import BadInputError, TextTooShortError
-from cramlab.search import bisect_search, grid_search, progressive
-from cramlab.texts import Text, get_texts
+from cramlab.models.texts import Text, get_texts
+from cramlab.science.search import bisect_search, grid_search, progressive
 
 TINY = dict(lr=0.5, max_steps=12, check_every=2)
 
@@ -108,7 +108,7 @@ def test_progressive_grows_warm_and_drops_texts_that_fail(tiny, tiny_texts):
         assert len(t.trajectory) == len(ok)
         if t.longest_tokens:
             ids = next(x for x in tiny_texts if x.text_id == t.text_id).token_ids[:t.longest_tokens]
-            from cramlab.decode import decode
+            from cramlab.engine.decode import decode
             greedy = decode(tiny, t.vectors, t.longest_tokens).token_ids
             assert t.greedy_exact == (greedy == ids)
     assert res.mean_tokens == pytest.approx(sum(res.longest_tokens) / 3)
@@ -118,7 +118,7 @@ def test_progressive_grows_warm_and_drops_texts_that_fail(tiny, tiny_texts):
 def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_growing(tiny, tiny_texts,
                                                                                       monkeypatch):
     import importlib
-    cram_module = importlib.import_module("cramlab.cram")   # `import cramlab.cram as m` gives the front door's function
+    cram_module = importlib.import_module("cramlab.engine.plain")
     calls = []
 
     def spy(lm, rows, settings=None, **kw):

@@ -21,9 +21,9 @@ from cramlab.cli import build_parser, main
 from cramlab.cli.common import MODEL_FLAGS, NOT_FLAGS, settings_from_args
 from cramlab.cli.poc import poc_cram_settings
 from cramlab.cli.sweep import config_from_args
+from cramlab.engine.settings import FIELD_NAMES, PRESETS, CramSettings
 from cramlab.errors import ConfigError
-from cramlab.settings import FIELD_NAMES, PRESETS, CramSettings
-from cramlab.sweep import AXES, load_config
+from cramlab.science.sweep import AXES, load_config
 
 KIT = PRESETS["kit"]
 #: Every command that crams, with the least it needs to parse.
@@ -167,7 +167,7 @@ def test_old_sweep_config_keys_still_load(tmp_path):
     ({"lr_schedule": "linear"}, r"key 'lr_schedule'.*unknown lr_schedule 'linear'"),
 ])
 def test_sweep_config_errors_name_the_key(data, pattern):
-    from cramlab.sweep import validate_config
+    from cramlab.science.sweep import validate_config
     with pytest.raises(ConfigError, match=pattern):
         validate_config(data, "sweep.yaml")
 
@@ -182,7 +182,7 @@ def test_sweep_axes_are_the_settings_fields():
 # --- the learner's own text, end to end on the tiny model ---------------------------------------------------
 
 def test_cram_text_file_end_to_end(tiny, tmp_path, capsys):
-    from cramlab.texts import encode
+    from cramlab.models.texts import encode
     f = tmp_path / "my.txt"
     f.write_text("Cramming puts a whole text into one vector of numbers.", encoding="utf-8")
     out = tmp_path / "out"
@@ -203,7 +203,7 @@ def test_cram_text_file_end_to_end(tiny, tmp_path, capsys):
 def test_search_progressive_text_file_answers_how_many_tokens_fit(tiny, tmp_path, capsys):
     """A 5-token text and a budget no length can meet (lr 1e-4, 2 steps): the answer is known in advance,
     0 tokens fit and 2 (the first length) did not; the cap is the text's own length, not --max-tokens."""
-    from cramlab.texts import encode
+    from cramlab.models.texts import encode
     f = tmp_path / "mine.txt"
     f.write_text("One two three four five", encoding="utf-8")
     n = len(encode(tiny.tokenizer, f.read_text()))
@@ -217,7 +217,7 @@ def test_search_progressive_text_file_answers_how_many_tokens_fit(tiny, tmp_path
 
 
 def test_text_dir_and_its_mistakes(tiny, tmp_path, capsys):
-    from cramlab.texts import user_texts
+    from cramlab.models.texts import user_texts
     (tmp_path / "b").mkdir()
     (tmp_path / "a.txt").write_text("First text of mine, long enough.", encoding="utf-8")
     (tmp_path / "b" / "c.txt").write_text("Second text, in a sub-folder.", encoding="utf-8")
@@ -233,8 +233,8 @@ def test_text_dir_and_its_mistakes(tiny, tmp_path, capsys):
 
 
 def test_sweep_takes_your_own_text(tiny, tmp_path):
-    from cramlab.results_file import read_results
-    from cramlab.texts import encode
+    from cramlab.models.texts import encode
+    from cramlab.science.results_file import read_results
     (tmp_path / "notes").mkdir()
     for name in ("a.txt", "b.txt"):
         (tmp_path / "notes" / name).write_text(f"Notes of mine in file {name}, long enough.", encoding="utf-8")
@@ -261,9 +261,9 @@ def test_every_front_door_name_resolves():
         assert getattr(cramlab, name) is not None, name
     for name, module in cramlab.EXPORTS.items():
         assert getattr(cramlab, name) is getattr(importlib.import_module(f"cramlab.{module}"), name)
-    import cramlab.cram  # noqa: F401  (binding the submodule must not replace the function)
+    import cramlab.engine.plain  # noqa: F401  (importing the engine's modules changes nothing at the front door)
     from cramlab import cram, decode
-    assert callable(cram) and cram.__module__ == "cramlab.cram" and decode.__module__ == "cramlab.decode"
+    assert callable(cram) and cram.__module__ == "cramlab.engine.plain" and decode.__module__ == "cramlab.engine.decode"
     from cramlab import capacity as cap
     assert cap.__name__ == "cramlab.capacity"                   # a module, as the notebooks import it
 

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from cramlab.cram import cram
+from cramlab.engine.plain import cram
+from cramlab.engine.settings import PRESETS, CramSettings, lr_factor
+from cramlab.engine.step import OptimizerState, adamw_update, initial_vectors
 from cramlab.errors import BadInputError
-from cramlab.search import progressive
-from cramlab.settings import PRESETS, CramSettings, lr_factor
-from cramlab.step import OptimizerState, adamw_update, initial_vectors
-from cramlab.texts import get_texts
+from cramlab.models.texts import get_texts
+from cramlab.science.search import progressive
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 
 from cramlab.cli import main
 from cramlab.errors import ConfigError, OutputPathError
-from cramlab.report import REPORT_COLUMNS, format_report, report, write_csv
-from cramlab.results_file import ResultsFileError, job_key, read_results
-from cramlab.sweep import load_config, n_jobs, plan, run_sweep, validate_config
+from cramlab.science.report import REPORT_COLUMNS, format_report, report, write_csv
+from cramlab.science.results_file import ResultsFileError, job_key, read_results
+from cramlab.science.sweep import load_config, n_jobs, plan, run_sweep, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -329,7 +329,7 @@ def test_sweep_and_report_on_the_embedded_model(embedded, tmp_path, capsys):
 
 
 def test_sweep_preset_fills_what_the_config_leaves_out():
-    from cramlab.sweep import load_config, plan
+    from cramlab.science.sweep import load_config, plan
     cfg = load_config(None, preset="grid-2025", lengths=[4], max_steps=7)
     assert (cfg.layouts, cfg.protocols, cfg.lr, cfg.patience, cfg.max_steps) == (["mem-first"], ["hc"], 1e-2, 2000, 7)
     s = cfg.cram_settings(plan(cfg)[0])

@@ -1,7 +1,7 @@
 import pytest
 
 from cramlab.errors import BadInputError, TextTooShortError
-from cramlab.texts import first_tokens, get_texts, second_half, unseen_passages
+from cramlab.models.texts import first_tokens, get_texts, second_half, unseen_passages
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_pg19_and_fanfics_fail_clearly_offline(tok, monkeypatch, tmp_path):
 
 
 def test_random_source_draws_words_from_the_100k_list_with_a_fixed_seed(tiny):
-    from cramlab.texts import RANDOM_VOCABULARY_SIZE, random_texts, random_vocabulary
+    from cramlab.models.texts import RANDOM_VOCABULARY_SIZE, random_texts, random_vocabulary
     vocab = random_vocabulary()
     assert len(vocab) == RANDOM_VOCABULARY_SIZE == 100_000 and vocab[0] == "the"
     a = random_texts(tiny.tokenizer, 12, n_texts=3, seed=7)
@@ -80,7 +80,7 @@ def test_passages_source_is_56_plus_independent_passages_of_140_tokens(tok):
     import json
     from importlib import resources
 
-    from cramlab.texts import all_passages, encode
+    from cramlab.models.texts import all_passages, encode
     passages = all_passages()
     assert len(passages) >= 56 and len({p["id"] for p in passages}) == len(passages)
     assert len({p["text"][:200] for p in passages}) == len(passages)

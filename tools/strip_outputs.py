@@ -1,7 +1,7 @@
 """Strip outputs from notebooks/*.ipynb except the cells nbval compares (pre-commit's output strip).
 
 Owns: the one exception to "notebooks ship without outputs": cells marked `# NBVAL_CHECK_OUTPUT`
-(cramlab.notebook_runner.CHECKED_OUTPUT_MARK) keep their outputs and execution counts, because `make test`
+(cramlab.lab.notebook_runner.CHECKED_OUTPUT_MARK) keep their outputs and execution counts, because `make test`
 compares them (`make notebooks-outputs` refills them). Everything else is nbstripout's own `strip_output`
 (outputs, execution counts, volatile metadata), applied through its per-cell `keep_output` switch.
 Does not: run notebooks or touch the .py twins (jupytext's hook syncs those).
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbstripout import strip_output
 
-from cramlab.notebook_runner import CHECKED_OUTPUT_MARK
+from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK
 
 
 def strip(path: Path) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import CramlabError
-from . import basic, bench, notebooks, poc, reproduce, search, sweep
+from cramlab.cli import basic, bench, notebooks, poc, reproduce, search, sweep
+from cramlab.errors import CramlabError
 
 #: The command groups, in the order `cramlab --help` lists them.
 GROUPS = (basic, notebooks, search, sweep, bench, poc, reproduce)

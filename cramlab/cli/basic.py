@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import (
+from cramlab.cli.common import (
     MODEL_FLAGS,
     add_kernels_arg,
     add_model_args,
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 
 
 def cmd_capacity(args) -> int:
-    from .. import capacity as cap
+    from cramlab import capacity as cap
     if args.list:
         rows = cap.capacity_table(bits=args.bits, n_mem=args.n_mem)
         if args.json:
@@ -114,9 +114,9 @@ CRAM_JSON_KEYS = ("text_id", "n_tokens", "n_mem", "converged", "steps", "teacher
 def cmd_cram(args) -> int:
     from pathlib import Path
 
-    from ..cram import cram
-    from ..models import load_model
-    from ..vectors import save_vectors
+    from cramlab.engine.plain import cram
+    from cramlab.engine.vectors import save_vectors
+    from cramlab.models.load import load_model
     # every mistake that can be known without the model, before the model loads
     settings = settings_from_args(args)
     check_text_args(args, args.n_tokens, args.n_texts)
@@ -161,8 +161,8 @@ def _cram_exit_code(results) -> int:
 
 
 def cmd_decode(args) -> int:
-    from ..models import load_model
-    from ..vectors import decode_file, load_vectors
+    from cramlab.engine.vectors import decode_file, load_vectors
+    from cramlab.models.load import load_model
     meta = load_vectors(args.file).meta   # validate the file before loading a model
     model = args.model if args.model != "smollm2-135m" or not meta.get("model") else meta["model"]
     lm = load_model(model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
@@ -179,9 +179,9 @@ def cmd_decode(args) -> int:
 def cmd_demo(args) -> int:
     import time
 
-    from ..capacity import capacity
-    from ..cram import cram
-    from ..models import load_model
+    from cramlab.capacity import capacity
+    from cramlab.engine.plain import cram
+    from cramlab.models.load import load_model
     settings = settings_from_args(args, base=DEMO_BASE)
     check_text_args(args, args.n_tokens)
     t0 = time.perf_counter()
@@ -210,7 +210,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_env(args) -> int:
-    from ..env import environment_report
+    from cramlab.env import environment_report
     report = environment_report()
     if args.json:
         print(json.dumps(report))

@@ -1,15 +1,15 @@
 """`cramlab bench` (our engine against the authors' loop) and `cramlab bench-chart` (its reports as HTML).
 
-Owns: their flags and files. Does not own: the measurement (cramlab.bench, imported when the command
-runs: it loads torch) or the chart (cramlab.plots.bench_chart).
+Owns: their flags and files. Does not own: the measurement (cramlab.science.bench, imported when the command
+runs: it loads torch) or the chart (cramlab.lab.plots.bench_chart).
 """
 from __future__ import annotations
 
 import json
 import sys
 
-from ..errors import BadInputError
-from .common import add_kernels_arg
+from cramlab.cli.common import add_kernels_arg
+from cramlab.errors import BadInputError
 
 
 def register(sub) -> None:
@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 
 def _chart_cmd(args) -> int:
-    from ..plots import bench_chart
+    from cramlab.lab.plots import bench_chart
     reports = []
     for path in args.reports:
         try:
@@ -58,7 +58,7 @@ def _chart_cmd(args) -> int:
 
 
 def _cmd(args) -> int:
-    from ..bench import run
+    from cramlab.science.bench import run
     args.command_line = "cramlab " + " ".join(sys.argv[1:])
     report = run(args)
     if args.out:

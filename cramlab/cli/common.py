@@ -4,7 +4,7 @@ Owns: the model flags (`add_model_args`, `add_kernels_arg`); the settings flags 
 generated from `CramSettings`' fields (`add_settings_args`, `settings_from_args`, `settings_given`); the
 learner's-own-text flags (`add_text_args`, `check_text_args`, `load_texts`); the output-folder check
 (`check_writable`). Does not own: any command, the settings' names, types, defaults or validation
-(cramlab.settings), or how a text is read and tokenized (cramlab.texts).
+(cramlab.engine.settings), or how a text is read and tokenized (cramlab.models.texts).
 
 One flag per `CramSettings` field, spelt as the field with dashes (`n_mem` -> `--n-mem`), typed from the
 dataclass: int, float, `--x/--no-x` for a bool, two floats for `betas`, `none` for an optional value,
@@ -18,10 +18,20 @@ import argparse
 import re
 import typing
 
-from ..errors import writable_folder
-from ..kernels import KERNEL_CHOICES
-from ..settings import DTYPES, ENGINES, FIELD_NAMES, INITS, LAYOUTS, PRESETS, PROTOCOLS, SCHEDULES, CramSettings
-from ..texts import SOURCES
+from cramlab.engine.settings import (
+    DTYPES,
+    ENGINES,
+    FIELD_NAMES,
+    INITS,
+    LAYOUTS,
+    PRESETS,
+    PROTOCOLS,
+    SCHEDULES,
+    CramSettings,
+)
+from cramlab.errors import writable_folder
+from cramlab.kernels import KERNEL_CHOICES
+from cramlab.models.texts import SOURCES
 
 #: Fields that are the record of a preset, not knobs: `--preset` sets them.
 NOT_FLAGS = ("preset", "overrides")
@@ -191,7 +201,7 @@ def own_text(args) -> bool:
 
 def check_text_args(args, n_tokens: int, n_texts: int = 1) -> None:
     """Every mistake in the text flags that can be found before the model loads."""
-    from ..texts import check_text_request
+    from cramlab.models.texts import check_text_request
     check_text_request(n_tokens, text=args.text, text_file=args.text_file, text_dir=args.text_dir,
                        source=None if own_text(args) else args.source, n_texts=n_texts)
 
@@ -199,7 +209,7 @@ def check_text_args(args, n_tokens: int, n_texts: int = 1) -> None:
 def load_texts(tokenizer, args, n_tokens: int, *, n_texts: int, seed: int, at_most: bool = False) -> list:
     """The texts a command crams: the learner's own, else `n_texts` of --source, each of `n_tokens` tokens.
     `at_most`: the learner's texts are cut at `n_tokens` but may be shorter (a search measures how far they go)."""
-    from ..texts import get_texts, user_texts
+    from cramlab.models.texts import get_texts, user_texts
     if own_text(args):
         return user_texts(tokenizer, text=args.text, text_file=args.text_file, text_dir=args.text_dir,
                           n_tokens=n_tokens, at_most=at_most)

@@ -1,7 +1,7 @@
 """`cramlab notebooks run [--fast|--smoke] [--out DIR] [--only NN] [--jobs N] [-p KEY=VALUE]`: the series as a check.
 
 Owns: the flags, `--param` parsing and the printed summary table. Does not own: running the notebooks
-(cramlab.notebook_runner.run_series).
+(cramlab.lab.notebook_runner.run_series).
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInputError
-from ..notebook_runner import run_series
+from cramlab.errors import BadInputError
+from cramlab.lab.notebook_runner import run_series
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import MODEL_FLAGS, add_model_args, add_settings_args, check_writable, settings_from_args
+from cramlab.cli.common import MODEL_FLAGS, add_model_args, add_settings_args, check_writable, settings_from_args
 
 DEMO_PER_GROUP = 2          # 6 documents: a few minutes on an idle 2-core CPU
 
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     add_model_args(p)
     # --preset and one flag per CramSettings field (cli.common); n_mem: vectors per document with --n-tokens
     add_settings_args(p, skip=MODEL_FLAGS, base_note="; without --preset the PoC's own base: kit with "
-                      "cramlab.practice.DEFAULT_CRAM's lr and max_steps, flags overriding either")
+                      "cramlab.poc.run.DEFAULT_CRAM's lr and max_steps, flags overriding either")
     p.add_argument("--batch-size", type=int, default=4, help="documents crammed together (a kill loses at most "
                                                               "one batch; raise it on a GPU, e.g. 1000)")
     p.add_argument("--no-retrieval", action="store_true", help="skip cramming the queries and the search test")
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 def _add_decision_args(p) -> None:
     """Helper F's flags: real-world files, the alternatives, the cost model and the verdict's language."""
-    from ..practice_verdict import LANGS, CostModel
+    from cramlab.poc.verdict import LANGS, CostModel
     ex = CostModel()
     p.add_argument("--encoding", default="utf-8", choices=("utf-8", "auto"),
                    help="utf-8 (strict) or auto: detect Shift_JIS/CP932/EUC-JP/UTF-16/UTF-8 per file")
@@ -64,8 +64,8 @@ def _add_decision_args(p) -> None:
 
 
 def _per_vector(value):
-    from ..errors import BadInputError
-    from ..practice import PER_VECTOR_AUTO_TOKENS
+    from cramlab.errors import BadInputError
+    from cramlab.poc.run import PER_VECTOR_AUTO_TOKENS
     if value is None:
         return None
     if value == "auto":
@@ -85,19 +85,19 @@ def poc_cram_settings(args):
     """The PoC's CramSettings: --preset as it is, else the PoC's base (practice.DEFAULT_CRAM: kit with lr 0.1,
     max_steps 300); the flags given override either. Returns it and the `PocSettings.cram` dict that gives it
     (the fields changed from the preset, the seed, no progress bar; n_mem goes to `PocSettings.n_mem`)."""
-    from ..practice import DEFAULT_CRAM
-    from ..settings import FIELD_NAMES
+    from cramlab.engine.settings import FIELD_NAMES
+    from cramlab.poc.run import DEFAULT_CRAM
     s = settings_from_args(args, base={k: v for k, v in DEFAULT_CRAM.items() if k in FIELD_NAMES})
     changed = {k: getattr(s, k) for k in s.overrides if k != "n_mem"}
     return s, changed | {"seed": s.seed, "progress": False}
 
 
 def cmd_poc(args) -> int:
-    from ..errors import BadInputError
-    from ..models import load_model
-    from ..practice import PocSettings, run_poc
-    from ..practice_corpus import write_demo_corpus
-    from ..practice_report import write_report
+    from cramlab.errors import BadInputError
+    from cramlab.models.load import load_model
+    from cramlab.poc.corpus import write_demo_corpus
+    from cramlab.poc.report import write_report
+    from cramlab.poc.run import PocSettings, run_poc
     if bool(args.demo) == bool(args.dir):
         raise BadInputError("give a folder of text files (cramlab poc DIR) or --demo, not both")
     out = Path(args.out)
@@ -129,12 +129,12 @@ def decide(lm, run, args):
     each phase timed into run.phase_seconds."""
     import time
 
-    from ..practice_coder import measure_alternatives
-    from ..practice_embed import dense_for_retrieval, load_embedder
-    from ..practice_privacy import privacy_check
-    from ..practice_report import record_texts, summarise
-    from ..practice_retrieval import by_record, evaluate_retrieval
-    from ..practice_verdict import CostModel
+    from cramlab.poc.coder import measure_alternatives
+    from cramlab.poc.embed import dense_for_retrieval, load_embedder
+    from cramlab.poc.privacy import privacy_check
+    from cramlab.poc.report import record_texts, summarise
+    from cramlab.poc.retrieval import by_record, evaluate_retrieval
+    from cramlab.poc.verdict import CostModel
     prices = CostModel(args.gpu_usd_per_hour, args.cpu_usd_per_hour, args.storage_usd_per_gb_month,
                        prices_are_examples=all(getattr(args, k) == getattr(CostModel(), k) for k in
                                                ("gpu_usd_per_hour", "cpu_usd_per_hour", "storage_usd_per_gb_month")))

@@ -1,7 +1,7 @@
 """`cramlab reproduce --paper 2025|2026 --out DIR`: one paper's protocol end to end, resumable, then its tables.
 
 Owns: the flags and what the command prints. Does not own: the jobs, texts and raw lines
-(cramlab.reproduce) or the tables (cramlab.reproduce_tables).
+(cramlab.science.reproduce) or the tables (cramlab.science.reproduce_tables).
 
     cramlab reproduce --paper 2025 --out runs/repro            # Kuratov et al.'s grid, natural + random text
     cramlab reproduce --paper 2026 --out runs/repro            # progressive, 4 settings x 3 replicates
@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import BadInputError
-from .common import add_kernels_arg, check_writable
+from cramlab.cli.common import add_kernels_arg, check_writable
+from cramlab.errors import BadInputError
 
 
 def register(subparsers) -> None:
@@ -46,8 +46,8 @@ def register(subparsers) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from .. import reproduce as rp
-    from ..reproduce_tables import write_tables
+    from cramlab.science import reproduce as rp
+    from cramlab.science.reproduce_tables import write_tables
     out = Path(args.out)
     check_writable(out)
     if args.n_texts < 1 or (args.replicates is not None and args.replicates < 1):
@@ -64,12 +64,12 @@ def _cmd_reproduce(args) -> int:
     if args.tables_only:
         return _tables(rp, write_tables, out, args.paper)
     if args.prepare_only:
-        from ..models import load_tokenizer
+        from cramlab.models.load import load_tokenizer
         tok = load_tokenizer()
         rp.load_or_make_texts(out, tok, args.paper, args.n_texts, args.max_tokens, args.seed)
         print(f"texts written to {out / f'texts_{args.paper}.json'}")
         return 0
-    from ..models import load_model, resolve_device
+    from cramlab.models.load import load_model, resolve_device
     device = resolve_device(args.device)
     t0 = time.perf_counter()
     lm = load_model(args.model, device=device, dtype=rp.model_dtype_for(args.paper, device), kernels=args.kernels)

@@ -2,15 +2,14 @@
 
 Owns: the flags of the three searches and what they print, including the answer to a learner's first
 question, `cramlab search progressive --text-file my.txt`: how many tokens of my text fit in one vector.
-Does not own: the searches (cramlab.search), the settings flags and the text flags (generated and shared:
-cramlab.cli.common), the settings and presets (cramlab.settings) or the Max rule (cramlab.report).
+Does not own: the searches (cramlab.science.search), the settings flags and the text flags (generated and shared:
+cramlab.cli.common), the settings and presets (cramlab.engine.settings) or the Max rule (cramlab.science.report).
 """
 from __future__ import annotations
 
 import json
 
-from ..errors import BadInputError, TextTooShortError
-from .common import (
+from cramlab.cli.common import (
     MODEL_FLAGS,
     add_model_args,
     add_settings_args,
@@ -20,6 +19,7 @@ from .common import (
     own_text,
     settings_from_args,
 )
+from cramlab.errors import BadInputError, TextTooShortError
 
 
 def register(subparsers) -> None:
@@ -60,7 +60,7 @@ def _load(args, n_tokens, n_texts, *, at_most=False):
     """The settings (validated first: a mistake is reported before the model loads), the model, the texts:
     the learner's own (--text, --text-file, --text-dir; with `at_most` cut at `n_tokens` but kept when shorter)
     or `n_texts` of --source."""
-    from ..models import load_model
+    from cramlab.models.load import load_model
     settings = settings_from_args(args)
     check_text_args(args, max(n_tokens, 2), n_texts)
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
@@ -84,7 +84,7 @@ def _parse_lengths(text: str) -> list[int]:
 
 
 def _cmd_grid(args) -> int:
-    from ..search import check_lengths, grid_search
+    from cramlab.science.search import check_lengths, grid_search
     lengths = check_lengths(_parse_lengths(args.lengths))
     lm, texts, settings = _load(args, max(lengths), args.n_texts, at_most=True)
     short = [t for t in texts if t.n_tokens < max(lengths)]
@@ -107,7 +107,7 @@ def _cmd_grid(args) -> int:
 
 
 def _cmd_bisect(args) -> int:
-    from ..search import bisect_search
+    from cramlab.science.search import bisect_search
     lm, texts, settings = _load(args, args.hi, args.text_index + 1, at_most=True)
     if args.text_index >= len(texts):
         raise BadInputError(f"--text-index {args.text_index} but there are {len(texts)} texts; "
@@ -131,7 +131,7 @@ def _cmd_bisect(args) -> int:
 
 
 def _cmd_progressive(args) -> int:
-    from ..search import progressive
+    from cramlab.science.search import progressive
     lm, texts, settings = _load(args, args.max_tokens, args.n_texts, at_most=True)
     cap = min(t.n_tokens for t in texts)      # your own text may end before --max-tokens
     res = progressive(lm, texts, settings, max_tokens=cap)

@@ -1,7 +1,7 @@
 """`cramlab sweep` (run a resumable sweep) and `cramlab report` (Table 1 from its results file).
 
-Owns: their flags and what they print. Does not own: the sweep (cramlab.sweep), the results file
-(cramlab.results_file) or Table 1 (cramlab.report).
+Owns: their flags and what they print. Does not own: the sweep (cramlab.science.sweep), the results file
+(cramlab.science.results_file) or Table 1 (cramlab.science.report).
 """
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BadInputError, ConfigError
-from ..report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
-from ..results_file import job_key, read_results
-from ..settings import LAYOUTS, PROTOCOLS
-from ..sweep import AXES, dist_env, load_config, n_jobs, plan, run_sweep
-from ..texts import SOURCES
-from .common import add_kernels_arg, add_settings_args, add_text_args, settings_given
+from cramlab.cli.common import add_kernels_arg, add_settings_args, add_text_args, settings_given
+from cramlab.engine.settings import LAYOUTS, PROTOCOLS
+from cramlab.errors import BadInputError, ConfigError
+from cramlab.models.texts import SOURCES
+from cramlab.science.report import PAPER_THRESHOLD, format_report, report, report_table, write_csv
+from cramlab.science.results_file import job_key, read_results
+from cramlab.science.sweep import AXES, dist_env, load_config, n_jobs, plan, run_sweep
 
 
 def register(subparsers) -> None:
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("sweep", help="run a resumable sweep; one JSON line per finished job",
                               description="Run models x sources x lengths x n_mem x texts; resumable; "
                                           "`torchrun --nproc-per-node=G -m cramlab sweep ...` splits it.")
-    p.add_argument("config", nargs="?", help="YAML or JSON file (keys: see cramlab.sweep.SweepConfig)")
+    p.add_argument("config", nargs="?", help="YAML or JSON file (keys: see cramlab.science.sweep.SweepConfig)")
     p.add_argument("--out", required=True, help="results file (JSON lines), appended to and resumed")
     p.add_argument("--models", help="comma-separated model names")
     p.add_argument("--sources", help=f"comma-separated: {', '.join(SOURCES)}")
