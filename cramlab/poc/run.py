@@ -401,9 +401,11 @@ def run_poc(model, folder, out_dir, settings: PocSettings, *, progress: bool = T
         t0 = time.perf_counter()
         for i in range(0, len(units), settings.batch_size):
             batch = units[i:i + settings.batch_size]
-            for rec, p in zip(measure_batch(model, batch, settings, out_dir), batch):
+            recs = measure_batch(model, batch, settings, out_dir)
+            for rec, p in zip(recs, batch):
                 rec["kind"] = "query" if p.doc.group == "(query)" else "document"
-                append_lines(lines, [rec])
+            append_lines(lines, recs)          # one fsynced write per batch: a kill loses at most this batch
+            for rec in recs:
                 done[rec["text_id"]] = rec
                 bar.update(1)
                 if after_document is not None:
