@@ -184,6 +184,19 @@ def test_cram_keywords_are_honoured_by_both_loops(tiny, rows, engine):
     assert_same_cram(ref, res, 1e-4)
 
 
+def _mixed(lm, rows, engine, preset):
+    """`mixed_lengths`: the texts cut to 3, 4 and 5 tokens, crammed in one right-padded batch."""
+    s = _settings(preset, "as-is").replace(engine=engine)
+    return cram(lm, [r[:n] for r, n in zip(rows, (3, 4, 5))], s, progress=False, mixed_lengths=True)
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_mixed_lengths_fast_equals_plain(tiny, rows, preset):
+    plain = _mixed(tiny, rows, "plain", preset)
+    assert [(r.n_tokens, len(r.token_ids)) for r in plain] == [(3, 3), (4, 4), (5, 5)]
+    assert_same_cram(plain, _mixed(tiny, rows, "fast", preset), 1e-4)
+
+
 def _stack(states):
     from cramlab.engine.step import OptimizerState
     return OptimizerState(*(torch.cat([getattr(st, k) for st in states]) for k in ("exp_avg", "exp_avg_sq", "steps")))
@@ -253,3 +266,11 @@ def test_fast_equals_plain_on_cuda_graphed(tiny_cuda, preset, option):
     rows = _staggered(tiny_cuda)
     assert_same_cram(_cram(tiny_cuda, rows, "plain", preset, option), _cram(tiny_cuda, rows, "fast", preset, option),
                      1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (make test-gpu)")
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_mixed_lengths_fast_equals_plain_on_cuda_graphed(tiny_cuda, preset):
+    rows = _staggered(tiny_cuda)
+    assert_same_cram(_mixed(tiny_cuda, rows, "plain", preset), _mixed(tiny_cuda, rows, "fast", preset), 1e-3)

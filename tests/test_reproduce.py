@@ -70,16 +70,56 @@ def test_2025_plan_stop_rule_and_random_grouped_by_drawn_length(tiny, tmp_path):
     rnd = [r for r in rows if r["source"] == "random"]
     assert len(rnd) == 6 and sorted({r["n_tokens"] for r in rnd}) == drawn
     assert all(len(r["token_ids"]) == r["n_tokens"] <= r["grid_tokens"] for r in rnd)
-    assert all(len({r["n_tokens"] for r in rnd if r["job"] == j}) == 1 for j in {r["job"] for r in rnd})
+    # one right-padded job per grid length, each line at its text's own drawn length
+    assert {r["job"]: r["grid_tokens"] for r in rnd} == {"2025/random/L8/r0": 8, "2025/random/L16/r0": 16}
+    assert all(r["n_scored"] == r["n_tokens"] - 1 for r in rnd)          # grid-2025 is hc: N - 1 scored
     assert len({job_key(r) for r in rows}) == len(rows)
     assert all(r["protocol_overrides"] == {"max_steps": 2, "max_tokens": 16, "n_texts": 3} for r in rows)
     assert natural[0]["settings"]["preset"] == "grid-2025+overrides" and natural[0]["min_ce_per_token_nats"] > 0
-    assert len(timing["jobs"]) == 1 + len(drawn)
+    assert len(timing["jobs"]) == 1 + 2
     from cramlab.science.reproduce_tables import write_tables
     table = write_tables(tmp_path, "2025", rows)
     assert table["random"]["replicates"][0]["paper"]["lengths"] == drawn
     section = (tmp_path / "results_section_2025.md").read_text()
     assert "NOT the paper's protocol" in section and "pythia-160m" in section
+
+
+def test_2025_random_resumes_per_text_and_runs_the_rest_in_one_padded_job(tiny, tmp_path):
+    """Lines already in the file (here: those an earlier plan wrote, one job per drawn length) are kept and not
+    recomputed; each grid length's other texts run in one job, and they get what the full run gave them."""
+    texts = _texts(tiny, "2025", n_texts=4, max_tokens=16)
+    kw = dict(n_texts=4, max_tokens=16, max_steps=3, texts=texts, sources_2025=("random",), log=lambda m: None)
+    spent = rp.run(tiny, "2025", tmp_path / "spent", **kw, max_seconds=0.0)      # the budget guard still holds
+    assert spent["jobs"] == [] and spent["stopped_by_budget"] == ["2025/random/L8/r0", "2025/random/L16/r0"]
+    rp.run(tiny, "2025", tmp_path / "full", **kw)
+    full = read_results(tmp_path / "full" / "raw_2025.jsonl")
+    jobs = {r["job"] for r in full}
+    assert len(full) == 8 and all(len({r["n_tokens"] for r in full if r["job"] == j}) > 1 for j in jobs)
+    # an earlier run's file: the texts of the two shortest drawn lengths, under that plan's job names
+    short = sorted({r["n_tokens"] for r in full})[:2]
+    kept = [r | {"job": f"2025/random/drawn{r['n_tokens']}/r0"} for r in full if r["n_tokens"] in short]
+    run = tmp_path / "resumed"
+    run.mkdir()
+    (run / "raw_2025.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    timing = rp.run(tiny, "2025", run, **kw)
+    rows = read_results(run / "raw_2025.jsonl")
+    assert rows[:len(kept)] == kept                                      # kept as they were, not rewritten
+    assert sorted(job_key(r) for r in rows) == sorted(job_key(r) for r in full)   # each text once, none lost
+    new = rows[len(kept):]
+    assert timing["skipped_lines"] == len(kept) and sum(j["texts"] for j in timing["jobs"]) == 8 - len(kept)
+    assert {j["job"] for j in timing["jobs"]} == {r["job"] for r in new} <= {"2025/random/L8/r0", "2025/random/L16/r0"}
+    assert all(r["n_tokens"] not in short for r in new)
+    kept_keys = {job_key(r) for r in kept}
+    assert any(job_key(r) in kept_keys for r in full if r["job"] in {j["job"] for j in timing["jobs"]}), \
+        "the case must resume a job that is partly in the file"
+    by_key = {job_key(r): r for r in full}
+    for r in new:          # a smaller padded batch: the same outcome as in the full run's batch
+        ref = by_key[job_key(r)]
+        assert (r["n_tokens"], r["token_ids"], r["steps"], r["teacher_forced_accuracy"], r["grid_tokens"]) == \
+            (ref["n_tokens"], ref["token_ids"], ref["steps"], ref["teacher_forced_accuracy"], ref["grid_tokens"])
+        assert r["final_ce_nats"] == pytest.approx(ref["final_ce_nats"], rel=1e-5)
+    again = rp.run(tiny, "2025", run, **kw)                              # nothing left: every job is skipped
+    assert again["jobs"] == [] and again["skipped_done"] == 2 and len(read_results(run / "raw_2025.jsonl")) == 8
 
 
 def test_budget_guard_starts_no_job_past_the_budget(tiny, tmp_path):

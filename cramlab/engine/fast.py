@@ -4,7 +4,7 @@ Owns: the padded, graph-captured step (`FastStep`), its loop (`fast_loop`), buck
 linear + cross-entropy (`chunked_loss`: the kernels that compute step.token_losses without full logits).
 Does not: define what is optimised (the inputs, the loss, the per-text bookkeeping, AdamW and the retire
 rule are step.py's, shared with the plain loop and grow.py), load models or report.
-Read `cram.py` first: this file changes *how* the step runs, not *what* it computes.
+Read `plain.py` first: this file changes *how* the step runs, not *what* it computes.
 - Static shapes. The batch is padded to a bucket size (64, 32, 16, ...); finished texts stay in their row
   with a zero mask (no loss, no gradient, their best vectors frozen) until the batch fits a smaller
   bucket, then the state is compacted and the step rebuilt.
@@ -176,8 +176,7 @@ class FastStep(GraphedStep):
         return self.g.losses(self.base, self.head, self.mem, chunked=self.chunked)
 
     def _step(self):
-        loss_tok, correct = self.token_losses()
-        loss, acc = loss_tok.mean(1), correct.mean(1)
+        loss, acc = self.g.means(*self.token_losses())      # over each text's own scored positions (step.py)
         live = self.state.update(None, self.mem, loss.detach(), acc, self.step_t, self.active,
                                  freeze_at(self.s))
         torch.where(live, loss, torch.zeros_like(loss)).sum().backward()
@@ -213,7 +212,8 @@ class FastStep(GraphedStep):
 
 def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, callback, indices, bar,
               use_graph: bool | None = None, fused_loss: bool = True, pad: bool | None = None) -> LoopOutcome:
-    """The loop for one group of equal-length texts, padded to buckets and graph-captured on a GPU.
+    """The loop for one group of texts (one length, or right-padded: `cram(mixed_lengths=True)`), padded to
+    buckets and graph-captured on a GPU.
 
     `pad` (default: as `use_graph`) pads the batch to bucket sizes without needing a graph, so that the
     padded rows and the compaction between buckets can be checked on a CPU against the plain loop."""

@@ -6,8 +6,9 @@ validation (settings.py), define the step (step.py: inputs, loss, bookkeeping, A
 with fast.py and grow.py), load models, decode files or search lengths.
 
 `cram()` prepares the frozen token embeddings once, then optimises one set of `n_mem` vectors per text,
-all texts of a length in one batch. Each text has its own vectors and its own AdamW state, so texts in
-a batch do not influence one another.
+all texts of a length in one batch (`mixed_lengths=True`: all texts in one right-padded batch, each text's loss
+and accuracy over its own scored positions: causality makes the padding exact up to float rounding). Each text
+has its own vectors and its own AdamW state, so texts in a batch do not influence one another.
 
 Inputs per text, for the default `sink-first` layout:   [sink] [mem_1 .. mem_k] [t_1 .. t_N]
 (`mem-first` drops the sink, as in both papers. In SmolLM2 position 0 is an attention sink. What a vector
@@ -113,7 +114,7 @@ class CramResult:
 def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=None,
          init_optimizer: OptimizerState | None = None, callback: Callable[[CramProgress], Any] | None = None,
          progress: bool = True, decode: bool = True, text_ids: Sequence[str] | None = None,
-         **overrides) -> list[CramResult]:
+         mixed_lengths: bool = False, **overrides) -> list[CramResult]:
     """Cram each text into its own `n_mem` vectors; return one `CramResult` per text, in input order.
 
     `model` is a `LoadedModel` (from `load_model`) or a bare transformers causal LM.
@@ -122,6 +123,9 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     (`cram(lm, texts, lr=0.1)`), so `CramSettings.from_preset("grid-2025")` or plain keywords both work.
     `init_vectors` warm-starts from given vectors ((k, d) for all, or (B, k, d)); `init_optimizer`
     (an `OptimizerState` with B rows) carries AdamW's moments and schedule position over as well.
+    `mixed_lengths`: texts of different lengths train in one batch, right-padded to the longest (one batch
+    instead of one per length: on a GPU, many small batches cost a step each); results per text as alone,
+    up to the float rounding of other matmul shapes (tests/test_mixed_lengths.py). Decoding stays per length.
     """
     s = (settings or CramSettings()).replace(**overrides) if overrides else (settings or CramSettings())
     lm, tokenizer, spec = unwrap(model)
@@ -146,9 +150,12 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     groups: dict[int, list[int]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(len(row), []).append(i)
+    if mixed_lengths:                                 # one right-padded batch of every length
+        groups = {0: list(range(len(rows)))}
     interrupted = False
     for members in groups.values():
-        group = prepare_group(lm, [rows[i] for i in members], s, sink, warm=None if warm is None else warm[members])
+        group = prepare_group(lm, [rows[i] for i in members], s, sink, warm=None if warm is None else warm[members],
+                              mixed=mixed_lengths)
         opt = None if init_optimizer is None else init_optimizer.rows(torch.tensor(members)).to(group.start.device)
         for i, res in zip(members, _cram_group(lm, tokenizer, group, s, record, text_ids=[ids_of[i] for i in members],
                                                indices=members, opt=opt, callback=callback, progress=progress,
@@ -160,11 +167,11 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
 
 def _cram_group(lm, tokenizer, g: TextGroup, s, record, *, text_ids, indices, opt, callback, progress, decode,
                 skip=False) -> list[CramResult]:
-    """Cram texts of one length together. Returns results in group order.
+    """Cram the texts of one group (one length, or right-padded) together. Returns results in group order.
     `skip`: an earlier group was interrupted; return these texts untrained, marked interrupted."""
     autocast = autocast_for(lm, record["dtype"], g.ids.device)
     with torch.no_grad():
-        baseline_loss, baseline_acc = _means(g.baseline_losses, lm, autocast)
+        baseline_loss, baseline_acc = _means(g, g.baseline_losses, lm, autocast)
     bar = None if skip or not progress else _progress_bar(s.max_steps, len(indices))
     if skip:
         out = LoopOutcome.untrained(g.start)
@@ -179,15 +186,17 @@ def _cram_group(lm, tokenizer, g: TextGroup, s, record, *, text_ids, indices, op
 
     # Finish: evaluate the returned (best) vectors once more, then decode them back.
     with torch.no_grad():
-        final_loss, final_acc = _means(lambda body, head: g.losses(body, head, out.best_mem), lm, autocast)
-    n_scored, results = g.n_scored, []
+        final_loss, final_acc = _means(g, lambda body, head: g.losses(body, head, out.best_mem), lm, autocast)
+    scored = [g.n_scored] * len(indices) if g.row_scored is None else g.row_scored.tolist()
+    results = []
     for r in range(len(indices)):
+        n_scored, n_tokens = scored[r], scored[r] + int(s.protocol == "hc")      # this text's own, unpadded
         fl, fa = float(final_loss[r]), float(final_acc[r])
         bl, ba = float(baseline_loss[r]), float(baseline_acc[r])
         train_acc = out.train_accuracy[r]
         results.append(CramResult(
-            text_index=indices[r], text_id=text_ids[r], n_tokens=g.ids.shape[1], n_mem=s.n_mem,
-            token_ids=g.ids[r].tolist(), steps=out.steps[r], converged=train_acc >= s.target_accuracy,
+            text_index=indices[r], text_id=text_ids[r], n_tokens=n_tokens, n_mem=s.n_mem,
+            token_ids=g.ids[r, :n_tokens].tolist(), steps=out.steps[r], converged=train_acc >= s.target_accuracy,
             teacher_forced_accuracy=fa, baseline_accuracy=ba, baseline_ce_nats=bl * n_scored,
             final_ce_nats=fl * n_scored, baseline_ce_per_token_nats=bl, final_ce_per_token_nats=fl,
             n_scored=n_scored, info_gain_nats=capacity.info_gain_nats(bl * n_scored, fl * n_scored),
@@ -219,7 +228,7 @@ def plain_loop(lm, g: TextGroup, s: CramSettings, opt, autocast, callback, indic
             mem = mem_all[rows].requires_grad_(True)             # this step's leaf: the active texts' vectors
             with autocast:
                 loss_tok, correct = g.losses(body, head, mem, rows)      # the step's forward (step.py)
-            loss, acc = loss_tok.mean(dim=1), correct.mean(dim=1)         # nats per token, accuracy
+            loss, acc = g.means(loss_tok, correct, rows)                  # nats per token, accuracy
             # Remember the best vectors *before* this step changes them (with freeze_converged, texts at
             # the target stay put).
             live = state.update(rows, mem, loss.detach(), acc, step, torch.ones_like(acc, dtype=torch.bool),
@@ -253,17 +262,28 @@ def plain_loop(lm, g: TextGroup, s: CramSettings, opt, autocast, callback, indic
                        seconds=time.perf_counter() - t0, interrupted=interrupted)
 
 
-def _means(losses, lm, autocast):
-    """Per-text mean loss (nats per token) and accuracy of one forward (`losses(body, head)`, step.py's), on the CPU."""
+def _means(g: TextGroup, losses, lm, autocast):
+    """Per-text mean loss (nats per token) and accuracy of one forward (`losses(body, head)`, step.py's), on the CPU,
+    over each text's own scored positions (`TextGroup.means`)."""
     with autocast:
         loss_tok, correct = losses(base(lm), lm.get_output_embeddings())
-    return loss_tok.mean(1).cpu(), correct.mean(1).cpu()
+    return tuple(x.cpu() for x in g.means(loss_tok, correct))
 
 
 def _decode_into(lm, tokenizer, results, g: TextGroup, vectors, s, sink_token):
-    first = g.ids[:, 0] if s.protocol == "hc" else None
+    """Greedy decode of each text from its vectors, one batch per text length (a padded group's texts differ)."""
+    by_length: dict[int, list[int]] = {}
+    for r, res in enumerate(results):
+        by_length.setdefault(res.n_tokens, []).append(r)
+    for n_tokens, members in by_length.items():
+        idx = torch.tensor(members, device=g.ids.device)
+        _decode_rows(lm, tokenizer, [results[r] for r in members], g.ids[idx, :n_tokens], vectors[idx], s, sink_token)
+
+
+def _decode_rows(lm, tokenizer, results, ids, vectors, s, sink_token):
+    first = ids[:, 0] if s.protocol == "hc" else None
     prefix = prefix_embeddings(lm, vectors, layout=s.layout, sink_token_id=sink_token, first_token_ids=first)
-    n_new = g.ids.shape[1] - (1 if first is not None else 0)
+    n_new = ids.shape[1] - (1 if first is not None else 0)
     out = greedy_from_embeddings(lm, prefix, n_new).cpu()
     if first is not None:
         out = torch.cat([first.view(-1, 1).cpu(), out], dim=1)

@@ -1,22 +1,21 @@
-"""The step, defined once: what the three schedulers (plain: cram.py, fast: fast.py, grow: grow.py) share.
+"""The step, defined once: what the three schedulers (plain: plain.py, fast: fast.py, grow: grow.py) share.
 
-Owns: the sink token of a run (`sink_token_id`), `TextGroup` (one batch of equal-length texts: frozen
-embeddings, the inputs of each layout, the scored positions of each protocol, start vectors, the no-vector
-baseline's inputs), the forward + per-token loss and accuracy (`scored_losses`, `token_losses`),
-`initial_vectors` (seeded per text), `TextState` (per-text bookkeeping kept on the device: best-so-far
-vectors, accuracy and loss, the minimum loss, steps, non-finite steps), `adamw_update` (AdamW with a
-learning rate and a step count per text), the retire rule (`stop_codes`: one definition for the host
-checks and for grow's in-graph checks; `check` runs it at a check), `LoopOutcome`, `CramProgress`,
-`ENGINE_SUPPORT` (which engine honours or refuses which setting: the engine contract) and model helpers.
-Does not: schedule (which texts run together, when a graph is captured, when a text grows: the three
-schedulers), load models, decode or report. The chunked loss kernels are fast.py's (passed in as `chunked`).
+Owns: the sink token of a run (`sink_token_id`), `TextGroup` (one batch of texts, of one length or right-padded
+(`mixed`): frozen embeddings, the inputs of each layout, the scored positions of each protocol, start vectors, the
+no-vector baseline's inputs, per-text means over each text's own scored positions), the forward + per-token loss and
+accuracy (`scored_losses`, `token_losses`), `initial_vectors` (seeded per text), `TextState` (per-text bookkeeping
+kept on the device: best-so-far vectors, accuracy and loss, the minimum loss, steps, non-finite steps), `adamw_update`
+(AdamW with a learning rate and a step count per text), the retire rule (`stop_codes`: one definition for the host
+checks and for grow's in-graph checks; `check` runs it at a check), `LoopOutcome`, `CramProgress`, `ENGINE_SUPPORT`
+(which engine honours or refuses which setting: the engine contract) and model helpers. Does not: schedule (which
+texts run together, when a graph is captured, when a text grows: the three schedulers), load models, decode or report.
+The chunked loss kernels are fast.py's (passed in as `chunked`).
 
-Why AdamW is written here instead of taken from torch.optim: every text is its own optimisation
-problem with its own place in the learning-rate schedule (progressive cramming carries a text's
-moments and schedule position from one length to the next, and texts converge at different steps),
-and a text that reached its target on this step's forward must not move. torch.optim.AdamW takes one
-learning rate and one step count per parameter; `adamw_update` is its update with both per text, and
-`tests/test_step.py` checks it against torch.optim.AdamW step by step, bit for bit (torch.equal).
+Why AdamW is written here, not taken from torch.optim: every text is its own optimisation problem with its own place
+in the learning-rate schedule (progressive cramming carries a text's moments and schedule position from one length to
+the next; texts converge at different steps), and a text that reached its target on this step's forward must not move;
+torch.optim.AdamW takes one learning rate and step count per parameter. `tests/test_step.py` checks `adamw_update`
+against torch.optim.AdamW step by step, bit for bit (torch.equal).
 """
 from __future__ import annotations
 
@@ -54,7 +53,8 @@ def sink_token_id(s: CramSettings, spec=None) -> int:
 
 @dataclass
 class TextGroup:
-    """Texts of one length, ready to train: everything the step needs that never changes."""
+    """Texts ready to train, of one length or right-padded (`prepare_group(mixed=True)`; exact by causality: tokens
+    after a text's end never change its scored logits, and `means` leaves them out): what never changes."""
     ids: torch.Tensor            # (B, N) token ids
     text_emb: torch.Tensor       # (B, N, d) frozen input embeddings
     sink_emb: torch.Tensor       # (B, 1, d) the sink token's embedding (in the inputs only under sink-first)
@@ -63,6 +63,7 @@ class TextGroup:
     targets: torch.Tensor        # (B, S) the scored tokens
     first_pos: int               # position whose logits predict targets[:, 0]
     start: torch.Tensor          # (B, k, d) float32 start vectors
+    row_scored: torch.Tensor | None = None   # (B,) scored tokens of each row when padded; None: all n_scored
 
     @property
     def n_scored(self) -> int:
@@ -72,15 +73,23 @@ class TextGroup:
         """Rows `idx` (a LongTensor, repeats allowed: the fast engine's padding) as a group of their own."""
         return dataclasses.replace(self, ids=self.ids[idx], text_emb=self.text_emb[idx].contiguous(),
                                    sink_emb=self.sink_emb[:1].expand(len(idx), -1, -1).contiguous(),
-                                   targets=self.targets[idx].contiguous(), start=self.start[idx])
+                                   targets=self.targets[idx].contiguous(), start=self.start[idx],
+                                   row_scored=None if self.row_scored is None else self.row_scored[idx])
+
+    def means(self, loss_tok, correct, rows=None):
+        """Per-text mean loss (nats per token) and accuracy, (b,) each, of a forward of rows `rows` (None: all)
+        over each text's own scored positions. Equal lengths: the plain mean (bit for bit as before)."""
+        if self.row_scored is None:
+            return loss_tok.mean(1), correct.mean(1)
+        n = _get(self.row_scored, rows)[:, None]
+        return tuple(torch.where(torch.arange(x.shape[1], device=x.device) < n, x, 0.0).sum(1) / n[:, 0]
+                     for x in (loss_tok, correct))
 
     def inputs(self, mem: torch.Tensor, rows=None) -> torch.Tensor:
         """[sink] [mem] [text] embeddings of the given rows (all rows: None)."""
         text = self.text_emb if rows is None else self.text_emb[rows]
-        parts = [mem.to(text.dtype), text]
-        if self.with_sink:
-            parts.insert(0, self.sink_emb[: text.shape[0]])
-        return torch.cat(parts, dim=1)
+        sink = [self.sink_emb[: text.shape[0]]] if self.with_sink else []
+        return torch.cat(sink + [mem.to(text.dtype), text], dim=1)
 
     def losses(self, body, head, mem, rows=None, chunked=None):
         """The step's forward at vectors `mem`: per-token loss (nats) and 1.0 where the argmax is right, (b, S)."""
@@ -112,11 +121,14 @@ def token_losses(head, hidden, targets, chunked=None):
             (logits.argmax(-1) == targets).float())
 
 
-def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int, warm=None) -> TextGroup:
-    """Embed the texts once, pick the scored positions, draw (or take) the start vectors."""
+def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int, warm=None,
+                  mixed: bool = False) -> TextGroup:
+    """Embed the texts once, pick the scored positions, draw (or take) the start vectors. `mixed`: rows may
+    differ in length; each is right-padded with its own last token (never scored) to the longest."""
     embed = lm.get_input_embeddings()
     device = embed.weight.device
-    ids = torch.tensor(rows, dtype=torch.long, device=device)
+    longest = max(len(r) for r in rows)
+    ids = torch.tensor([r + r[-1:] * (longest - len(r)) for r in rows] if mixed else rows, device=device)
     n_texts = ids.shape[0]
     n_sink = int(s.layout == "sink-first")
     # Scored positions: position p predicts the token at p + 1. `pc` starts at the last vector.
@@ -131,8 +143,9 @@ def prepare_group(lm, rows: list[list[int]], s: CramSettings, sink_token_id: int
     else:
         start = torch.stack([initial_vectors(row, s, d, std) for row in rows]).to(device)
     targets = ids if s.protocol == "pc" else ids[:, 1:]
+    row_scored = torch.tensor([len(r) for r in rows], device=device) - int(s.protocol == "hc") if mixed else None
     return TextGroup(ids=ids, text_emb=text_emb, sink_emb=sink_emb, with_sink=bool(n_sink), protocol=s.protocol,
-                     targets=targets, first_pos=first_pos, start=start)
+                     targets=targets, first_pos=first_pos, start=start, row_scored=row_scored)
 
 
 def initial_vectors(row: list[int], s: CramSettings, d: int, std) -> torch.Tensor:
@@ -171,10 +184,10 @@ def adamw_update(param: torch.Tensor, grad: torch.Tensor, opt: OptimizerState, s
     param, grad, opt.exp_avg, opt.exp_avg_sq: (b, k, d); opt.steps, live: (b,). Bit for bit torch's
     single-tensor AdamW (the CPU default; a test compares with `torch.equal`): p ← p·(1 − lr·wd),
     m ← lerp(m, g, 1−β1), v ← β2·v + (1−β2)·g·g, p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + ε).
-    Why it matters: training amplifies a last-bit difference into a different step count within ~50
-    steps, so "the same figures as torch" needs the same roundings: torch computes the per-step scalars
-    in Python floats (float64) and rounds each once to float32 inside its kernels, and so do we (per text,
-    as float64 tensors, so that the fast engine can still capture this in a CUDA graph).
+    Why it matters: training amplifies a last-bit difference into a different step count within ~50 steps, so
+    "the same figures as torch" needs the same roundings: torch computes the per-step scalars in Python floats
+    (float64) and rounds each once to float32 inside its kernels, and so do we (per text, as float64 tensors, so
+    that the fast engine can still capture this in a CUDA graph).
     """
     beta1, beta2 = s.betas
     live3 = live[:, None, None]
@@ -214,20 +227,17 @@ class TextState:
         for name, value, dtype in self.FRESH:
             setattr(self, name, torch.full((b,), value, dtype=dtype, device=dev))
         self.best_mem = start.detach().clone()
-        self.loss = torch.zeros(b, device=dev)                              # of the last forward
-        self.acc = torch.zeros(b, device=dev)
+        self.loss, self.acc = torch.zeros(b, device=dev), torch.zeros(b, device=dev)   # of the last forward
 
     @torch.no_grad()
     def restart(self, rows: torch.Tensor, start: torch.Tensor) -> None:
         """A fresh record for the rows where the bool mask `rows` is set, from vectors `start` (grow: a text
         that moves on to its next length); the other rows keep theirs."""
         for name, value, _ in self.FRESH:
-            t = getattr(self, name)
-            t.copy_(torch.where(rows, value, t))
+            getattr(self, name).copy_(torch.where(rows, value, getattr(self, name)))
         self.best_mem.copy_(torch.where(rows[:, None, None], start, self.best_mem))
 
-    TENSORS = ("best_acc", "best_loss", "min_loss", "best_mem", "last_better", "steps_done", "failed_at",
-               "loss", "acc")
+    TENSORS = ("best_acc", "best_loss", "min_loss", "best_mem", "last_better", "steps_done", "failed_at", "loss", "acc")
 
     @torch.no_grad()
     def update(self, rows, mem, loss, acc, step, trained, freeze_at: float | None) -> torch.Tensor:
@@ -323,24 +333,22 @@ class LoopOutcome:
     @classmethod
     def untrained(cls, start: torch.Tensor, reason: str = "interrupted") -> LoopOutcome:
         n = start.shape[0]
-        return cls(best_mem=start, steps=[0] * n, failed_step=[None] * n, stop_reasons=[reason] * n,
-                   histories=[[] for _ in range(n)], train_accuracy=[float("nan")] * n,
-                   min_loss_per_token_nats=[float("nan")] * n, optimizer=None, seconds=0.0,
-                   interrupted=reason == "interrupted")
+        return cls(best_mem=start, steps=[0] * n, failed_step=[None] * n, stop_reasons=[reason] * n, optimizer=None,
+                   histories=[[] for _ in range(n)], train_accuracy=[float("nan")] * n, seconds=0.0,
+                   min_loss_per_token_nats=[float("nan")] * n, interrupted=reason == "interrupted")
 
 
 #: Public keywords besides the settings: of `cram()`, and of `search.progressive()`.
-CRAM_KEYWORDS = ("init_vectors", "init_optimizer", "callback", "progress", "decode", "text_ids")
+CRAM_KEYWORDS = ("init_vectors", "init_optimizer", "callback", "progress", "decode", "text_ids", "mixed_lengths")
 PROGRESSIVE_KEYWORDS = ("max_tokens", "start", "step_tokens", "keep_trajectory", "callback")
 _SEARCH_ONLY = ("start_tokens", "step_tokens", "carry_optimizer", "max_total_steps")
 
 
 def _contract() -> dict[str, dict[str, str]]:
-    """The engine contract (tests/test_conformance.py reads and checks it). Per scheduler, every `CramSettings`
-    field and public keyword is `honoured` (the suite asserts the same results as `plain`), `refused: ...`
-    (a one-line BadInputError naming the engine and the setting) or `not read: ...` (with the reason).
-    `plain`: cram(engine="plain") and progressive's per-length loop over it; `fast`: cram(engine="fast");
-    `grow`: progressive(engine="fast")."""
+    """The engine contract (tests/test_conformance.py checks it): per scheduler, every `CramSettings` field and public
+    keyword is `honoured` (same results as `plain`), `refused: ...` (a one-line BadInputError naming the engine and the
+    setting) or `not read: ...` (with the reason). `plain`: cram(engine="plain") and progressive's per-length loop over
+    it; `fast`: cram(engine="fast") (both honour `mixed_lengths`); `grow`: progressive(engine="fast")."""
     fields = [f.name for f in dataclasses.fields(CramSettings)]
     plain = {name: "honoured" for name in fields + list(CRAM_KEYWORDS + PROGRESSIVE_KEYWORDS)}
     plain["threshold"] = "not read: grid_search's Max rule, the same for every engine"
@@ -391,10 +399,7 @@ class GraphedStep:
 
     def run(self, n_steps: int):
         for _ in range(n_steps):
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self._step()
+            self.graph.replay() if self.graph is not None else self._step()
 
     def _step(self):
         raise NotImplementedError
@@ -432,9 +437,8 @@ def autocast_for(lm, dtype, device):
 
 
 def resolve_engine(engine: str, lm) -> str:
-    if engine == "auto":
-        return "fast" if lm.get_input_embeddings().weight.device.type == "cuda" else "plain"
-    return engine
+    on_cuda = lm.get_input_embeddings().weight.device.type == "cuda"
+    return ("fast" if on_cuda else "plain") if engine == "auto" else engine
 
 
 def _get(t, rows):
@@ -442,7 +446,4 @@ def _get(t, rows):
 
 
 def _put(t, rows, value):
-    if rows is None:
-        t.copy_(value)
-    else:
-        t[rows] = value
+    t.copy_(value) if rows is None else t.index_put_((rows,), value)

@@ -9,14 +9,17 @@ vectors), the `timing_<paper>.json` record and the budget guard. Does not own: t
 (cramlab.engine.plain / cramlab.science.search: only `cram` and `progressive` are called), the settings or presets
 (cramlab.engine.settings), the tables (cramlab.science.reproduce_tables), the command line (cramlab.cli.reproduce).
 
-A job is one batched engine call: 2025 natural = all texts at one grid length; 2025 random = all random
-texts of one DRAWN length (their code draws each text's length uniformly in [2, L] and the Max is grouped
-by that drawn length, so texts of every grid length L that drew the same length share one batch);
-2026 = one (layout, protocol, replicate) progressive run over all texts. A job counts as done when every
-one of its line keys (`results_file.job_key`) is in the file, so a rerun skips it.
+A job is one batched engine call: 2025 natural = all texts at one grid length; 2025 random = the random texts
+of one grid length L (their code draws each text's length uniformly in [2, L]; the Max is grouped by that drawn
+length in the tables), crammed in ONE right-padded batch (`cram(mixed_lengths=True)`: one batch instead of one
+per drawn length, each text scored over its own tokens); 2026 = one (layout, protocol, replicate) progressive run
+over all texts. A job counts as done when every one of its line keys (`results_file.job_key`, one per text) is in
+the file, so a rerun skips it; a random-text job with some of its texts already there (e.g. lines of an earlier
+plan that ran one job per drawn length) runs only the others.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -57,6 +60,12 @@ class Job:
     settings: CramSettings | None = None
     replicate: int = 0
     grid_tokens: dict = field(default_factory=dict)  # text_id -> nominal grid length (random text)
+    mixed: bool = False            # texts of different lengths in one right-padded batch (random text)
+
+    def without(self, have: set) -> Job:
+        """This job with only the texts whose line keys are not in `have`."""
+        todo = [i for i, k in enumerate(self.keys) if k not in have]
+        return dataclasses.replace(self, keys=[self.keys[i] for i in todo], texts=[self.texts[i] for i in todo])
 
 
 def paper_settings(paper: str, *, on_gpu: bool, max_steps: int | None = None, setting: str = "mem-first/pc",
@@ -124,7 +133,8 @@ def _key(model, source, s, n_tokens, text_id):
 
 def plan_2025(texts: dict, model: str, s0: CramSettings, replicates: int, sources=("natural", "random")) -> list[Job]:
     """Natural text: one job per (replicate, grid length), lengths ascending (the stop rule is applied while
-    running). Random text: one job per (replicate, drawn length), drawn lengths ascending."""
+    running). Random text: one job per (replicate, grid length L), its texts of every drawn length in one padded
+    batch (`Job.mixed`), L ascending."""
     from cramlab.models.texts import Text
     jobs = []
     natural = [Text(**t) for t in texts["natural"]]
@@ -137,19 +147,12 @@ def plan_2025(texts: dict, model: str, s0: CramSettings, replicates: int, source
                 jobs.append(Job(f"2025/natural/L{n}/r{r}", "grid", "natural",
                                 [_key(model, "natural", s, n, t.text_id) for t in cut], cut, s, r))
         if "random" in sources and "random" in texts:
-            by_drawn: dict[int, list] = {}
-            nominal = {}
-            for grid_n, rows in texts["random"].items():
-                for t in rows:
-                    t = Text(**t)
-                    t = Text(t.source, f"{t.text_id}@L{grid_n}{tag}", t.n_tokens, t.token_ids, t.text)
-                    by_drawn.setdefault(t.n_tokens, []).append(t)
-                    nominal[t.text_id] = int(grid_n)
-            for d in sorted(by_drawn):
-                group = by_drawn[d]
-                jobs.append(Job(f"2025/random/drawn{d}/r{r}", "grid", "random",
-                                [_key(model, "random", s, d, t.text_id) for t in group], group, s, r,
-                                {t.text_id: nominal[t.text_id] for t in group}))
+            for grid_n in sorted(texts["random"], key=int):
+                group = [Text(t.source, f"{t.text_id}@L{grid_n}{tag}", t.n_tokens, t.token_ids, t.text)
+                         for t in (Text(**d) for d in texts["random"][grid_n])]
+                jobs.append(Job(f"2025/random/L{grid_n}/r{r}", "grid", "random",
+                                [_key(model, "random", s, t.n_tokens, t.text_id) for t in group], group, s, r,
+                                {t.text_id: int(grid_n) for t in group}, mixed=True))
     return jobs
 
 
@@ -172,7 +175,7 @@ def plan_2026(texts: dict, model: str, on_gpu: bool, replicates: int, settings=S
 
 def run_grid_job(lm, job: Job, common: dict) -> list[dict]:
     from cramlab.engine.plain import cram
-    results = cram(lm, job.texts, job.settings, progress=False)
+    results = cram(lm, job.texts, job.settings, progress=False, mixed_lengths=job.mixed)
     lines = []
     for res in results:
         d = res.to_dict()
@@ -301,7 +304,8 @@ def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None 
                   sweep_settings=run_settings)
     timing = dict(paper=paper, device=device, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   command="cramlab " + " ".join(sys.argv[1:]), model=model, model_dtype=lm.spec.dtype, n_jobs=len(jobs),
-                  texts_seconds=t_texts, jobs=[], skipped_done=0, stopped_by_budget=[], protocol_overrides=overrides)
+                  texts_seconds=t_texts, jobs=[], skipped_done=0, skipped_lines=0, stopped_by_budget=[],
+                  protocol_overrides=overrides)
     stopped_sources: set = set()      # (source, replicate) whose grid hit a length where every text failed
     last_seconds: dict[str, float] = {}
     for i, job in enumerate(jobs, 1):
@@ -311,8 +315,11 @@ def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None 
             continue
         if (job.source, job.replicate) in stopped_sources and job.kind == "grid" and job.source == "natural":
             continue
+        if job.mixed:                 # keys are per text: run only the texts not in the file yet
+            n_all, job = len(job.keys), job.without(have)
+            timing["skipped_lines"] += n_all - len(job.keys)
         elapsed = time.perf_counter() - t_start
-        kind = job.name.rsplit("/", 2)[0]
+        kind = "/".join(job.name.split("/")[:2])
         estimate = last_seconds.get(kind, max(last_seconds.values(), default=0.0))   # a new kind: the longest so far
         if max_seconds is not None and elapsed + estimate > max_seconds:
             timing["stopped_by_budget"].append(job.name)

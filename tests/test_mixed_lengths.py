@@ -1,0 +1,119 @@
+"""`cram(mixed_lengths=True)`: texts of different lengths crammed in ONE right-padded batch (step.TextGroup's
+`row_scored` and `means`), on the tiny model in float32 on the CPU.
+
+Why not bit for bit: a padded text runs through attention and matmuls of another sequence length than alone, which
+round its per-token losses differently in the last bit (measured here: the first step's gradient differs by at most
+9e-8 on |g| ~ 0.6); training at lr 1.0 amplifies that to at most 3.4e-5 on |v| ~ 9 after 40 steps (3.7e-6 of the
+largest |v|). The tests allow 1e-4 of the largest |v|, the fast engine's tolerance in tests/test_conformance.py.
+What is exact, and asserted exactly: the masked mean itself, a text whose row needs no padding (the longest), one
+text in mixed mode against the default, and every discrete outcome (steps, stop reasons, accuracies, decodes).
+"""
+import pytest
+import torch
+
+from cramlab.engine.decode import decode
+from cramlab.engine.plain import cram
+from cramlab.engine.settings import CramSettings
+from cramlab.engine.step import prepare_group
+from cramlab.models.texts import get_texts
+
+LENGTHS = (5, 9, 12)
+KW = dict(max_steps=40, check_every=5, lr=1.0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def rows(tiny):
+    """Texts of 5, 9 and 12 tokens that start with 5, 4 and 3 tokens the model generates from a random vector
+    (reachable: the 5-token text converges) and go on with natural text (which the tiny model does not fit)."""
+    std = tiny.model.get_input_embeddings().weight.float().std().item()
+    v = torch.randn(3, 1, tiny.spec.d, generator=torch.Generator().manual_seed(0)) * std * 20
+    made = [d.token_ids for d in decode(tiny, v, max(LENGTHS))]
+    natural = [t.token_ids for t in get_texts(tiny.tokenizer, "unseen", max(LENGTHS), n_texts=3, seed=1)]
+    return [m[:k] + t[:n - k] for m, t, k, n in zip(made, natural, (5, 4, 3), LENGTHS)]
+
+
+def outcome(r):
+    """Everything discrete (and the accuracies, which are counts over the scored tokens) of one result."""
+    return (r.n_tokens, r.token_ids, r.n_scored, r.steps, r.stop_reason, r.converged, r.teacher_forced_accuracy,
+            r.baseline_accuracy, r.train_accuracy, r.greedy_exact, r.first_mismatch, r.decoded_text,
+            [(h[0], h[2]) for h in r.history])
+
+
+def assert_close(x, y, tol=1e-4):
+    assert float((x - y).abs().max()) <= tol * max(1.0, float(x.abs().max())), float((x - y).abs().max())
+
+
+@pytest.mark.parametrize("protocol", ["pc", "hc"])
+def test_padded_means_score_each_text_over_its_own_tokens(tiny, rows, protocol):
+    """Known answer: per-token losses 1, 2, 3, ... give each text the mean of its own first n_scored values, and
+    the padded positions get no gradient."""
+    s = CramSettings(protocol=protocol)
+    g = prepare_group(tiny.model, rows, s, 0, mixed=True)
+    hc = int(protocol == "hc")
+    assert g.row_scored.tolist() == [n - hc for n in LENGTHS] and g.ids.shape == (3, 12)
+    assert [g.ids[i, :n].tolist() for i, n in enumerate(LENGTHS)] == rows
+    assert g.ids[0, 5:].tolist() == [rows[0][-1]] * 7                           # padded with its own last token
+    loss_tok = torch.arange(1.0, 1.0 + g.n_scored).repeat(3, 1).requires_grad_(True)
+    correct = (torch.arange(g.n_scored) % 2 == 0).float().repeat(3, 1)           # right at 1st, 3rd, 5th, ...
+    loss, acc = g.means(loss_tok, correct)
+    n = torch.tensor([float(k - hc) for k in LENGTHS])
+    assert torch.equal(loss, (n + 1) / 2)                                        # mean of 1..n
+    assert torch.equal(acc, torch.ceil(n / 2) / n)
+    loss.sum().backward()
+    assert torch.equal(loss_tok.grad != 0, torch.arange(g.n_scored) < n[:, None])
+    pick = torch.tensor([2, 0])                                                   # a forward of rows 2 and 0
+    assert torch.equal(g.means(loss_tok[pick], correct[pick], pick)[0], loss[pick])
+    assert prepare_group(tiny.model, rows[:1], s, 0).row_scored is None          # default: no mask at all
+
+
+@pytest.mark.parametrize("engine", ["plain", "fast"])
+@pytest.mark.parametrize("protocol", ["pc", "hc"])
+def test_a_mixed_batch_gives_each_text_what_it_gets_alone(tiny, rows, protocol, engine):
+    kw = KW | dict(protocol=protocol, engine=engine)
+    mixed = cram(tiny, rows, mixed_lengths=True, **kw)
+    alone = [cram(tiny, [r], **kw)[0] for r in rows]
+    hc = int(protocol == "hc")
+    assert [r.n_scored for r in mixed] == [n - hc for n in LENGTHS] and [len(r.token_ids) for r in mixed] == [5, 9, 12]
+    assert [r.stop_reason for r in mixed] == ["converged", "max_steps", "max_steps"]   # the case retires one text
+    for m, a in zip(mixed, alone):
+        assert outcome(m) == outcome(a)
+        assert_close(a.vectors, m.vectors)
+        assert m.final_ce_nats == pytest.approx(a.final_ce_nats, rel=1e-5)
+        assert m.baseline_ce_nats == pytest.approx(a.baseline_ce_nats, rel=1e-6)
+        assert m.final_ce_nats == pytest.approx(m.final_ce_per_token_nats * m.n_scored, rel=1e-12)
+        assert [h[1] for h in m.history] == pytest.approx([h[1] for h in a.history], rel=1e-5)
+    # the longest text needs no padding: its row computes exactly what it computes alone
+    assert torch.equal(mixed[2].vectors, alone[2].vectors)
+    assert mixed[2].final_ce_nats == alone[2].final_ce_nats
+
+
+def test_one_text_in_mixed_mode_is_the_default_bit_for_bit(tiny, rows):
+    """The masked mean of an unpadded row is the plain mean: nothing changes but the flag."""
+    for engine in ("plain", "fast"):
+        a = cram(tiny, [rows[1]], engine=engine, **KW)[0]
+        m = cram(tiny, [rows[1]], engine=engine, mixed_lengths=True, **KW)[0]
+        assert torch.equal(a.vectors, m.vectors)
+        assert {k: v for k, v in a.to_dict().items() if k != "seconds"} == \
+            {k: v for k, v in m.to_dict().items() if k != "seconds"}
+
+
+def test_fast_bucket_padding_and_compaction_with_mixed_lengths(tiny, rows, monkeypatch):
+    """The fast engine's GPU arrangement on the CPU: 3 texts padded to a bucket of 4 rows (a dead copy of the
+    first), compacted to 2 when the 5-token text retires; same results as the plain loop in mixed mode."""
+    import functools
+
+    import cramlab.engine.fast as fast_module
+    sizes = []
+    original = fast_module.FastStep.__init__
+
+    def spy(self, lm, g, *args, **kwargs):
+        sizes.append((g.text_emb.shape[0], g.row_scored.tolist()))
+        original(self, lm, g, *args, **kwargs)
+    plain = cram(tiny, rows, mixed_lengths=True, engine="plain", **KW)
+    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, pad=True))
+    monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
+    fast = cram(tiny, rows, mixed_lengths=True, engine="fast", **KW)
+    assert sizes == [(4, [5, 9, 12, 5]), (2, [9, 12])]
+    for p, f in zip(plain, fast):
+        assert outcome(p) == outcome(f)
+        assert_close(p.vectors, f.vectors)
