@@ -259,13 +259,15 @@ def query_tokens(settings) -> int:
 
 def _cram(model, token_rows: list[list[int]], n_mem: int, settings: PocSettings, text_ids: list[str]):
     """The one call to `cramlab.engine.plain.cram` in this module. `settings.preset` picks a `CramSettings` preset
-    (cramlab.engine.settings); `settings.cram` fields override it."""
+    (cramlab.engine.settings); `settings.cram` fields override it. Chunks of different lengths (every record's last
+    chunk is shorter) are crammed in one right-padded batch (`mixed_lengths`), not one batch per length."""
     from cramlab.engine.plain import cram
     kwargs = dict(settings.cram)
     progress = kwargs.pop("progress", False)
     from cramlab.engine.settings import CramSettings
     base = CramSettings.from_preset(settings.preset) if settings.preset else None
-    return cram(model, token_rows, base, n_mem=n_mem, decode=False, text_ids=text_ids, progress=progress, **kwargs)
+    return cram(model, token_rows, base, n_mem=n_mem, decode=False, text_ids=text_ids, progress=progress,
+                mixed_lengths=True, **kwargs)
 
 
 def _decode_batch(model, vectors: torch.Tensor, results) -> list[list[int]]:
@@ -283,10 +285,10 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
     from cramlab.engine.decode import first_mismatch
     spec = model.spec
     records: list[dict | None] = [None] * len(planned)
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i, p in enumerate(planned):
-        groups.setdefault((p.n_mem, len(p.token_ids)), []).append(i)
-    for (n_mem, n_tokens), members in groups.items():
+        groups.setdefault(p.n_mem, []).append(i)
+    for n_mem, members in groups.items():
         t0 = time.perf_counter()
         results = _cram(model, [planned[i].token_ids for i in members], n_mem, settings,
                         [planned[i].doc.doc_id for i in members])
@@ -294,9 +296,15 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
         vectors = torch.stack([r.vectors for r in results])                        # (b, k, d) float32
         exact, mismatch, decode_s = {}, {}, 0.0
         changed = changed_in_model_dtype(vectors, spec.dtype)
+        by_length: dict[int, list[int]] = {}              # greedy decoding runs per length
+        for j, r in enumerate(results):
+            by_length.setdefault(r.n_tokens, []).append(j)
         for precision in PRECISIONS:
             t0 = time.perf_counter()
-            decoded = _decode_batch(model, round_vectors(vectors, precision), results)
+            rounded, decoded = round_vectors(vectors, precision), [None] * len(results)
+            for js in by_length.values():
+                for j, row in zip(js, _decode_batch(model, rounded[js], [results[j] for j in js])):
+                    decoded[j] = row
             if precision == "float32":
                 decode_s = (time.perf_counter() - t0) / len(members)
                 mismatch = {j: first_mismatch(row, r.token_ids) for j, (row, r) in enumerate(zip(decoded, results))}
@@ -313,9 +321,9 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
                 "text_id": p.doc.doc_id, "group": p.doc.group, "kind": "document", "record_id": p.record_id,
                 "chunk": p.chunk, "n_chunks": p.n_chunks, "content_sha256": p.doc.sha256, "encoding": p.doc.encoding,
                 "model": spec.name, "source": "poc", "layout": r.settings.get("layout"),
-                "protocol": r.settings.get("protocol"), "n_mem": n_mem, "n_tokens": n_tokens,
+                "protocol": r.settings.get("protocol"), "n_mem": n_mem, "n_tokens": r.n_tokens,
                 "n_tokens_document": p.n_tokens_document,
-                "truncated_tokens": p.n_tokens_document - n_tokens if settings.n_tokens else 0,
+                "truncated_tokens": p.n_tokens_document - r.n_tokens if settings.n_tokens else 0,
                 "chars_document": len(p.doc.text), "chars": len(p.text),
                 "tokens_per_char": p.n_tokens_document / max(1, len(p.doc.text)),
                 "baseline_ce_per_token_nats": r.baseline_ce_per_token_nats,
@@ -323,7 +331,7 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
                 "teacher_forced_accuracy": r.teacher_forced_accuracy, "steps": r.steps, "converged": r.converged,
                 "stop_reason": r.stop_reason, "decoded_text": texts[j], "text": p.text,
                 "bytes": text_bytes(p.text) | {
-                    "token_ids": token_id_bytes(n_tokens, spec.vocab_size), "lm": math.ceil(bits / 8),
+                    "token_ids": token_id_bytes(r.n_tokens, spec.vocab_size), "lm": math.ceil(bits / 8),
                     **{f"vectors_{q}": vector_bytes(n_mem, spec.d, q) for q in PRECISIONS}},
                 "bits_lm": bits, "exact_by_precision": by_precision, "model_dtype": spec.dtype,
                 "changed_fraction_in_model_dtype": {q: changed[q][j] for q in PRECISIONS},
