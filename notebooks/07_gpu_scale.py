@@ -1,20 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       layouts:
-#       - sink-first
-#       lengths:
-#       - 6
-#       lr: 0.1
-#       max_steps: 100
-#       n_texts: 2
-#       out: ''
-#       progressive_max_steps: 80
-#       progressive_max_tokens: 12
-#       progressive_step_tokens: 6
-#       protocols:
-#       - pc
 #     smoke_parameters:
 #       layouts:
 #       - sink-first
@@ -72,8 +58,9 @@ from cramlab.science.sweep import (
 )
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 models = ["smollm2-135m"]                 # the first one is the widget's default; more run one after another
@@ -92,8 +79,14 @@ progressive_step_tokens = None            # None: the progressive-2026 preset's 
 progressive_max_steps = None              # None: the preset's 1000 steps per length; else an override
 out = "../runs/07_gpu_scale/results.jsonl"  # resumable (run again after a stop); empty: a temp file
 seed = 0
-fast = False
+fast = False                              # True: the minutes-long CPU budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    layouts, protocols, lengths, n_texts, max_steps, lr, out = ["sink-first"], ["pc"], [6], 2, 100, 0.1, ""
+    progressive_max_tokens, progressive_step_tokens, progressive_max_steps = 12, 2, 80
 
 # %% [markdown]
 # ## 1. The machine
@@ -292,30 +285,62 @@ exercises.check_progressive_mean(answer_3, last);
 # %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: one line per model x source x layout x protocol x n_mem x length x text
-# (or count them: len(open(out).readlines()) once the sweep is done)
-answer_1 = len(models) * 1 * len(layouts) * len(protocols) * 1 * len(lengths) * n_texts
-exercises.check_n_jobs(answer_1, config);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: one line per model x source x layout x protocol x n_mem x length x text
+# # (or count them: len(open(out).readlines()) once the sweep is done)
+# answer_1 = len(models) * 1 * len(layouts) * len(protocols) * 1 * len(lengths) * n_texts
+# exercises.check_n_jobs(answer_1, config);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: gain tokens / L_max, on a row where some text did not fit (else there is no gain to average)
-import math
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: gain tokens / L_max, on a row where some text did not fit (else there is no gain to average)
+# import math
+#
+# row = next((r for r in rows if r.gain_tokens is not None and math.isfinite(r.gain_tokens)), None)
+# if row is None:
+#     print("every text fit in every row of this run: no gain, no utilisation (use longer lengths)")
+# else:
+#     answer_2 = row.gain_tokens / row.capacity_tokens
+#     exercises.check_utilisation_of_row(answer_2, row);
+# ```
+#
+# </details>
 
-row = next((r for r in rows if r.gain_tokens is not None and math.isfinite(r.gain_tokens)), None)
-if row is None:
-    print("every text fit in every row of this run: no gain, no utilisation (use longer lengths)")
-else:
-    answer_2 = row.gain_tokens / row.capacity_tokens
-    exercises.check_utilisation_of_row(answer_2, row);
+# %% [markdown]
+# <details><summary>Solution to exercise 3</summary>
+#
+# ```python
+# # Exercise 3
+# answer_3 = sum(t.longest_tokens for t in last.texts) / len(last.texts)
+# exercises.check_progressive_mean(answer_3, last);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 3
-answer_3 = sum(t.longest_tokens for t in last.texts) / len(last.texts)
-exercises.check_progressive_mean(answer_3, last);
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("07_gpu_scale", record.figures,
+                          ["device", "n_jobs", "max_tokens.smollm2-135m/sink-first/pc", "progressive.0.mean_tokens",
+                           "progressive.0.greedy_exact"], fast=fast);
 
 # %% [markdown]
 # ## Next

@@ -1,10 +1,6 @@
 # ---
 # jupyter:
 #   cramlab:
-#     fast_parameters:
-#       max_steps: 150
-#       n_per_group: 1
-#       n_tokens: 8
 #     smoke_parameters:
 #       max_steps: 3
 #       model: tiny-llama
@@ -39,7 +35,6 @@
 # - explain why a vector must be protected like the text itself
 
 # %%
-import math
 import tempfile
 from pathlib import Path
 
@@ -57,8 +52,9 @@ from cramlab.poc.retrieval import by_record, evaluate_retrieval
 from cramlab.poc.run import PocSettings, boilerplate_lines, normalise, read_documents, run_poc
 
 # %% [markdown]
-# *The cell below is tagged `parameters`: `cramlab notebooks run --fast` (papermill) replaces these values.
-# Change them here to run a bigger or smaller experiment.*
+# *The cell below is tagged `parameters`: change the values there for a bigger or smaller experiment.
+# `fast = True` swaps in the small budget of the cell after it, the one `cramlab notebooks run --fast` runs
+# (papermill only sets `fast = True`).*
 
 # %% tags=["parameters"]
 model = "smollm2-135m"
@@ -70,8 +66,13 @@ batch_size = 8           # documents crammed together
 seed = 0
 device = "auto"          # auto: a GPU when there is one, else the CPU; or "cpu", "cuda"
 out_dir = ""             # folder for the lines, vectors and report; empty: a temporary folder
-fast = False
+fast = False             # True: the minutes-long budget of the cell below (what `--fast` runs)
 record_path = ""
+
+# %% tags=["fast"]
+# The fast budget (`fast = True` above, or `cramlab notebooks run --fast`): its one definition.
+if fast:
+    n_per_group, n_tokens, max_steps = 1, 8, 150
 
 # %%
 record = Recorder(record_path)
@@ -286,18 +287,46 @@ print(f"- a second process rebuilt a record from its vector file: {s.privacy.get
 # %% [markdown]
 # ## Solutions
 #
-# Try the exercises first. Each cell below runs a reference answer through the same check (its code is
-# collapsed: click the bar to open it).
+# Try the exercises first. Each block below opens on a click and holds a reference answer that runs through
+# the same check: copy it into a cell to run it. Run All never runs them, so your own answers stay; the
+# kit's tests run every one of them after the notebook and check that it passes.
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 1: ids x ceil(log2 |V|) bits, rounded up to whole bytes
-answer_1 = math.ceil(run.records[0]["n_tokens"] * math.ceil(math.log2(lm.spec.vocab_size)) / 8)
-practice_exercises.check_token_id_bytes(answer_1, run.records[0], lm.spec.vocab_size);
+# %% [markdown]
+# <details><summary>Solution to exercise 1</summary>
+#
+# ```python
+# # Exercise 1: ids x ceil(log2 |V|) bits, rounded up to whole bytes
+# import math
+#
+# answer_1 = math.ceil(run.records[0]["n_tokens"] * math.ceil(math.log2(lm.spec.vocab_size)) / 8)
+# practice_exercises.check_token_id_bytes(answer_1, run.records[0], lm.spec.vocab_size);
+# ```
+#
+# </details>
 
-# %% tags=["solution"] jupyter={"source_hidden": true}
-# Exercise 2: the smallest of the byte figures (a model that predicts the text well codes it in few bits)
-answer_2 = summary.smallest_method
-practice_exercises.check_smallest_method(answer_2, summary);
+# %% [markdown]
+# <details><summary>Solution to exercise 2</summary>
+#
+# ```python
+# # Exercise 2: the smallest of the byte figures (a model that predicts the text well codes it in few bits)
+# answer_2 = summary.smallest_method
+# practice_exercises.check_smallest_method(answer_2, summary);
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("09_in_practice", record.figures,
+                          ["reconstruction_rate", "exact_rate_by_precision.bf16", "bf16_vectors_to_utf8",
+                           "smallest_method", "retrieval.vectors_recall_at_1", "retrieval.bm25_recall_at_1"], fast=fast);
 
 # %% [markdown]
 # ## Next

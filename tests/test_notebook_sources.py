@@ -7,9 +7,13 @@
 - Every notebook has the series' shape: a header with goals and measured CPU/GPU times (and, only once the
   repository's address is set by `make publish-links`, a Colab badge and a first cell that installs the kit
   on Colab); a `parameters` cell; exercises marked with difficulty
-  and minutes; one solution per exercise, in a markdown `<details>` block that Run All never executes
-  (07 and 09: still hidden code cells); a recap; and a "next" link.
+  and minutes; one solution per exercise, in a markdown `<details>` block that Run All never executes; a
+  recap; and a "next" link.
+- Every notebook with a `fast` parameter defines its fast budget once, in its own cell tagged `fast` right
+  after the `parameters` cell (literal values under `if fast:`), and keeps no fast budget in its metadata.
 - 00's roadmap repeats each notebook's level and CPU times exactly as its header states them.
+- Every notebook ends (before "## Next") with "What you should have seen": a call of
+  cramlab.lab.recorded.what_you_should_have_seen naming figures that a recorded run in docs/data holds.
 - No name is used that the notebook never defines or imports (ruff F821 over the .py twins).
 
 That the solutions *run* and pass their checks is tested on the executed notebooks: the runner executes every
@@ -26,7 +30,7 @@ import pytest
 from jupytext.compare import NotebookDifference, compare_notebooks
 
 from cramlab.errors import BadInputError
-from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK, solution_blocks
+from cramlab.lab.notebook_runner import CHECKED_OUTPUT_MARK, FAST_TAG, fast_values, solution_blocks
 from cramlab.lab.publish import publish, repository, set_repository, with_links
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +38,6 @@ NOTEBOOKS = ROOT / "notebooks"
 IPYNBS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXERCISE = re.compile(r"^### Exercise (\d+) · (★{1,3}☆{0,2}) · ~(\d+) min", re.MULTILINE)
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-# 07 and 09 still carry their solutions as hidden code cells (their owners convert them; issue 26 section 3)
-LEGACY_SOLUTION_CELLS = {"07_gpu_scale", "09_in_practice"}
 ids = [p.stem for p in IPYNBS]
 
 
@@ -106,17 +108,12 @@ def test_every_notebook_has_the_series_shape(ipynb):
     assert exercises == list(range(1, len(exercises) + 1)) and exercises, \
         f"{ipynb.name}: exercises must be '### Exercise N · ★★☆ · ~M min', numbered 1, 2, ..."
     assert re.search(r"^## Recap", text, re.MULTILINE) and re.search(r"^## Solutions", text, re.MULTILINE)
-    if ipynb.stem in LEGACY_SOLUTION_CELLS:
-        solution_cells = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-        solutions = [c.source for c in solution_cells]
-        first_solution = nb.cells.index(solution_cells[0])
-    else:
-        # solutions wait for the learner: markdown blocks that Run All never executes
-        assert not [c for c in nb.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
-        blocks = [(i, code) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                  for code in solution_blocks(c.source)]
-        solutions = [code for _, code in blocks]
-        first_solution = blocks[0][0] if blocks else -1
+    # solutions wait for the learner: markdown blocks that Run All never executes
+    assert not [c for c in nb.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
+    blocks = [(i, code) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+              for code in solution_blocks(c.source)]
+    solutions = [code for _, code in blocks]
+    first_solution = blocks[0][0] if blocks else -1
     assert [int(re.match(r"# Exercise (\d+)", code).group(1)) for code in solutions] == exercises, \
         f"{ipynb.name}: one solution per exercise, each starting '# Exercise N'"
     assert all("exercises.check_" in code for code in solutions)
@@ -216,8 +213,7 @@ def test_solution_blocks_are_read_from_markdown():
     assert solution_blocks(md) == ["# Exercise 1\nanswer = 2\n"]
 
 
-@pytest.mark.parametrize("ipynb", [p for p in IPYNBS if p.stem not in LEGACY_SOLUTION_CELLS],
-                         ids=[p.stem for p in IPYNBS if p.stem not in LEGACY_SOLUTION_CELLS])
+@pytest.mark.parametrize("ipynb", IPYNBS, ids=ids)
 def test_every_solution_block_compiles(ipynb):
     for cell in _markdown(nbformat.read(ipynb, as_version=4)):
         for code in solution_blocks(cell):
@@ -247,3 +243,39 @@ def test_glossary_terms_are_linked_and_every_link_has_its_anchor():
                                                          "\n".join(_markdown(nbformat.read(p, as_version=4))))}
     assert linked <= anchors, linked - anchors
     assert linked == anchors, f"glossary terms no later notebook links: {sorted(anchors - linked)}"
+
+
+@pytest.mark.parametrize("ipynb", IPYNBS, ids=ids)
+def test_the_fast_budget_is_the_notebooks_own_cell(ipynb):
+    """`fast = True` by hand does what `--fast` does: the budget sits in a cell tagged `fast` right after the
+    `parameters` cell, and nowhere else (no `fast_parameters` in the metadata for papermill to inject)."""
+    nb = nbformat.read(ipynb, as_version=4)
+    assert "fast_parameters" not in nb.metadata.get("cramlab", {}), f"{ipynb.name}: move the fast budget to a cell"
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    assert re.search(r"^fast = False", nb.cells[params].source, re.MULTILINE), ipynb.name
+    fast_cells = [i for i, c in enumerate(nb.cells) if FAST_TAG in c.metadata.get("tags", [])]
+    if not fast_cells:            # 00, 01: seconds long already; the parameters cell says so
+        assert "fast mode changes nothing here" in nb.cells[params].source, f"{ipynb.name}: no `fast` cell"
+        return
+    assert fast_cells == [params + 1], f"{ipynb.name}: one `fast` cell, right after `parameters`"
+    values = fast_values(ipynb)
+    assert values, f"{ipynb.name}: the `fast` cell sets nothing"
+    declared = set(re.findall(r"^(\w+) = ", nb.cells[params].source, re.MULTILINE))
+    assert set(values) <= declared, f"{ipynb.name}: the fast cell sets undeclared names {set(values) - declared}"
+
+
+@pytest.mark.parametrize("ipynb", IPYNBS, ids=ids)
+def test_every_notebook_ends_with_what_you_should_have_seen(ipynb):
+    """Just before "## Next": this run's figures beside the recorded runs' range (cramlab.lab.recorded), for
+    figures that a recorded run of this notebook holds (a misspelt name would print "no recorded range")."""
+    from cramlab.lab.recorded import MISSING, figure_at, recorded_runs
+    nb = nbformat.read(ipynb, as_version=4)
+    heading, cell = nb.cells[-3], nb.cells[-2]
+    assert heading.cell_type == "markdown" and heading.source.startswith("## What you should have seen")
+    call = re.search(r'what_you_should_have_seen\("(\w+)", record\.figures,\s*\[([^]]*)\], fast=fast\)', cell.source)
+    assert cell.cell_type == "code" and call and call.group(1) == ipynb.stem, cell.source
+    names = re.findall(r'"([^"]+)"', call.group(2))
+    runs = recorded_runs(ipynb.stem)
+    assert runs, f"{ipynb.name}: no recorded run in docs/data"
+    missing = [n for n in names if all(figure_at(r.figures, n) is MISSING for r in runs)]
+    assert names and not missing, f"{ipynb.name}: no recorded run holds {missing}"

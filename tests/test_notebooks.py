@@ -216,7 +216,7 @@ def test_06_more_vectors(fast_run):
 @pytest.mark.slow
 def test_07_sweep_report_and_progressive(fast_run_slow_tier):
     f = figures(fast_run_slow_tier, "07_gpu_scale")
-    p = notebook_parameters(NOTEBOOKS / "07_gpu_scale.ipynb", "fast")
+    p = fast_values(NOTEBOOKS / "07_gpu_scale.ipynb")
     assert f["device"] == "cpu"                                # CI has no GPU: fast mode runs on the CPU
     settings = [f"smollm2-135m/{lay}/{pro}" for lay in p["layouts"] for pro in p["protocols"]]
     assert f["n_jobs"] == len(settings) * len(p["lengths"]) * p["n_texts"]

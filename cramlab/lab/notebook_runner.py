@@ -7,8 +7,9 @@ it). Its fast budget is defined once, in the notebook, by a cell tagged `fast` r
         n_tokens, max_steps = 8, 300
 
 so `--fast` only passes `fast=True` (`fast_values` reads the cell for tests and summaries; parameters
-given with `-p` win over it). A notebook without a `fast` cell may still keep its fast budget in its
-metadata (the older path, which papermill injects); the smoke budget lives there too:
+given with `-p` win over it). Every notebook of the series does so (tests/test_notebook_sources.py); a
+notebook without a `fast` cell may still keep a fast budget in its metadata, which papermill injects. The
+smoke budget lives there:
 
     metadata["cramlab"] = {"fast_parameters": {...},    # only for notebooks without a `fast` cell
                            "smoke_parameters": {...}}   # seconds-long mechanics check (nbval test)
