@@ -190,6 +190,18 @@ exercises.check_vector_size(answer, lm.spec);
 # </details>
 
 # %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("00_welcome", record.figures,
+                          ["environment_ok", "device", "d", "vocab_size", "continuation"], fast=fast);
+
+# %% [markdown]
 # ## Next
 #
 # **Next: [01 · Bits in a vector](01_bits_in_a_vector.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)

@@ -265,6 +265,19 @@ exercises.check_capacity_tokens("llama-3.2-1b", answer_3, n_mem=4);
 # </details>
 
 # %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("01_bits_in_a_vector", record.figures,
+                          ["n_models", "capacity_tokens", "capacity_bits", "smollm2_vector_bytes",
+                           "paper_best_ratio"], fast=fast);
+
+# %% [markdown]
 # ## Next
 #
 # **Next: [02 · How surprising is text?](02_how_surprising_is_text.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)

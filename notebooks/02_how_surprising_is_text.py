@@ -194,6 +194,19 @@ exercises.check_cheapest_source(answer_2, mean_bits);
 # </details>
 
 # %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("02_how_surprising_is_text", record.figures,
+                          ["natural_bits_per_token", "unseen_bits_per_token", "random_bits_per_token",
+                           "random_costs_more_than_unseen", "unseen_top1_accuracy"], fast=fast);
+
+# %% [markdown]
 # ## Next
 #
 # **Next: [03 · First cram](03_first_cram.ipynb)** · back to the roadmap: [00 · Welcome](00_welcome.ipynb)

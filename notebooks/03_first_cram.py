@@ -444,6 +444,18 @@ exercises.check_own_decode(answer_5, decode(lm, result.vectors, len(text.token_i
 #
 # </details>
 
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("03_first_cram", record.figures,
+                          ["n_tokens", "converged", "steps", "greedy_exact", "info_gain_bits",
+                           "accuracy_at_equal_budget.sink-first", "accuracy_at_equal_budget.mem-first"], fast=fast);
 
 # %% [markdown]
 # ## Next

@@ -218,6 +218,18 @@ exercises.check_own_grid(answer_3, grid);
 #
 # </details>
 
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("04_how_many_tokens_fit", record.figures,
+                          ["max_tokens", "accuracy_by_length.8", "accuracy_by_length.16", "ours_gain_tokens",
+                           "ours_capacity_utilisation"], fast=fast);
 
 # %% [markdown]
 # ## Next

@@ -285,6 +285,18 @@ exercises.check_own_fit(my_slope, my_C, points);
 #
 # </details>
 
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("05_capacity_is_entropy", record.figures,
+                          ["slope", "constant_gain_nats", "unseen_mean_gain_nats", "random_mean_gain_nats",
+                           "n_not_fit"], fast=fast);
 
 # %% [markdown]
 # ## Next

@@ -224,6 +224,18 @@ exercises.check_own_accuracies(my_accuracy, results);
 #
 # </details>
 
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("06_more_vectors", record.figures,
+                          ["accuracy_by_n_mem.1", "accuracy_by_n_mem.2", "accuracy_by_n_mem.4",
+                           "info_gain_bits_by_n_mem.1", "info_gain_bits_by_n_mem.2"], fast=fast);
 
 # %% [markdown]
 # ## Next

@@ -310,6 +310,18 @@ exercises.check_own_progressive(answer_4, lambda: progressive(      # the kit's 
 #
 # </details>
 
+# %% [markdown]
+# ## What you should have seen
+#
+# Your figures from this run beside their range over the kit's recorded runs of this notebook in the same
+# mode (fast or full), read from the files under docs/data that name their command, machine and date.
+
+# %%
+from cramlab.lab.recorded import what_you_should_have_seen
+
+what_you_should_have_seen("08_beyond", record.figures,
+                          ["mean_tokens", "peak_mem_layer", "peak_mem_share", "peak_random_share",
+                           "n_components_99"], fast=fast);
 
 # %% [markdown]
 # ## Next
