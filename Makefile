@@ -93,6 +93,15 @@ test-gpu: $(DEV)
 notebooks: $(DEV)
 	$(BIN)/cramlab notebooks run --fast --jobs 2 --out runs/notebooks
 
+# The course to read without running it: the fast series executed (as `make notebooks`), then every executed
+# notebook as an HTML page with its figures, and runs/book/index.html linking them in order. nbconvert rather
+# than Jupyter Book: it is installed already (papermill runs through it), and ten pages read in order need no
+# Sphinx toolchain. The pages work offline: plotly.js is in the book once (cramlab/lab/book.py).
+.PHONY: book
+book: $(DEV)
+	$(BIN)/cramlab notebooks run --fast --jobs 2 --out runs/book/executed
+	$(BIN)/cramlab notebooks book --from runs/book/executed --out runs/book
+
 # notebooks/NN_*.py (percent format, what developers edit and ruff lints) and NN_*.ipynb (what learners
 # open) are jupytext pairs (jupytext.toml). After editing either, sync the other; `make test` fails on a
 # pair out of sync. `notebooks-outputs` refills the outputs nbval compares (cells marked NBVAL_CHECK_OUTPUT).

@@ -11,6 +11,8 @@ random token and its own config, runtime, settings and workspace folders; the no
   values (known before the browser runs), and 03's own-text box crams what is typed into it.
 - The PoC's report.html (`cramlab poc --demo`, tiny model): it loads without a JavaScript error, has a title,
   and its first heading and first table are visible.
+- The book (`make book` on a smoke run of 01 and 02): index.html links the pages in order, and each page draws
+  every plotly figure its executed notebook holds, from disk, with no request to the network.
 
 `CRAMLAB_BROWSER_NOTEBOOK=path.ipynb` drives another notebook through the 01 test (for working on the harness).
 """
@@ -472,3 +474,58 @@ def test_poc_report_html_opens_in_chromium(tmp_path):
         page.screenshot(path=str(shots[0]))
     assert not console, f"report.html logged JavaScript errors: {console}"
     _save_shots(shots, {"report": str(report), "title": title, "first_table": first_table[:2000]}, "poc_report")
+
+
+# --- the book (`make book`) ---------------------------------------------------------------------------------
+
+BOOK_NOTEBOOKS = ["01_bits_in_a_vector", "02_how_surprising_is_text"]
+
+
+def test_book_pages_draw_their_plotly_figures_offline(tmp_path):
+    """`make book`'s two commands on a smoke run of 01 and 02 (the tiny model: seconds): index.html lists the
+    pages in series order; each page draws as many plotly figures as its executed notebook holds, links the
+    next notebook's page, and asks nothing of the network (plotly.js is the book's own copy)."""
+    import re
+
+    import nbformat
+    executed, site = tmp_path / "executed", tmp_path / "book"
+    for args in (["notebooks", "run", "--smoke", "--only", ",".join(BOOK_NOTEBOOKS), "--out", str(executed)],
+                 ["notebooks", "book", "--from", str(executed), "--out", str(site)]):
+        proc = subprocess.run([sys.executable, "-m", "cramlab", *args], capture_output=True, text=True, timeout=600,
+                              cwd=REPO)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    expected = {stem: sum("application/vnd.plotly.v1+json" in o.get("data", {})
+                          for c in nbformat.read(executed / f"{stem}.ipynb", as_version=4).cells
+                          for o in c.get("outputs", [])) for stem in BOOK_NOTEBOOKS}
+    assert all(n >= 1 for n in expected.values()), expected
+    console: list[str] = []
+    network: list[str] = []
+    drawn = {}
+    shots = [tmp_path / "book_index.png"] + [tmp_path / f"book_{stem}.png" for stem in BOOK_NOTEBOOKS]
+    with _chromium(tmp_path, console) as page:
+        page.route(re.compile(r"^https?://"), lambda route: (network.append(route.request.url), route.abort()))
+        page.goto((site / "index.html").as_uri(), wait_until="load")
+        links = page.locator("ol.notebooks a")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert hrefs == [f"{stem}.html" for stem in BOOK_NOTEBOOKS]
+        page.screenshot(path=str(shots[0]))
+        for i, stem in enumerate(BOOK_NOTEBOOKS):
+            if i == 0:
+                links.nth(i).click()                          # the index's link itself
+                page.wait_for_load_state("load")
+            else:
+                page.goto((site / f"{stem}.html").as_uri(), wait_until="load")
+            assert page.url.endswith(f"{stem}.html"), page.url
+            page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+                                   arg=expected[stem], timeout=30_000)
+            drawn[stem] = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(gd =>
+                ({traces: (gd.data || []).length, marks: gd.querySelectorAll('.trace').length}))""")
+            assert len(drawn[stem]) == expected[stem], (stem, drawn[stem])
+            assert all(f["traces"] > 0 and f["marks"] > 0 for f in drawn[stem]), (stem, drawn[stem])
+            following = BOOK_NOTEBOOKS[i + 1] if i + 1 < len(BOOK_NOTEBOOKS) else "03_first_cram"
+            assert page.locator(f'a[href="{following}.html"]').count() > 0, f"{stem}: no link to {following}.html"
+            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots[i + 1]))
+    assert not console, f"the book logged JavaScript errors: {console}"
+    assert not network, f"the book asked the network for {network}"
+    _save_shots(shots, {"site": str(site), "figures_drawn": drawn}, "book")

@@ -1,7 +1,8 @@
-"""`cramlab notebooks run [--fast|--smoke] [--out DIR] [--only NN] [--jobs N] [-p KEY=VALUE]`: the series as a check.
+"""`cramlab notebooks run [--fast|--smoke] [--out DIR] [--only NN] [--jobs N] [-p KEY=VALUE]`: the series as a check;
+`cramlab notebooks book --from RUN_DIR --out SITE_DIR`: the executed series as a static site (`make book`).
 
 Owns: the flags, `--param` parsing and the printed summary table. Does not own: running the notebooks
-(cramlab.lab.notebook_runner.run_series).
+(cramlab.lab.notebook_runner.run_series) or building the site (cramlab.lab.book.build_book).
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def register(subparsers) -> None:
     q.add_argument("--jobs", type=int, default=1,
                    help="notebooks run at once, each kernel with its share of the CPU threads (default 1)")
     q.set_defaults(func=_cmd_run)
+    b = sub.add_parser("book", help="turn an executed series (notebooks run --out DIR) into HTML pages + index.html")
+    b.add_argument("--from", dest="executed", required=True, help="the --out folder of `cramlab notebooks run`")
+    b.add_argument("--out", default="runs/book", help="folder for index.html, the pages and plotly.min.js")
+    b.set_defaults(func=_cmd_book)
 
 
 def _cmd_run(args) -> int:
@@ -54,6 +59,15 @@ def _cmd_run(args) -> int:
         print(f"{name:<28}{'yes' if e['ok'] else 'NO':>4}{e['duration_s']:>9.1f}  {figs}")
     print(f"total {summary['total_duration_s']:.0f} s; summary written to {Path(args.out) / 'summary.json'}")
     return 0 if summary["ok"] else 1
+
+
+def _cmd_book(args) -> int:
+    from cramlab.lab.book import build_book
+    book = build_book(args.executed, args.out)
+    for p in book["pages"]:
+        print(f"{p['page']:<32}{p['figures']:>3} figure(s)  {p['title']}")
+    print(f"open {book['index']}")
+    return 0
 
 
 def _short(v) -> str:
