@@ -16,7 +16,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | full: 18 s (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 10 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | Python |
+# | 1 of 3 | full: 6 s (alone, 2026-12-06, `docs/data/notebooks_full_cpu_00-02_2026-12-06.json`) / fast: 10 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | Python |
 #
 # **After this notebook you will be able to:**
 # - say what the kit teaches and in which order
@@ -34,9 +34,9 @@
 #
 # | Notebook | Level | You learn | 2-core CPU, full / fast | GPU |
 # |---|---|---|---|---|
-# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 18 s / 10 s | not measured |
-# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 2 s / 7 s | (no model) |
-# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 19 s / 20 s | not measured |
+# | [00 welcome](00_welcome.ipynb) | 1 | the setup, the embedded model | 6 s / 10 s | not measured |
+# | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 3 s / 7 s | (no model) |
+# | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 9 s / 20 s | not measured |
 # | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 2 min 1 s | H200: 41 s |
 # | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min / 2 min 7 s | H200: 46 s |
 # | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min / 1 min 23 s | H200: 43 s |

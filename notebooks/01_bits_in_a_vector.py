@@ -15,7 +15,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | full: 2 s (2026-11-28) / fast: 7 s (two notebooks at a time, one thread each, 2026-11-29); no model is loaded | no model: the same | 00 |
+# | 1 of 3 | full: 3 s (alone, 2026-12-06, `docs/data/notebooks_full_cpu_00-02_2026-12-06.json`) / fast: 7 s (two notebooks at a time, one thread each, 2026-11-29); no model is loaded | no model: the same | 00 |
 #
 # **After this notebook you will be able to:**
 # - count the bits a vector can store for each number format

@@ -18,7 +18,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 1 of 3 | full: 19 s (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 20 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | 00, 01 |
+# | 1 of 3 | full: 9 s (alone, 2026-12-06, `docs/data/notebooks_full_cpu_00-02_2026-12-06.json`) / fast: 20 s (two notebooks at a time, one thread each, 2026-11-29) | not measured yet | 00, 01 |
 #
 # **After this notebook you will be able to:**
 # - measure a text's [cross-entropy](00_welcome.ipynb#cross-entropy) under the model, in
