@@ -39,8 +39,8 @@
 # | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 9 s / 20 s | not measured |
 # | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 7 min 49 s / 2 min 1 s | H200: 41 s |
 # | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 11 min / 2 min 7 s | H200: 46 s |
-# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 10 min / 1 min 23 s | H200: 43 s |
-# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 8 min / 2 min 7 s | H200: 41 s |
+# | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 13 min 6 s / 1 min 23 s | H200: 43 s |
+# | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 11 min 29 s / 2 min 7 s | H200: 41 s |
 # | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
 # | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 6 min 53 s (cap 16) / 1 min 10 s | H200: 45 s (cap 96) |
 # | [09 in practice](09_in_practice.ipynb) | 2 | using crammed vectors in practice | 6 min 47 s / 1 min 45 s | H200: 1 min 9 s (`cramlab poc` there: 1,000 documents in 134 s) |

@@ -20,7 +20,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 10 min (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 1 min 23 s (83 s, two notebooks at a time, one thread each; fast texts of 48 tokens, 25 steps), 2026-11-29 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
+# | 3 of 3 | full: 13 min 6 s (786 s, alone, 2026-12-06, `docs/data/notebooks_full_cpu_05-06_2026-12-06.json`) / fast: 1 min 23 s (83 s, two notebooks at a time, one thread each; fast texts of 48 tokens, 25 steps), 2026-11-29 | one H200, full size: 43 s, 2026-11-28 | 02, 04 |
 #
 # **After this notebook you will be able to:**
 # - measure the information gain of crammed vectors on natural and random text

@@ -21,7 +21,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 8 min (2026-11-28, before the engine redesign and the random-source change, not re-measured) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 03, 04 |
+# | 3 of 3 | full: 11 min 29 s (689 s, alone, 2026-12-06, `docs/data/notebooks_full_cpu_05-06_2026-12-06.json`) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 03, 04 |
 #
 # **After this notebook you will be able to:**
 # - cram the same text into 1, 2, 4 ... vectors and compare
