@@ -98,6 +98,8 @@ def test_auto_engine_is_plain_on_cpu(tiny, texts):
 
 def test_buckets():
     assert [bucket_size(n) for n in (1, 3, 5, 33, 64, 65)] == [1, 4, 8, 64, 64, 128]
+    # above the largest bucket: whole multiples of it, so one retirement does not rebuild the step
+    assert [bucket_size(n) for n in (1024, 1025, 4096, 4095, 3073)] == [1024, 2048, 4096, 4096, 4096]
 
 
 def test_head_logits_equal_the_head_on_a_batch_slice(tiny):

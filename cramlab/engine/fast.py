@@ -148,7 +148,12 @@ def chunked_loss(head, fused: bool = True, cuda: bool = True):
 
 
 def bucket_size(n: int) -> int:
-    return next(b for b in BUCKETS if b >= n) if n <= BUCKETS[-1] else n
+    """Rows of the step that holds `n` texts: the next bucket, then whole multiples of the largest one.
+    (Above the largest bucket the size used to be `n` itself, so every retirement in a batch of thousands
+    rebuilt and re-captured the step: the PoC's 4,096-chunk batches.)"""
+    if n <= BUCKETS[-1]:
+        return next(b for b in BUCKETS if b >= n)
+    return -(-n // BUCKETS[-1]) * BUCKETS[-1]
 
 
 class FastStep(GraphedStep):
