@@ -158,3 +158,19 @@ def test_reproduce_resumes_after_a_kill_without_redoing_finished_jobs(tmp_path):
     timing = json.loads((out / "timing_2026.json").read_text())
     assert timing["skipped_done"] == len(done_jobs) and len(timing["jobs"]) == 6 - len(done_jobs)
     assert (out / "results_section_2026.md").exists()
+
+
+@pytest.mark.parametrize("paper", ["2025", "2026"])
+def test_results_page_prints_the_sections_the_raw_lines_give(tmp_path, paper):
+    """docs/results.md holds each paper's section verbatim, and that section is what the recorded raw lines and
+    call timings of docs/data/reproduce/ regenerate today: nothing in it is typed by hand or stale."""
+    import shutil
+
+    from cramlab.science.reproduce_tables import write_tables
+    src = ROOT / "docs" / "data" / "reproduce"
+    for f in [src / f"raw_{paper}.jsonl", *src.glob(f"timing_{paper}*.json")]:
+        shutil.copy(f, tmp_path / f.name)
+    write_tables(tmp_path, paper, read_results(tmp_path / f"raw_{paper}.jsonl"))
+    regenerated = (tmp_path / f"results_section_{paper}.md").read_text(encoding="utf-8")
+    assert regenerated == (src / f"results_section_{paper}.md").read_text(encoding="utf-8")
+    assert regenerated.strip() in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")

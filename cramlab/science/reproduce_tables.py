@@ -17,7 +17,13 @@ from pathlib import Path
 
 from cramlab.capacity import capacity_tokens
 from cramlab.science import paper as published
-from cramlab.science.report import did_not_fit, max_tokens_by_drawn_length, paper_accuracy, text_gains
+from cramlab.science.report import (
+    PAPER_THRESHOLD as THRESHOLD_2025,
+    did_not_fit,
+    max_tokens_by_drawn_length,
+    paper_accuracy,
+    text_gains,
+)
 
 THRESHOLD_NOTE = "Max = largest length whose mean best accuracy >= 0.99"
 HC_MODELS = ("pythia-160m", "pythia-410m")
@@ -159,6 +165,17 @@ def markdown_2025(t: dict) -> str:
             per_len.append("natural, mean best training accuracy per length (their `best_accuracy`): " + ", ".join(
                 f"{p['n_tokens']}: {p['mean_accuracy']:.3f} ({p['n_converged']}/{p['n_texts']} fit)"
                 for p in rep0["per_length"]))
+        if source == "random":           # their Max over drawn lengths: say how few texts it rests on
+            rep0 = row["replicates"][min(row["replicates"])]["paper"]
+            counts = sorted(p["n_texts"] for p in rep0["per_length"])
+            meeting = [p for p in rep0["per_length"] if p["mean_accuracy"] >= THRESHOLD_2025]
+            at_max = next((p for p in meeting if p["n_tokens"] == rep0["max_tokens"]), None)
+            per_len.append(
+                f"random, texts per drawn length: median {statistics.median(counts):g} (1–{counts[-1]}); drawn "
+                f"lengths whose mean best accuracy reached {THRESHOLD_2025}: "
+                + ", ".join(f"{p['n_tokens']} ({p['n_texts']})" for p in meeting) + " (texts in brackets)"
+                + (f"; the Max, {at_max['n_tokens']}, rests on {at_max['n_texts']} text"
+                   f"{'s' if at_max['n_texts'] != 1 else ''}" if at_max else ""))
     return "\n".join(lines + [""] + per_len)
 
 
@@ -181,6 +198,10 @@ def markdown_2026(t: dict) -> str:
     return "\n".join(lines)
 
 
+def _jobs(n: int) -> str:
+    return f"{n} job" + ("" if n == 1 else "s")
+
+
 def _header(rows: list[dict], timings: list[dict]) -> str:
     """Where the figures come from: the raw file, the card, and every call that wrote to it (`timing_<paper>*.json`,
     one per call kept), with the engine seconds of all jobs summed from the raw lines themselves."""
@@ -192,7 +213,7 @@ def _header(rows: list[dict], timings: list[dict]) -> str:
            f"{r['model']} ({r['model_dtype']} weights); date {r['date']}."]
     for timing in timings:
         out.append(f"- call of {timing.get('date', '?')}: `{timing.get('command', '')}`; "
-                   f"{timing.get('total_seconds', 0):.0f} s ({len(timing.get('jobs', []))} jobs run, "
+                   f"{timing.get('total_seconds', 0):.0f} s ({_jobs(len(timing.get('jobs', [])))} run, "
                    f"{timing.get('skipped_done', 0)} already done"
                    + (f", {len(timing['stopped_by_budget'])} left for lack of budget"
                       if timing.get("stopped_by_budget") else "")
