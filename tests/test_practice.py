@@ -298,3 +298,13 @@ def test_queries_all_have_half_a_vector_of_tokens_from_their_document(tiny, tmp_
     assert query_tokens(settings) == 4 and [len(q.token_ids) for q in queries] == [4, 4, 4]
     for q, p in zip(queries, planned):
         assert q.doc.doc_id == f"query:{p.doc.doc_id}" and q.text.strip() in p.text
+
+
+def test_lzma_with_a_dictionary_cut_to_the_input_gives_preset_9s_size():
+    """text_bytes' lzma skips preset 9's 64 MiB dictionary set-up; the size must equal the plain call's."""
+    import lzma
+
+    from cramlab.poc.run import lzma_strongest
+    for data in (b"", b"a", "東京都 2024-01-05 受付".encode(), b"visit; pressure 120/80. " * 300, bytes(range(256)) * 50):
+        assert len(lzma_strongest(data)) == len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+        assert lzma.decompress(lzma_strongest(data)) == data

@@ -134,12 +134,22 @@ def _zstd_compress(data: bytes) -> bytes | None:
     return zstandard.ZstdCompressor(level=19).compress(data)
 
 
+def lzma_strongest(data: bytes) -> bytes:
+    """`lzma.compress(data, preset=9 | PRESET_EXTREME)` with the dictionary cut to the input's size: the same
+    bytes but the one header byte naming the dictionary, hence the same size (tests/test_poc.py), without
+    preset 9's 64 MiB dictionary set up for every chunk — that took 33 ms a chunk, 134 of a 4,096-chunk
+    batch's 240 s on an H100 (docs/data/poc_batch_profile_h100_2026-12-06.json)."""
+    dict_size = min(1 << 26, max(4096, 1 << max(0, len(data) - 1).bit_length()))
+    return lzma.compress(data, format=lzma.FORMAT_XZ, filters=[
+        {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": dict_size}])
+
+
 def text_bytes(text: str) -> dict:
     """UTF-8 size and the sizes after gzip/bz2/lzma at their strongest settings (zstd if installed)."""
     data = text.encode("utf-8")
     zstd = _zstd_compress(data)
     return {"utf8": len(data), "gzip": len(gzip.compress(data, compresslevel=9, mtime=0)),
-            "bz2": len(bz2.compress(data, 9)), "lzma": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+            "bz2": len(bz2.compress(data, 9)), "lzma": len(lzma_strongest(data)),
             "zstd": None if zstd is None else len(zstd)}
 
 
@@ -270,13 +280,15 @@ def _cram(model, token_rows: list[list[int]], n_mem: int, settings: PocSettings,
                 mixed_lengths=True, **kwargs)
 
 
-def _decode_batch(model, vectors: torch.Tensor, results) -> list[list[int]]:
+def _decode_batch(model, vectors: torch.Tensor, results) -> list:
+    """Greedy decode of every row of `vectors` (row i belongs to `results[i]`) in ONE batch to the longest text,
+    each row cut to its own length (`engine.decode.decode` with one count per text: greedy decoding is causal).
+    One batch per length cost a 4,096-chunk batch ~16 length groups x 5 precisions of launch-bound decodes."""
     from cramlab.engine.decode import decode
     s = results[0].settings
     first = [r.token_ids[0] for r in results] if s.get("protocol") == "hc" else None
-    out = decode(model, vectors, results[0].n_tokens, layout=s.get("layout", "sink-first"),
-                 protocol=s.get("protocol", "pc"), first_token_id=first, sink_token_id=s.get("sink_token_id"))
-    return [d.token_ids for d in out]
+    return decode(model, vectors, [r.n_tokens for r in results], layout=s.get("layout", "sink-first"),
+                  protocol=s.get("protocol", "pc"), first_token_id=first, sink_token_id=s.get("sink_token_id"))
 
 
 def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir: Path | None = None) -> list[dict]:
@@ -294,22 +306,15 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
                         [planned[i].doc.doc_id for i in members])
         encode_s = (time.perf_counter() - t0) / len(members)
         vectors = torch.stack([r.vectors for r in results])                        # (b, k, d) float32
-        exact, mismatch, decode_s = {}, {}, 0.0
         changed = changed_in_model_dtype(vectors, spec.dtype)
-        by_length: dict[int, list[int]] = {}              # greedy decoding runs per length
-        for j, r in enumerate(results):
-            by_length.setdefault(r.n_tokens, []).append(j)
-        for precision in PRECISIONS:
-            t0 = time.perf_counter()
-            rounded, decoded = round_vectors(vectors, precision), [None] * len(results)
-            for js in by_length.values():
-                for j, row in zip(js, _decode_batch(model, rounded[js], [results[j] for j in js])):
-                    decoded[j] = row
-            if precision == "float32":
-                decode_s = (time.perf_counter() - t0) / len(members)
-                mismatch = {j: first_mismatch(row, r.token_ids) for j, (row, r) in enumerate(zip(decoded, results))}
-                texts = {j: model.tokenizer.decode(row) for j, row in enumerate(decoded)}
-            exact[precision] = [row == r.token_ids for row, r in zip(decoded, results)]
+        t0 = time.perf_counter()                          # every precision's rounding decoded in one batch
+        decoded = _decode_batch(model, torch.cat([round_vectors(vectors, q) for q in PRECISIONS]),
+                                results * len(PRECISIONS))
+        decode_s = (time.perf_counter() - t0) / len(PRECISIONS) / len(members)   # per document and precision
+        exact = {q: [d.token_ids == r.token_ids for d, r in zip(decoded[k * len(results):], results)]
+                 for k, q in enumerate(PRECISIONS)}
+        mismatch = {j: first_mismatch(d.token_ids, r.token_ids) for j, (d, r) in enumerate(zip(decoded, results))}
+        texts = {j: d.text for j, d in enumerate(decoded[:len(results)])}          # float32 comes first
         for j, (i, r) in enumerate(zip(members, results)):
             p = planned[i]
             by_precision = {q: bool(exact[q][j]) for q in PRECISIONS}
