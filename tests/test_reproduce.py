@@ -70,13 +70,13 @@ def test_2025_plan_stop_rule_and_random_grouped_by_drawn_length(tiny, tmp_path):
     rnd = [r for r in rows if r["source"] == "random"]
     assert len(rnd) == 6 and sorted({r["n_tokens"] for r in rnd}) == drawn
     assert all(len(r["token_ids"]) == r["n_tokens"] <= r["grid_tokens"] for r in rnd)
-    # one right-padded job per grid length, each line at its text's own drawn length
-    assert {r["job"]: r["grid_tokens"] for r in rnd} == {"2025/random/L8/r0": 8, "2025/random/L16/r0": 16}
+    # one right-padded job for every grid length, each line at its text's own drawn length
+    assert {r["job"] for r in rnd} == {"2025/random/r0"} and {r["grid_tokens"] for r in rnd} == {8, 16}
     assert all(r["n_scored"] == r["n_tokens"] - 1 for r in rnd)          # grid-2025 is hc: N - 1 scored
     assert len({job_key(r) for r in rows}) == len(rows)
     assert all(r["protocol_overrides"] == {"max_steps": 2, "max_tokens": 16, "n_texts": 3} for r in rows)
     assert natural[0]["settings"]["preset"] == "grid-2025+overrides" and natural[0]["min_ce_per_token_nats"] > 0
-    assert len(timing["jobs"]) == 1 + 2
+    assert len(timing["jobs"]) == 1 + 1
     from cramlab.science.reproduce_tables import write_tables
     table = write_tables(tmp_path, "2025", rows)
     assert table["random"]["replicates"][0]["paper"]["lengths"] == drawn
@@ -86,15 +86,15 @@ def test_2025_plan_stop_rule_and_random_grouped_by_drawn_length(tiny, tmp_path):
 
 def test_2025_random_resumes_per_text_and_runs_the_rest_in_one_padded_job(tiny, tmp_path):
     """Lines already in the file (here: those an earlier plan wrote, one job per drawn length) are kept and not
-    recomputed; each grid length's other texts run in one job, and they get what the full run gave them."""
+    recomputed; the other texts of every grid length run in one job, and they get what the full run gave them."""
     texts = _texts(tiny, "2025", n_texts=4, max_tokens=16)
     kw = dict(n_texts=4, max_tokens=16, max_steps=3, texts=texts, sources_2025=("random",), log=lambda m: None)
     spent = rp.run(tiny, "2025", tmp_path / "spent", **kw, max_seconds=0.0)      # the budget guard still holds
-    assert spent["jobs"] == [] and spent["stopped_by_budget"] == ["2025/random/L8/r0", "2025/random/L16/r0"]
+    assert spent["jobs"] == [] and spent["stopped_by_budget"] == ["2025/random/r0"]
     rp.run(tiny, "2025", tmp_path / "full", **kw)
     full = read_results(tmp_path / "full" / "raw_2025.jsonl")
     jobs = {r["job"] for r in full}
-    assert len(full) == 8 and all(len({r["n_tokens"] for r in full if r["job"] == j}) > 1 for j in jobs)
+    assert len(full) == 8 and jobs == {"2025/random/r0"} and len({r["n_tokens"] for r in full}) > 1
     # an earlier run's file: the texts of the two shortest drawn lengths, under that plan's job names
     short = sorted({r["n_tokens"] for r in full})[:2]
     kept = [r | {"job": f"2025/random/drawn{r['n_tokens']}/r0"} for r in full if r["n_tokens"] in short]
@@ -107,7 +107,7 @@ def test_2025_random_resumes_per_text_and_runs_the_rest_in_one_padded_job(tiny, 
     assert sorted(job_key(r) for r in rows) == sorted(job_key(r) for r in full)   # each text once, none lost
     new = rows[len(kept):]
     assert timing["skipped_lines"] == len(kept) and sum(j["texts"] for j in timing["jobs"]) == 8 - len(kept)
-    assert {j["job"] for j in timing["jobs"]} == {r["job"] for r in new} <= {"2025/random/L8/r0", "2025/random/L16/r0"}
+    assert {j["job"] for j in timing["jobs"]} == {r["job"] for r in new} == {"2025/random/r0"}
     assert all(r["n_tokens"] not in short for r in new)
     kept_keys = {job_key(r) for r in kept}
     assert any(job_key(r) in kept_keys for r in full if r["job"] in {j["job"] for j in timing["jobs"]}), \
@@ -119,7 +119,28 @@ def test_2025_random_resumes_per_text_and_runs_the_rest_in_one_padded_job(tiny, 
             (ref["n_tokens"], ref["token_ids"], ref["steps"], ref["teacher_forced_accuracy"], ref["grid_tokens"])
         assert r["final_ce_nats"] == pytest.approx(ref["final_ce_nats"], rel=1e-5)
     again = rp.run(tiny, "2025", run, **kw)                              # nothing left: every job is skipped
-    assert again["jobs"] == [] and again["skipped_done"] == 2 and len(read_results(run / "raw_2025.jsonl")) == 8
+    assert again["jobs"] == [] and again["skipped_done"] == 1 and len(read_results(run / "raw_2025.jsonl")) == 8
+
+
+def test_2026_runs_each_setting_s_replicates_in_one_batch_each_under_its_own_seed(tiny, tmp_path):
+    """One job per setting; a text's replicate r is its own line, started under seed r (search.progressive's
+    `seeds`), as it would be alone; a resumed job runs only the replicates missing from the file."""
+    texts = _texts(tiny, "2026", n_texts=2, max_tokens=8)
+    kw = dict(n_texts=2, max_tokens=8, max_steps=3, replicates=2, texts=texts, settings_2026=("mem-first/pc",),
+              log=lambda m: None)
+    timing = rp.run(tiny, "2026", tmp_path / "a", **kw)
+    rows = read_results(tmp_path / "a" / "raw_2026.jsonl")
+    assert [j["job"] for j in timing["jobs"]] == ["2026/mem-first/pc"] and len(rows) == 4
+    assert sorted((r["text_id"].rsplit("#r", 1)[1], r["replicate"], r["settings"]["seed"]) for r in rows) == \
+        [("0", 0, 0), ("0", 0, 0), ("1", 1, 1), ("1", 1, 1)]
+    kept = [r for r in rows if r["replicate"] == 0]                  # a file holding replicate 0 only
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "raw_2026.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    again = rp.run(tiny, "2026", tmp_path / "b", **kw)
+    assert again["skipped_lines"] == 2 and [j["texts"] for j in again["jobs"]] == [2]
+    redone = read_results(tmp_path / "b" / "raw_2026.jsonl")[2:]
+    by_id = {r["text_id"]: r for r in rows}
+    assert all(r["replicate"] == 1 and r["total_steps"] == by_id[r["text_id"]]["total_steps"] for r in redone)
 
 
 def test_budget_guard_starts_no_job_past_the_budget(tiny, tmp_path):
@@ -149,6 +170,7 @@ def test_reproduce_resumes_after_a_kill_without_redoing_finished_jobs(tmp_path):
     proc.wait()
     first = read_results(raw)
     assert 0 < len(first) < 12, "the kill must land mid-run for this test to mean anything"
+    assert len(first) % 4 == 0, "a job (one setting, 2 texts x 2 replicates) writes its lines in one append"
     done_jobs = {r["job"] for r in first}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = read_results(raw)
@@ -156,7 +178,7 @@ def test_reproduce_resumes_after_a_kill_without_redoing_finished_jobs(tmp_path):
     assert len(keys) == len(set(keys)) == 2 * 3 * 2
     assert rows[:len(first)] == first                       # the lines of the killed run are kept, not rewritten
     timing = json.loads((out / "timing_2026.json").read_text())
-    assert timing["skipped_done"] == len(done_jobs) and len(timing["jobs"]) == 6 - len(done_jobs)
+    assert timing["skipped_done"] == len(done_jobs) and len(timing["jobs"]) == 3 - len(done_jobs)
     assert (out / "results_section_2026.md").exists()
 
 

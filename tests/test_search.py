@@ -135,6 +135,27 @@ def test_progressive_warm_starts_from_the_previous_vectors_of_the_texts_still_gr
         assert torch.equal(warm, torch.stack([r.vectors for r in survivors]))
 
 
+@pytest.mark.parametrize("engine", ["plain", "fast"])
+def test_replicates_batched_with_one_seed_per_text_equal_the_runs_alone(tiny, tiny_texts, engine):
+    """`seeds`: the same texts under seeds 0 and 1 in ONE batch grow from the starts, and to the lengths, that
+    two separate runs with seed 0 and seed 1 give (float32 on a CPU: vectors equal up to batch-shape rounding)."""
+    kw = dict(start=2, step_tokens=2, max_tokens=8, lr=0.5, max_steps=12, engine=engine)
+    alone = [progressive(tiny, tiny_texts, seed=seed, **kw) for seed in (0, 1)]
+    together = progressive(tiny, tiny_texts + tiny_texts, seeds=[0] * 3 + [1] * 3, **kw)
+    pairs = list(zip(alone[0].texts + alone[1].texts, together.texts))
+    assert [a.longest_tokens for a, _ in pairs] == [b.longest_tokens for _, b in pairs]
+    assert [a.total_steps for a, _ in pairs] == [b.total_steps for _, b in pairs]
+    assert [[r["steps"] for r in a.records] for a, _ in pairs] == [[r["steps"] for r in b.records] for _, b in pairs]
+    for a, b in pairs:
+        if a.vectors is not None:
+            assert torch.allclose(a.vectors, b.vectors, atol=1e-4 * a.vectors.abs().max().item())
+    # the two seeds really start apart: otherwise this test could not tell batched replicates from copies
+    assert [t.total_steps for t in alone[0].texts] != [t.total_steps for t in alone[1].texts] or \
+        not torch.equal(alone[0].texts[0].vectors, alone[1].texts[0].vectors)
+    with pytest.raises(BadInputError, match="seeds"):
+        progressive(tiny, tiny_texts, seeds=[0, 1], **kw)
+
+
 def test_progressive_bad_input(tiny, tiny_texts):
     with pytest.raises(BadInputError, match="start"):
         progressive(tiny, tiny_texts, start=1, max_tokens=8, protocol="hc")   # pc allows 1, hc needs 2

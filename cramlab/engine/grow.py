@@ -69,19 +69,27 @@ class GrowOutcome:
     trajectory: list[list[torch.Tensor]] | None = None   # per text: its vectors at every length it fit
 
 
+def start_vectors(lm, rows: list[list[int]], s: CramSettings, seeds: list[int] | None = None) -> torch.Tensor:
+    """The start vectors (B, k, d) that cram() draws for `rows` (step.initial_vectors), under one seed per row
+    when `seeds` is given (replicates of one text in one batch), else under `s.seed` for every row."""
+    embed = lm.get_input_embeddings()
+    std = embed.weight.float().std()
+    return torch.stack([initial_vectors(r, s if seeds is None else s.replace(seed=seeds[i]), embed.embedding_dim, std)
+                        for i, r in enumerate(rows)])
+
+
 class GrowStep(GraphedStep):
     """Every tensor of the growing batch at static addresses; `run(k)` does k steps (graph replays on CUDA)."""
 
     REASONS = ("", "failed", "max_tokens", "max_total_steps")
 
     def __init__(self, lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int,
-                 fused_loss: bool = True, feed_tokens: int | None = None, keep_trajectory: bool = False):
+                 fused_loss: bool = True, feed_tokens: int | None = None, keep_trajectory: bool = False,
+                 seeds: list[int] | None = None):
         self.s, self.max_tokens = s, max_tokens
         self.feed_tokens = max_tokens if feed_tokens is None else min(feed_tokens, max_tokens)
         # Start vectors seeded by the first length's tokens, exactly as the per-length loop seeds them.
-        embed = lm.get_input_embeddings()
-        std = embed.weight.float().std()
-        start = torch.stack([initial_vectors(r[:s.start_tokens], s, embed.embedding_dim, std) for r in rows])
+        start = start_vectors(lm, [r[:s.start_tokens] for r in rows], s, seeds)
         self.g = prepare_group(lm, [r[:self.feed_tokens] for r in rows], s, sink_token_id, warm=start)
         self.base, self.head = base(lm), lm.get_output_embeddings()
         g, dev = self.g, self.g.start.device
@@ -183,27 +191,29 @@ class GrowStep(GraphedStep):
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,
          use_graph: bool | None = None, steps_per_check: int = 50, callback=None, compact: bool = True,
-         feed_bucket: int = 16, keep_trajectory: bool = False) -> GrowOutcome:
+         feed_bucket: int = 16, keep_trajectory: bool = False, seeds: list[int] | None = None) -> GrowOutcome:
     """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring.
 
     `compact=False` keeps every text in one batch fed at `max_tokens` to the end (one capture).
     `callback(steps_run, n_stopped, lengths)` after every host read; `lengths` in input order.
+    `seeds`: one seed per row for its start vectors (default `s.seed` for every row), so that replicates of
+    the same texts run in one batch and start where they would alone.
     Runs under autocast to `s.dtype` when it differs from the model's (as cram() does)."""
     device = lm.get_input_embeddings().weight.device
     with autocast_for(lm, s.dtype, device):
         return _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact,
-                     feed_bucket, keep_trajectory)
+                     feed_bucket, keep_trajectory, seeds)
 
 
 def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact, feed_bucket,
-          keep_trajectory) -> GrowOutcome:
+          keep_trajectory, seeds=None) -> GrowOutcome:
     t0 = time.perf_counter()
     n_rows = len(rows)
     feed = _feed_tokens(s.start_tokens, max_tokens, feed_bucket) if compact else max_tokens
 
     def build(members, feed_tokens):
         return GrowStep(lm, [rows[i] for i in members], s, max_tokens, sink_token_id, feed_tokens=feed_tokens,
-                        keep_trajectory=keep_trajectory)
+                        keep_trajectory=keep_trajectory, seeds=None if seeds is None else [seeds[i] for i in members])
     step = build(range(n_rows), feed)
     use_graph = step.mem.device.type == "cuda" if use_graph is None else use_graph
     if use_graph:

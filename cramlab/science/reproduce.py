@@ -61,6 +61,12 @@ class Job:
     replicate: int = 0
     grid_tokens: dict = field(default_factory=dict)  # text_id -> nominal grid length (random text)
     mixed: bool = False            # texts of different lengths in one right-padded batch (random text)
+    replicates: dict = field(default_factory=dict)   # text_id -> replicate (= seed), when a job batches several
+
+    @property
+    def per_text(self) -> bool:
+        """Its lines are keyed per text and its batch can run any subset of them (resume runs only the rest)."""
+        return self.mixed or bool(self.replicates)
 
     def without(self, have: set) -> Job:
         """This job with only the texts whose line keys are not in `have`."""
@@ -133,8 +139,8 @@ def _key(model, source, s, n_tokens, text_id):
 
 def plan_2025(texts: dict, model: str, s0: CramSettings, replicates: int, sources=("natural", "random")) -> list[Job]:
     """Natural text: one job per (replicate, grid length), lengths ascending (the stop rule is applied while
-    running). Random text: one job per (replicate, grid length L), its texts of every drawn length in one padded
-    batch (`Job.mixed`), L ascending."""
+    running). Random text: one job per replicate, the texts of every grid length L at their own drawn lengths in
+    one padded batch (`Job.mixed`): 5,000 steps of one batch instead of one batch per L after another."""
     from cramlab.models.texts import Text
     jobs = []
     natural = [Text(**t) for t in texts["natural"]]
@@ -147,27 +153,32 @@ def plan_2025(texts: dict, model: str, s0: CramSettings, replicates: int, source
                 jobs.append(Job(f"2025/natural/L{n}/r{r}", "grid", "natural",
                                 [_key(model, "natural", s, n, t.text_id) for t in cut], cut, s, r))
         if "random" in sources and "random" in texts:
+            group, grid = [], {}
             for grid_n in sorted(texts["random"], key=int):
-                group = [Text(t.source, f"{t.text_id}@L{grid_n}{tag}", t.n_tokens, t.token_ids, t.text)
-                         for t in (Text(**d) for d in texts["random"][grid_n])]
-                jobs.append(Job(f"2025/random/L{grid_n}/r{r}", "grid", "random",
-                                [_key(model, "random", s, t.n_tokens, t.text_id) for t in group], group, s, r,
-                                {t.text_id: int(grid_n) for t in group}, mixed=True))
+                for t in (Text(**d) for d in texts["random"][grid_n]):
+                    group.append(Text(t.source, f"{t.text_id}@L{grid_n}{tag}", t.n_tokens, t.token_ids, t.text))
+                    grid[group[-1].text_id] = int(grid_n)
+            jobs.append(Job(f"2025/random/r{r}", "grid", "random",
+                            [_key(model, "random", s, t.n_tokens, t.text_id) for t in group], group, s, r, grid,
+                            mixed=True))
     return jobs
 
 
 def plan_2026(texts: dict, model: str, on_gpu: bool, replicates: int, settings=SETTINGS_2026,
               max_steps: int | None = None) -> list[Job]:
-    """One job per (replicate, setting); replicate 0 of every setting first, so a short budget lands all four."""
+    """One job per setting, its replicates in one batch (each text's start vectors drawn under its replicate's
+    seed, as alone: search.progressive's `seeds`): a progressive job's time is set by its slowest text, not by
+    the batch, so three replicates together take little more than one."""
     from cramlab.models.texts import Text
     natural = [Text(**t) for t in texts["natural"]]
     jobs = []
-    for r in range(replicates):
-        for setting in settings:
-            s = paper_settings("2026", on_gpu=on_gpu, max_steps=max_steps, setting=setting, seed=r)
-            rows = [Text(t.source, f"{t.text_id}#r{r}", t.n_tokens, t.token_ids, t.text) for t in natural]
-            jobs.append(Job(f"2026/{setting}/r{r}", "progressive", "natural",
-                            [_key(model, "natural", s, texts["max_tokens"], t.text_id) for t in rows], rows, s, r))
+    for setting in settings:
+        s = paper_settings("2026", on_gpu=on_gpu, max_steps=max_steps, setting=setting, seed=0)
+        rows = [Text(t.source, f"{t.text_id}#r{r}", t.n_tokens, t.token_ids, t.text)
+                for r in range(replicates) for t in natural]
+        jobs.append(Job(f"2026/{setting}", "progressive", "natural",
+                        [_key(model, "natural", s, texts["max_tokens"], t.text_id) for t in rows], rows, s, 0,
+                        replicates={t.text_id: int(t.text_id.rsplit("#r", 1)[1]) for t in rows}))
     return jobs
 
 
@@ -189,15 +200,17 @@ def run_grid_job(lm, job: Job, common: dict) -> list[dict]:
 
 def run_progressive_job(lm, job: Job, common: dict, max_tokens: int) -> list[dict]:
     from cramlab.science.search import progressive
-    summary = progressive(lm, job.texts, job.settings, max_tokens=max_tokens)
+    seeds = [job.replicates[t.text_id] for t in job.texts] if job.replicates else None
+    summary = progressive(lm, job.texts, job.settings, max_tokens=max_tokens, seeds=seeds)
     gains = progressive_gains(lm, job.settings, [t.token_ids for t in job.texts],
                               [t.vectors for t in summary.texts], summary.longest_tokens)
     lines = []
     for t, g in zip(summary.texts, gains):
         line = t.to_dict() | g
+        seed = job.replicates.get(t.text_id, job.replicate)        # replicate r runs under seed r
         line |= common | dict(source=job.source, layout=job.settings.layout, protocol=job.settings.protocol,
-                              n_tokens=max_tokens, replicate=job.replicate, job=job.name,
-                              settings=summary.settings)
+                              n_tokens=max_tokens, replicate=seed, job=job.name,
+                              settings=summary.settings | {"seed": seed})
         lines.append(line)
     return lines
 
@@ -315,7 +328,7 @@ def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None 
             continue
         if (job.source, job.replicate) in stopped_sources and job.kind == "grid" and job.source == "natural":
             continue
-        if job.mixed:                 # keys are per text: run only the texts not in the file yet
+        if job.per_text:              # keys are per text: run only the texts not in the file yet
             n_all, job = len(job.keys), job.without(have)
             timing["skipped_lines"] += n_all - len(job.keys)
         elapsed = time.perf_counter() - t_start

@@ -269,7 +269,7 @@ def bisect_search(lm, text, lo: int, hi: int, settings: CramSettings | None = No
 
 def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: int = 64, start: int | None = None,
                 step_tokens: int | None = None, keep_trajectory: bool = False, callback=None,
-                **overrides) -> ProgressiveSummary:
+                seeds: list[int] | None = None, **overrides) -> ProgressiveSummary:
     """Grow each text's target by `step_tokens` tokens from `start`, warm-starting from its previous vectors.
 
     `texts`: one text or a list (token ids or `Text`), each at least `max_tokens` long. All texts still
@@ -282,10 +282,13 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     `keep_trajectory=True` keeps the vectors after every length (for a PCA of the path).
     `callback(n_tokens, results)` is called after every length. Engine `fast` (`auto` on CUDA) grows every
     text on its own (grow.py) and refuses a callback; `auto` with a callback runs the per-length loop.
+    `seeds`: one seed per text for its start vectors (default: the settings' seed), so that replicates of the
+    same texts grow in one batch from the starts each gets alone.
     """
     import torch
 
     from cramlab.engine.decode import decode, first_mismatch, unwrap
+    from cramlab.engine.grow import start_vectors
     from cramlab.engine.plain import cram
     from cramlab.engine.step import sink_token_id
     changes = {k: v for k, v in (("start_tokens", start), ("step_tokens", step_tokens)) if v is not None}
@@ -300,6 +303,8 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     if max_tokens < first:
         raise BadInputError(f"max_tokens ({max_tokens}) must be >= start ({first})")
     rows, ids = _rows_and_ids(texts, max_tokens)
+    if seeds is not None and (len(seeds) != len(rows) or not all(isinstance(x, int) for x in seeds)):
+        raise BadInputError(f"seeds must be one integer per text ({len(rows)}), got {seeds!r}")
     out = [ProgressiveResult(text_id=ids[i], n_mem=s.n_mem, start_tokens=first, step_tokens=s.step_tokens,
                              max_tokens=max_tokens, longest_tokens=0, failed_tokens=None, total_steps=0,
                              greedy_exact=None, first_mismatch=None, decoded_text=None) for i in range(len(rows))]
@@ -309,7 +314,7 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
         raise BadInputError("engine grow (progressive with engine='fast') does not implement callback: texts "
                             "grow at their own lengths; use engine='plain' or 'auto', or drop the callback")
     if resolve_engine(s.engine, model) == "fast" and callback is None:
-        _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory)
+        _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory, seeds)
         active = []
     else:
         active = list(range(len(rows)))
@@ -318,7 +323,8 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     while active:
         results_now = {}
         for budget, members in _by_budget(active, out, s).items():
-            warm = torch.stack([carried[i].vectors for i in members]) if n > first else None
+            warm = torch.stack([carried[i].vectors for i in members]) if n > first else None if seeds is None \
+                else start_vectors(model, [rows[i][:n] for i in members], s, [seeds[i] for i in members])
             opt = None
             if n > first and s.carry_optimizer:
                 opt = _stack_optimizers([carried[i].optimizer for i in members])
@@ -366,10 +372,10 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     return ProgressiveSummary(model=_model_name(lm), n_mem=s.n_mem, texts=out, settings=record)
 
 
-def _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory):
+def _grow_into(out, model, rows, s, max_tokens, sink, keep_trajectory, seeds=None):
     """The fast engine (grow.py): every text grows on its own in one captured step; same protocol."""
     from cramlab.engine.grow import grow
-    res = grow(model, rows, s, max_tokens, sink, keep_trajectory=keep_trajectory)
+    res = grow(model, rows, s, max_tokens, sink, keep_trajectory=keep_trajectory, seeds=seeds)
     for i, rec in enumerate(out):
         rec.longest_tokens, rec.failed_tokens = res.longest_tokens[i], res.failed_tokens[i]
         rec.stop_reason, rec.total_steps = res.stop_reasons[i], res.total_steps[i]
