@@ -279,3 +279,18 @@ def test_every_notebook_ends_with_what_you_should_have_seen(ipynb):
     assert runs, f"{ipynb.name}: no recorded run in docs/data"
     missing = [n for n in names if all(figure_at(r.figures, n) is MISSING for r in runs)]
     assert names and not missing, f"{ipynb.name}: no recorded run holds {missing}"
+
+
+def test_solution_seconds_counts_only_the_cells_tagged_solution(tmp_path):
+    """A header quotes Run All (duration - solutions): the solutions' seconds come from papermill's own
+    per-cell durations of the same run."""
+    import nbformat
+
+    from cramlab.lab.notebook_runner import solution_seconds
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("a", metadata={"papermill": {"duration": 10.5}}),
+                nbformat.v4.new_code_cell("b", metadata={"papermill": {"duration": 4.25}, "tags": ["solution"]}),
+                nbformat.v4.new_code_cell("c", metadata={"papermill": {"duration": None}, "tags": ["solution"]}),
+                nbformat.v4.new_markdown_cell("d")]
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert solution_seconds(tmp_path / "x.ipynb") == 4.25

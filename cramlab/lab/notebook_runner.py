@@ -316,8 +316,20 @@ def run_notebook(path, out_dir, *, mode: str = "fast", parameters: dict | None =
     except Exception as exc:  # noqa: BLE001 - a broken notebook is reported, the series goes on
         entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     entry["duration_s"] = round(time.perf_counter() - t0, 2)
+    if solutions and out_nb.exists():
+        # A learner's Run All never runs the solutions: their cells' time, measured in this same run, is
+        # reported apart so that a header can quote Run All (duration_s - solutions_s).
+        entry["solutions_s"] = round(solution_seconds(out_nb), 2)
     entry["figures"] = read_figures(record_path)
     return entry
+
+
+def solution_seconds(executed: Path) -> float:
+    """Seconds papermill recorded for the cells tagged `solution` of an executed notebook."""
+    import nbformat
+    nb = nbformat.read(executed, as_version=4)
+    return sum((c.metadata.get("papermill") or {}).get("duration") or 0.0 for c in nb.cells
+               if "solution" in c.metadata.get("tags", []))
 
 
 def run_series(notebook_dir=None, out_dir="runs/notebooks", *, mode: str = "fast", only=None,
