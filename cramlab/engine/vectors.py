@@ -36,8 +36,9 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def save_vectors(path, result, spec=None) -> Path:
-    """Write a CramResult's vectors and what is needed to decode and check them."""
+def save_vectors(path, result, spec=None, omit: tuple[str, ...] = ()) -> Path:
+    """Write a CramResult's vectors and what is needed to decode and check them; `omit`: metadata keys left
+    out (the PoC leaves out the text's token ids: cramlab.poc.privacy)."""
     from safetensors.torch import save_file
     path = Path(path)
     s = result.settings
@@ -50,6 +51,7 @@ def save_vectors(path, result, spec=None) -> Path:
         "token_ids": result.token_ids, "teacher_forced_accuracy": result.teacher_forced_accuracy,
         "greedy_exact": result.greedy_exact, "seed": s.get("seed"),
     }
+    meta = {k: v for k, v in meta.items() if k not in omit}
     tensors = {"vectors": result.vectors.detach().float().cpu().contiguous()}
     meta["vectors_sha256"] = tensor_sha256(tensors["vectors"])   # catches corrupt bytes in the tensor data
     try:

@@ -20,19 +20,11 @@ TEXT_META_KEYS = ("token_ids", "text_sha256", "first_token_id")   # kept out of 
 
 def save_vectors_without_text(path: Path, result, spec) -> Path:
     """The kit's vector file (cramlab.engine.vectors) minus the token ids: only the vectors and how to decode them,
-    so the file on disk is what a PoC would store and what the privacy check decodes."""
-    from safetensors.torch import save_file
-
-    from cramlab.engine.vectors import load_vectors, save_vectors
-    save_vectors(path, result, spec)
-    vf = load_vectors(path)
-    meta = {k: v for k, v in vf.meta.items() if k not in TEXT_META_KEYS}
-    if meta.get("protocol") == "hc":          # hc cannot decode without t_1: keep just that one id
-        meta["first_token_id"] = vf.meta["first_token_id"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"vectors": vf.vectors.contiguous()}, str(tmp), metadata={"cramlab": json.dumps(meta)})
-    os.replace(tmp, path)
-    return path
+    so the file on disk is what a PoC would store and what the privacy check decodes. One write per file."""
+    from cramlab.engine.vectors import save_vectors
+    # hc cannot decode without t_1: its files keep just that one id
+    omit = tuple(k for k in TEXT_META_KEYS if not (k == "first_token_id" and result.settings.get("protocol") == "hc"))
+    return save_vectors(path, result, spec, omit=omit)
 
 
 def privacy_check(vector_file, model_name: str, expected_text: str, timeout_s: float = 600) -> dict:
