@@ -11,7 +11,14 @@ value beside the range (min - max, or the values seen) over the recorded runs of
 and names every file the range came from, with its command, machine, date and budget. Where no recorded run
 holds a figure, it says so and prints only the learner's value: no measured number is typed into a notebook.
 
-Owns: reading recorded summaries, their provenance, a figure's range over runs and the printed comparison.
+Figures a run measured under an older definition than today's cell (`SUPERSEDED`: the random source before
+94893b7, 03's sampled equal-budget accuracy, 07's pre-preset progressive row, 09's smallest representation when
+it still counted the bound) are left out of the ranges, and the printout names them and why.
+`print_layout_comparison` prints the `cramlab reproduce --paper 2026` tables kept in docs/data/reproduce
+(mem-first against sink-first), the one place notebooks 03 and 07 read them from.
+
+Owns: reading recorded summaries, their provenance and superseded figures, a figure's range over runs and the
+printed comparison; reading and printing the recorded reproduction's layout comparison.
 Does not own: running notebooks or recording figures (cramlab.lab.notebook_runner), the files themselves.
 """
 from __future__ import annotations
@@ -46,6 +53,35 @@ PROVENANCE: dict[str, dict[str, str]] = {
         mode="full", command="cramlab notebooks run --only 09", machine="2-core AMD EPYC CPU, alone"),
     "notebooks_gpu_h200_round5_2026-11-28.json": dict(mode="full"),     # names command, card and date itself
 }
+
+# Figures a recorded run measured under an older definition than the notebook's cell computes today. They stay
+# in their files but are left out of the ranges, and the printed table says which and why: a range never sets
+# the learner's figure beside a different measurement. {file: {notebook stem: (figure prefixes, reason)}}.
+_OLD_RANDOM = ("random text was then words drawn from the tokenizer's vocabulary; since 94893b7 (2026-11-28) it is "
+               "the paper's protocol, words from the 100,000 most frequent English words")
+_RANDOM_02 = (("random_bits_per_token", "random_costs_more_than_unseen"), _OLD_RANDOM)
+_RANDOM_05 = (("slope", "constant_gain_nats", "random_mean_gain_nats", "random_predicted_tokens",
+               "unseen_predicted_tokens", "n_not_fit"), _OLD_RANDOM + " (C and the slope are fitted over both sources)")
+_BEST_WITHIN = (("accuracy_at_equal_budget",), "then read from a history sampled every 10 steps (it could miss a "
+                "convergence between samples); since 541efac (2026-12-06) each layout's final vector at the budget")
+_OLD_PROGRESSIVE = (("progressive",), "section 5 then ran the kit's own progressive settings (constant lr, no "
+                    "carry-over); since 7ce5c69 (2026-12-06) the progressive-2026 preset")
+_WITH_BOUND = (("smallest_method",), "it then counted `lm` (the sum of -log2 p, a bound, not a coder) among the "
+               "representations; since 5a7a596 (2026-12-06) the bound is left out")
+SUPERSEDED: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
+    "notebooks_fast_summary_2026-11-28.json": {"02_how_surprising_is_text": _RANDOM_02,
+                                               "05_capacity_is_entropy": _RANDOM_05},
+    "notebooks_full_summary_2026-11-28.json": {"02_how_surprising_is_text": _RANDOM_02,
+                                               "05_capacity_is_entropy": _RANDOM_05},
+    "notebooks_fast_summary_2026-11-29.json": {"03_first_cram": _BEST_WITHIN, "07_gpu_scale": _OLD_PROGRESSIVE,
+                                               "09_in_practice": _WITH_BOUND},
+    "notebooks_fast_summary_make_test_2026-11-29.json": {"03_first_cram": _BEST_WITHIN,
+                                                         "07_gpu_scale": _OLD_PROGRESSIVE,
+                                                         "09_in_practice": _WITH_BOUND},
+    "notebook_09_full_summary_2026-11-28.json": {"09_in_practice": _WITH_BOUND},
+    "notebook_03_full_cpu_2026-11-29.json": {"03_first_cram": _BEST_WITHIN},
+    "notebooks_gpu_h200_round5_2026-11-28.json": {"03_first_cram": _BEST_WITHIN, "07_gpu_scale": _OLD_PROGRESSIVE},
+}
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NOT_BUDGET = {"record_path", "fast"}
 
@@ -60,6 +96,10 @@ class RecordedRun:
     mode: str
     figures: dict
     budget: dict = field(default_factory=dict)
+    superseded: tuple[tuple[str, ...], str] = ((), "")     # (figure prefixes, reason): see SUPERSEDED
+
+    def is_superseded(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.superseded[0])
 
     def describe(self) -> str:
         budget = f"; budget {json.dumps(self.budget)}" if self.budget else ""
@@ -120,7 +160,8 @@ def recorded_runs(notebook: str, folder: str | os.PathLike | None = None) -> lis
             continue
         budget = {k: v for k, v in (entry.get("parameters") or {}).items() if k not in _NOT_BUDGET}
         budget |= entry.get("fast_values") or {}
-        runs.append(RecordedRun(path.name, figures=figures, budget=budget, **where))
+        superseded = SUPERSEDED.get(path.name, {}).get(notebook, ((), ""))
+        runs.append(RecordedRun(path.name, figures=figures, budget=budget, superseded=superseded, **where))
     return sorted(runs, key=lambda r: (r.date, r.file))
 
 
@@ -154,7 +195,7 @@ def _show(value: Any) -> str:
 
 def recorded_range(runs: list[RecordedRun], name: str) -> str | None:
     """The figure over the runs: "lo - hi (n runs)" for numbers, the values seen otherwise; None if no run has it."""
-    values = [v for v in (figure_at(r.figures, name) for r in runs) if v is not MISSING]
+    values = [v for v in (figure_at(r.figures, name) for r in runs if not r.is_superseded(name)) if v is not MISSING]
     if not values:
         return None
     if all(_number(v) for v in values):
@@ -185,7 +226,55 @@ def what_you_should_have_seen(notebook: str, mine: dict, names: list[str], *, fa
         echo("recorded runs (docs/data; each budget is that run's, yours may differ):")
         for run in runs:
             echo(f"  {run.describe()}")
+            left_out = [n for n in names if run.is_superseded(n) and figure_at(run.figures, n) is not MISSING]
+            if left_out:
+                echo(f"    left out of the ranges: {', '.join(left_out)} ({run.superseded[1]})")
     else:
         where = "docs/data" if data_dir() or folder else "this installation (docs/data is in the source checkout)"
         echo(f"no recorded {mode} run of {notebook} exists in {where}: only this run's figures are printed")
     return rows
+
+
+def reproduced_2026(folder: str | os.PathLike | None = None) -> dict | None:
+    """The progressive-2026 tables that `cramlab reproduce --paper 2026` keeps in docs/data/reproduce
+    (`tables_2026.json`: one row per layout/protocol, mean ± std over texts and the replicate spread) with the
+    cards, dates and models of the calls that wrote them (`timing_2026*.json`); None where they are not here."""
+    folder = Path(folder) if folder else (data_dir() / "reproduce" if data_dir() else None)
+    if folder is None or not (folder / "tables_2026.json").is_file():
+        return None
+    rows = json.loads((folder / "tables_2026.json").read_text(encoding="utf-8"))
+    calls = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("timing_2026*.json"))]
+    calls.sort(key=lambda c: c.get("date", ""))
+    return dict(rows=rows, folder=str(folder), cards=sorted({c.get("device", "?") for c in calls}),
+                dates=sorted({c.get("date", "")[:10] for c in calls}), n_calls=len(calls),
+                models=sorted({f"{c.get('model')} ({c.get('model_dtype')} weights)" for c in calls}))
+
+
+def print_layout_comparison(folder: str | os.PathLike | None = None, echo=print) -> dict | None:
+    """Print, from `reproduced_2026`, what position 0 costs the vector: mem-first against sink-first under
+    each protocol (`hc`: t_1 given and unscored; `pc`: every token scored), mean ± std over texts, the ratio
+    and the replicate means. Returns {(layout, protocol): row}, or None (and says so) without the files."""
+    found = reproduced_2026(folder)
+    if found is None:
+        echo("the recorded reproduction (docs/data/reproduce/tables_2026.json) is not here: it ships with the "
+             "repository, not the wheel")
+        return None
+    rows = found["rows"]
+    any_row = next(iter(rows.values()))
+    echo(f"recorded: `cramlab reproduce --paper 2026` on {', '.join(found['cards'])}, {', '.join(found['dates'])} "
+         f"({found['n_calls']} calls), {', '.join(found['models'])}; {any_row['texts']} texts x "
+         f"{any_row['replicates']} replicates (seeds), lr {any_row['lr']}, {any_row['max_steps']} steps per length "
+         f"({found['folder']}/tables_2026.json)")
+    held = {}
+    for protocol, what in (("hc", "t_1 given, not scored"), ("pc", "every token scored")):
+        m, s = rows.get(f"mem-first/{protocol}"), rows.get(f"sink-first/{protocol}")
+        if not (m and s):
+            continue
+        held["mem-first", protocol], held["sink-first", protocol] = m, s
+        spread = {k: f"{r['replicate_spread']['min']:.1f}-{r['replicate_spread']['max']:.1f}"
+                  for k, r in (("m", m), ("s", s))}
+        share = m["mean_tokens"] / s["mean_tokens"]
+        echo(f"  {protocol} ({what}): mem-first {m['mean_tokens']:.1f} ± {m['std_tokens']:.1f} tokens, sink-first "
+             f"{s['mean_tokens']:.1f} ± {s['std_tokens']:.1f}: mem-first holds {share:.0%} of sink-first "
+             f"(replicate means {spread['m']} against {spread['s']})")
+    return held
