@@ -51,8 +51,8 @@ for name in ["float32", "bfloat16", "float16", "float8"]:
     print(f"{name:<9} {cap.bits_per_value(name):>3} bits per value")
 
 # %% [markdown]
-# The paper trains in bfloat16 and assumes **16 bits per value**. One vector of SmolLM2-135M therefore
-# stores at most:
+# The paper counts **16 bits per value** (a bfloat16 or float16 number) when it computes capacity. One vector
+# of SmolLM2-135M therefore stores at most:
 
 # %%
 # NBVAL_CHECK_OUTPUT

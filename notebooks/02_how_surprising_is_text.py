@@ -97,7 +97,8 @@ plots.surprisal_chart(s.tokens, s.surprisal_bits, title=text.text_id,
 #
 # - **natural**: the opening of *A Tale of Two Cities*; the model has read it many times.
 # - **unseen**: passages written for this kit, after the model was trained.
-# - **random**: words drawn uniformly from the vocabulary, joined by spaces.
+# - **random**: the paper's random text: English words drawn uniformly from the 100,000 most frequent ones
+#   (`wordfreq`; the paper's code draws from GloVe's 100k vocabulary), joined by spaces.
 
 # %%
 DICKENS = 'It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, it was the season of Darkness, it was the spring of hope, it was the winter of despair, we had everything before us, we had nothing before us, we were all going direct to Heaven, we were all going direct the other way.'

@@ -213,36 +213,18 @@ record("early_greedy_exact", early.greedy_exact)
 # The paper puts the vector first (`mem-first`). In SmolLM2, position 0 behaves as an **attention sink**:
 # many heads attend to it and its hidden state grows very large in the middle layers. The kit's default,
 # `sink-first`, puts a fixed `<|endoftext|>` token there and the vector behind it. What does position 0
-# cost the vector? The recorded GPU runs below (the follow-up paper's preset, 48 texts) separate two things:
+# cost the vector? The recorded GPU runs below (`cramlab reproduce --paper 2026`: the follow-up paper's
+# preset, 50 texts, three seeds; the cell prints their card and date) separate two things:
 # with t_1 given as a prompt and not scored (`hc`) the vector only has to steer the rest of the text; with
 # every token scored (`pc`) it must also predict t_1 and the first tokens from position 0. Compare the two
-# ratios the cell prints: the handicap sits in predicting the first tokens from position 0, not in steering
-# the rest. (This sink is a *position*; notebook 08 measures a different thing under a similar name: how much
+# ratios the cell prints: most of the handicap sits in predicting the first tokens from position 0, far less in
+# steering the rest. (This sink is a *position*; notebook 08 measures a different thing under a similar name: how much
 # attention the text pays *to the vector*.)
 
 # %%
-import json
-from pathlib import Path
+from cramlab.lab.recorded import print_layout_comparison
 
-RECORDED = Path("../docs/data")   # the repository's recorded runs (not shipped with the wheel)
-held = {}
-for lay in ("mem-first", "sink-first"):
-    for pro in ("hc", "pc"):
-        path = RECORDED / f"h200_progressive_{lay}_{pro}_main_2026-11-28.jsonl"
-        if path.is_file():
-            row = json.loads(path.read_text().splitlines()[0])
-            held[lay, pro] = row
-if len(held) == 4:
-    row = held["sink-first", "pc"]
-    print(f"recorded: {row['card']}, {row['date']}, {row['n_texts']} texts, preset {row['settings']['preset']} "
-          f"(lr {row['settings']['lr']}), files {RECORDED}/h200_progressive_*_main_2026-11-28.jsonl")
-    for pro, what in (("hc", "t_1 given, not scored"), ("pc", "every token scored")):
-        m, s_ = held["mem-first", pro], held["sink-first", pro]
-        print(f"  {pro} ({what}): mem-first {m['mean_tokens']:.1f} ± {m['std_tokens']:.1f} tokens, "
-              f"sink-first {s_['mean_tokens']:.1f} ± {s_['std_tokens']:.1f}: "
-              f"mem-first holds {m['mean_tokens'] / s_['mean_tokens']:.0%} of sink-first")
-else:
-    print(f"the recorded runs are not in {RECORDED.resolve()} (they ship with the repository, not the wheel)")
+held = print_layout_comparison()   # docs/data/reproduce/tables_2026.json: {(layout, protocol): row}
 
 # %% [markdown]
 # A handicap, not a wall. On your CPU, at a small budget: same text, same seed, the same budget of
@@ -298,8 +280,8 @@ for key in ("n_tokens", "greedy_exact", "accuracy", "utf8_bytes", "token_id_byte
 # - Greedy-exact implies 100 % teacher-forced accuracy; below 100 % greedy decoding is never exact, and one
 #   early miss spoils the tokens after it.
 # - In SmolLM2 position 0 behaves as an attention sink; the kit puts a fixed token before the vector
-#   (sink-first). The recorded runs printed in section 6 put the handicap of position 0 in predicting t_1
-#   and the first tokens, not in steering the rest; this run's comparison at equal budgets is printed there.
+#   (sink-first). The recorded runs printed in section 6 put most of the handicap of position 0 in predicting
+#   t_1 and the first tokens, far less in steering the rest; this run's comparison at equal budgets is printed there.
 #
 # ## Exercises
 #
@@ -331,7 +313,7 @@ exercises.check_greedy_exact(answer_3, early);
 
 # %%
 answer_4 = ...
-exercises.check_layout_that_steers(answer_4, accuracy_at_budget);
+exercises.check_better_layout(answer_4, accuracy_at_budget);
 
 # %% [markdown]
 # ### Exercise 5 · ★★★ · ~15 min
@@ -414,7 +396,7 @@ exercises.check_own_decode(answer_5, decode(lm, result.vectors, len(text.token_i
 # ```python
 # # Exercise 4: read it from this run's comparison
 # answer_4 = max(accuracy_at_budget, key=accuracy_at_budget.get)
-# exercises.check_layout_that_steers(answer_4, accuracy_at_budget);
+# exercises.check_better_layout(answer_4, accuracy_at_budget);
 # ```
 #
 # </details>
@@ -454,8 +436,8 @@ exercises.check_own_decode(answer_5, decode(lm, result.vectors, len(text.token_i
 from cramlab.lab.recorded import what_you_should_have_seen
 
 what_you_should_have_seen("03_first_cram", record.figures,
-                          ["n_tokens", "converged", "steps", "greedy_exact", "info_gain_bits",
-                           "accuracy_at_equal_budget.sink-first", "accuracy_at_equal_budget.mem-first"], fast=fast);
+                          ["n_tokens", "converged", "steps", "greedy_exact", "info_gain_bits", "mem_first_accuracy",
+                           "accuracy_at_equal_budget.sink-first"], fast=fast);
 
 # %% [markdown]
 # ## Next

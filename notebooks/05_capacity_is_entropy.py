@@ -106,6 +106,7 @@ record("n_not_fit", n_not_fit)
 for src in sources:
     gains = [p["info_gain_nats"] for p in points if p["source"] == src]
     record(f"{src}_mean_gain_nats", sum(gains) / len(gains))
+    print(f"{src:<7} mean gain {sum(gains) / len(gains):.1f} nats over {len(gains)} texts")
 plots.info_gain_scatter(points)
 
 # %% [markdown]
@@ -121,10 +122,11 @@ print(plots.text_table(ig_rows, ["model", "d", "ig_nats"], formats={"ig_nats": "
                        headers={"ig_nats": "C = mean IG (nats)"}))
 
 # %% [markdown]
-# The filled circles (texts that did not fit) lie near the solid line of slope 1: the vector removes about
-# the same number of nats from each, whatever the text's own cross-entropy, so it holds a fixed amount of
-# *information*, not of tokens. The recorded GPU run of the same law on this model (its command and card:
-# docs/results.md, "The slope-1 law") says how the slope and C move along training:
+# The filled circles (texts that did not fit) follow a line of slope near 1 (this run's slope is printed
+# above): the vector removes about the same number of nats from each, whatever the text's own cross-entropy,
+# so it holds a roughly fixed amount of *information*, not of tokens. The recorded GPU run of the same law on
+# this model (its command and card: docs/results.md, "The slope-1 law") says how the slope and C move along
+# training:
 
 # %%
 import json
@@ -145,11 +147,10 @@ else:
 
 # %% [markdown]
 # Near 1 from the first steps, drifting down slowly; what training changes is C. So a short budget already
-# shows the law, with a smaller C. Not exactly 1: random texts lose somewhat more nats than natural ones
-# (compare `unseen_mean_gain_nats` and `random_mean_gain_nats` in the table above), which tilts the line a
-# little below 1. The law is about texts well beyond what the vector holds: a text that *nearly* fits has
-# almost all of its CE removed, so its gain grows with its CE, and such texts pull the slope down (try
-# `lengths = [24]` with `max_steps = 300`).
+# shows the law, with a smaller C. Not exactly 1: random texts lose more nats than natural ones (compare
+# the two mean gains printed under the slope in section 2), which tilts the line below 1. The law is about
+# texts well beyond what the vector holds: a text that *nearly* fits has almost all of its CE removed, so its
+# gain grows with its CE, and such texts pull the slope down (try `lengths = [24]` with `max_steps = 300`).
 #
 # ## 3. From entropy to length
 #

@@ -107,7 +107,9 @@ record("device", device)
 # ## 2. Choose the model
 #
 # With the hub reachable, any registry model can be picked (Pythia-160M ... Llama-3.1-8B; they download on
-# first use). Offline, the embedded SmolLM2-135M is the one that works.
+# first use). The Llama models are gated: accept Meta's licence on the model's hub page and log in first
+# (notebook 00, section 3). Offline, the picker offers the embedded SmolLM2-135M and the tiny random test
+# models (they check the mechanics; they cannot learn a text).
 
 # %%
 choices = widgets.CRAM_MODEL_CHOICES if hub else ("smollm2-135m",) + widgets.TINY
@@ -149,7 +151,7 @@ record("n_jobs", summary.n_jobs)
 # %% [markdown]
 # ## 4. Our Table 1 beside the paper's
 #
-# Max = the largest length whose mean accuracy is >= 0.99. Gain (tokens decoded beyond what the model
+# Max = the largest length whose mean best accuracy is >= 0.99. Gain (tokens decoded beyond what the model
 # guesses alone), information gain and capacity utilisation (gain / L_max) are averaged, as in the paper,
 # over the texts that did **not** fit, pooled over lengths. The paper's figure is in brackets where the
 # model is in its Table 1 (measured on PG-19 books; ours on unseen passages). Beside the paper's numbers the
@@ -186,11 +188,19 @@ for (model_name, src, layout, protocol, k), recs in curves.items():
 # uniform[0, 0.02)); only the layout, the protocol (`hc` starts at 2 tokens: it never scores t_1) and the
 # seed change, and the fast mode's smaller budgets show up as overrides in the printed settings.
 #
-# Under the same preset on an H200 (48 unseen texts, 2026-11-28, docs/results.md) the embedded Instruct model
-# held, with every token scored (`pc`), 22.7 +- 14.1 tokens with the vector at position 0 (mem-first) against
-# 43.6 +- 11.0 behind the sink token (sink-first); with t_1 given (`hc`), 42.3 +- 14.8 against 48.6 +- 10.8.
-# So the handicap of position 0 is mostly predicting t_1 and the first tokens from that position, not
-# steering the rest of the text. Single runs: `cramlab reproduce --paper 2026` repeats them with three seeds.
+# What the same preset gave on the embedded Instruct model at full scale, recorded by `cramlab reproduce
+# --paper 2026` (the cell prints the card, date, texts and seeds from the recorded files): compare the vector
+# at position 0 (mem-first) with the vector behind the sink token (sink-first), with t_1 given (`hc`) and
+# with every token scored (`pc`).
+
+# %%
+from cramlab.lab.recorded import print_layout_comparison
+
+print_layout_comparison();
+
+# %% [markdown]
+# The gap is far wider under `pc` than under `hc`: the handicap of position 0 is mostly predicting t_1 and
+# the first tokens from that position, much less steering the rest of the text. Now this run:
 
 # %%
 lm = load_model(models[0], device=device, dtype=dtype)

@@ -20,7 +20,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 6 min 53 s (413 s: 4 texts grown to the CPU cap of 16 tokens), 2026-11-28 / fast: 1 min 10 s (70 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 45 s (4 texts grown to the GPU cap of 96), 2026-11-28 | 03, 07 |
+# | 3 of 3 | full: 6 min 53 s (413 s: 4 texts grown to the CPU cap of 16 tokens), 2026-11-28 / fast: 1 min 10 s (70 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 45 s (4 texts, cap 96 tokens; they stopped at 36-49), 2026-11-28 | 03, 07 |
 #
 # **After this notebook you will be able to:**
 # - grow a vector token by token (progressive cramming) and see where it stops
@@ -48,7 +48,7 @@ source = "unseen"
 n_texts = 4              # texts grown together (one batch)
 start = 2                # first length, in tokens
 step_tokens = 1          # grow by this many tokens (the follow-up: 1)
-max_tokens = None        # stop here even if it still fits; None: 96 on a GPU, 16 on a CPU (the header says why)
+max_tokens = None        # stop here even if it still fits; None: 96 on a GPU, 16 on a CPU (section 1 says why)
 max_steps = 300          # optimisation steps per length
 lr = 0.1                 # the follow-up's lr for SmolLM2
 layout = "sink-first"
@@ -174,10 +174,9 @@ if pca is not None:
 #   stops at the first length it cannot fit: a per-text measure, reported as mean +- std.
 # - The trained vector is not read like a token: some layers pay it a large share of their attention.
 # - How many directions the growing vector's path uses is printed in section 3 beside the most its points
-#   can span (T points: at most T-1); the recorded full CPU run (`docs/data/notebook_08_full_summary_2026-11-28.json`)
-#   needed 11 components for 99 % (`n_components_99`) on a path of 15 lengths (2 to 16 tokens: at most 14
-#   directions), most of what its points can span: a CPU-sized run does not show that the vector moves in
-#   few directions.
+#   can span (T points: at most T-1), and the recorded runs' `n_components_99` at the end of the notebook. On
+#   a CPU-sized path (a few lengths) that count is bounded by the few points, so such a run cannot show
+#   whether the vector moves in few directions; the follow-up's 30-100 components come from far longer paths.
 #
 # ## Exercises
 #

@@ -107,7 +107,9 @@ for group in ("records-en", "prose-en", "records-ja"):
 
 # %%
 settings = PocSettings(model=model, n_tokens=n_tokens, batch_size=batch_size,
-                       cram=dict(lr=lr, max_steps=max_steps, seed=seed, progress=False))
+                       cram=dict(lr=lr, max_steps=max_steps, seed=seed, progress=True))
+# two bars: documents done, and the steps of the batch being crammed (a whole batch finishes together, so
+# without the second one the first would sit at 0 for minutes on a CPU)
 run = run_poc(lm, corpus, work / "report", settings, progress=True)
 units = by_record(run.records)
 dense = dense_for_retrieval(lm, [u["text"] for u in units], [q["text"] for q in run.queries])
@@ -308,7 +310,8 @@ print(f"- a second process rebuilt a record from its vector file: {s.privacy.get
 # <details><summary>Solution to exercise 2</summary>
 #
 # ```python
-# # Exercise 2: the smallest of the byte figures (a model that predicts the text well codes it in few bits)
+# # Exercise 2: the smallest of the byte figures, the bound `lm` left out (section 3 prints them all). On texts
+# # this short every compressor pays a header per document, so the plain token ids can come out smallest
 # answer_2 = summary.smallest_method
 # practice_exercises.check_smallest_method(answer_2, summary);
 # ```

@@ -231,9 +231,9 @@ class _Decoded:
     (lambda a: exercises.check_compression_ratio(7168, 16, a), 448, 7168),
     (lambda a: exercises.check_greedy_exact(a, _Decoded(greedy_exact=False)), "no", "yes"),
     (lambda a: exercises.check_greedy_exact(a, _Decoded(greedy_exact=True)), "yes", "no"),
-    (lambda a: exercises.check_layout_that_steers(a, {"sink-first": 1.0, "mem-first": 0.5}), "sink-first",
+    (lambda a: exercises.check_better_layout(a, {"sink-first": 1.0, "mem-first": 0.5}), "sink-first",
      "mem-first"),
-    (lambda a: exercises.check_layout_that_steers(a, {"sink-first": 0.25, "mem-first": 0.75}), "mem-first",
+    (lambda a: exercises.check_better_layout(a, {"sink-first": 0.25, "mem-first": 0.75}), "mem-first",
      "sink-first"),
     (lambda a: exercises.check_scaling(a), "yes", "no"),
 ])

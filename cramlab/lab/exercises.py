@@ -177,7 +177,7 @@ def check_greedy_exact(answer, result) -> bool:
                          "accuracy, so below 100 % greedy decoding is never exact.")
 
 
-def check_layout_that_steers(answer, accuracy_by_layout: dict) -> bool:
+def check_better_layout(answer, accuracy_by_layout: dict) -> bool:
     """Which layout reached the higher teacher-forced accuracy in the learner's own runs, at the same step
     budget (`accuracy_by_layout`: {"sink-first": acc, "mem-first": acc}). A tie accepts either."""
     best = max(accuracy_by_layout.values())
