@@ -304,9 +304,17 @@ def notebooks() -> list[str]:
         **_json("notebook_08_full_summary_2026-11-28.json")["notebooks"],
         **_json("notebook_09_full_summary_2026-11-28.json")["notebooks"],
     }
+    now = {}                   # 2026-12-06, each alone: Run All = duration minus the solutions the runner also ran
+    for f in ("notebooks_full_cpu_00-02_2026-12-06.json", "notebooks_full_cpu_05-06_2026-12-06.json",
+              "notebooks_full_cpu_03-09_2026-12-06.json"):
+        now.update(_json(f)["notebooks"])
     gpu = _json("notebooks_gpu_h200_round5_2026-11-28.json")["notebooks"]
     body = []
     for name, r in fast["notebooks"].items():
+        n = now.get(name)
+        sol = (n or {}).get("solutions_s") or 0
+        full_now = "not for a CPU" if n is None else (f"{n['duration_s'] - sol:.0f}" + (f" (+{sol:.0f} solutions)"
+                                                                                         if sol >= 30 else ""))
         g = gpu.get(name[:2], {})
         on_gpu = (
             g["runner_line"].split()[2]
@@ -319,27 +327,31 @@ def notebooks() -> list[str]:
             [
                 name,
                 f"{r['duration_s']:.0f}",
+                full_now,
                 f"{full[name]['duration_s']:.0f}" if name in full else "not recorded",
                 on_gpu,
             ]
         )
-    body.append([f"whole fast series, {fast['jobs']} at a time", f"{fast['total_duration_s']:.0f}", "", ""])
-    return _table(["notebook", "CPU fast s", "CPU full s", "H200 full s"], body)
+    body.append([f"whole fast series, {fast['jobs']} at a time", f"{fast['total_duration_s']:.0f}", "", "", ""])
+    return _table(["notebook", "CPU fast s", "CPU full s, Run All (2026-12-06)", "CPU full s (2026-11-28/29)",
+                   "H200 full s"], body)
 
 
 def make_test() -> list[str]:
     logs = (
-        ("fresh clone `.ci/run`, AVX-512 host", "fresh_clone_ci_run_tenth_session_2026-11-29.log"),
-        ("installed venv, AVX-512 host", "make_test_tenth_session_2026-11-29.log"),
-        ("fresh clone `.ci/run`, AVX2 host", "fresh_clone_ci_run_2026-11-29.log"),
-        ("installed venv, AVX2 host in its slow state", "make_test_tiers_2026-11-29.log"),
-        ("`make test-slow`'s notebook tier (04, 07, 09 fast)", "make_test_slow_tier_2026-11-29.log"),
+        ("2026-12-06: fresh clone `.ci/run` at aa70d0f, AVX-512 host",
+         "fresh_clone_ci_run_aa70d0f_2026-12-06.log"),
+        ("2026-11-29: fresh clone `.ci/run`, AVX-512 host", "fresh_clone_ci_run_tenth_session_2026-11-29.log"),
+        ("2026-11-29: installed venv, AVX-512 host", "make_test_tenth_session_2026-11-29.log"),
+        ("2026-11-29: fresh clone `.ci/run`, AVX2 host", "fresh_clone_ci_run_2026-11-29.log"),
+        ("2026-11-29: installed venv, AVX2 host in its slow state", "make_test_tiers_2026-11-29.log"),
+        ("2026-11-29: `make test-slow`'s notebook tier (04, 07, 09 fast)", "make_test_slow_tier_2026-11-29.log"),
     )
     body = []
     for label, name in logs:
         m = re.search(r"(\d+) passed, \d+ deselected in ([\d.]+)s", (DATA / name).read_text())
         body.append([label, m.group(1), m.group(2), f"`{name}`"])
-    return _table(["run (2-core AMD EPYC, 2026-11-29)", "passed", "seconds", "log"], body)
+    return _table(["run (2-core AMD EPYC)", "passed", "seconds", "log"], body)
 
 
 def gpu_checks() -> list[str]:

@@ -21,7 +21,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | full: 7 min 49 s (469 s, one thread, beside the test suite), 2026-11-29 / fast: 2 min 1 s (121 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 00-02 |
+# | 2 of 3 | full: 4 min 29 s (269 s Run All; alone, 2026-12-06, `docs/data/notebooks_full_cpu_03-09_2026-12-06.json`) / fast: 2 min 1 s (121 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 41 s, 2026-11-28 | 00-02 |
 #
 # **After this notebook you will be able to:**
 # - cram a text into one vector and watch the loss and accuracy live

@@ -52,6 +52,7 @@ PROVENANCE: dict[str, dict[str, str]] = {
     "notebook_09_full_summary_2026-11-28.json": dict(
         mode="full", command="cramlab notebooks run --only 09", machine="2-core AMD EPYC CPU, alone"),
     "notebooks_gpu_h200_round5_2026-11-28.json": dict(mode="full"),     # names command, card and date itself
+    "notebooks_gpu_h200_2026-11-28.json": dict(mode="full"),            # 08 and 09 on an H200: the same
 }
 
 # Figures a recorded run measured under an older definition than the notebook's cell computes today. They stay
@@ -158,7 +159,8 @@ def recorded_runs(notebook: str, folder: str | os.PathLike | None = None) -> lis
         figures = _entry_figures(entry)
         if figures is None:
             continue
-        budget = {k: v for k, v in (entry.get("parameters") or {}).items() if k not in _NOT_BUDGET}
+        params = entry.get("parameters")            # older GPU summaries keep them as one string: no budget
+        budget = {k: v for k, v in (params if isinstance(params, dict) else {}).items() if k not in _NOT_BUDGET}
         budget |= entry.get("fast_values") or {}
         superseded = SUPERSEDED.get(path.name, {}).get(notebook, ((), ""))
         runs.append(RecordedRun(path.name, figures=figures, budget=budget, superseded=superseded, **where))
