@@ -91,3 +91,35 @@ def test_without_docs_data_only_the_learners_figures_are_printed(monkeypatch):
     rows = recorded.what_you_should_have_seen("03_first_cram", {"steps": 70}, ["steps"], fast=True, echo=lines.append)
     assert rows == [{"figure": "steps", "this_run": "70", "recorded": "no recorded range exists"}]
     assert "docs/data is in the source checkout" in lines[-1]
+
+
+def test_a_figure_measured_under_an_older_definition_is_left_out_of_the_range_and_named(data, monkeypatch):
+    """SUPERSEDED: run b's `steps` was measured otherwise; the range is a's alone and the printout says why."""
+    from cramlab.lab import recorded
+    monkeypatch.setitem(recorded.SUPERSEDED, "b_2026-01-02.json", {"03_x": (("steps",), "counted otherwise then")})
+    runs = [r for r in recorded_runs("03_x", data) if r.mode == "fast"]
+    steps = recorded_range(runs, "steps")
+    assert "70" in steps and "110" not in steps
+    assert recorded_range(runs, "acc.2") is not None and "0.75" in recorded_range(runs, "acc.2")   # others stay
+    printed = []
+    what_you_should_have_seen("03_x", {"steps": 80}, ["steps"], fast=True, folder=data, echo=printed.append)
+    assert any("left out of the ranges: steps (counted otherwise then)" in line for line in printed)
+
+
+def test_layout_comparison_prints_the_share_from_the_recorded_tables(tmp_path):
+    """print_layout_comparison on a tables_2026.json made here: mem-first 20 of sink-first 40 tokens = 50 %."""
+    from cramlab.lab.recorded import print_layout_comparison
+
+    def row(mean, lo, hi):
+        return dict(mean_tokens=mean, std_tokens=5.0, texts=50, replicates=3, lr=0.1, max_steps=1000,
+                    replicate_spread=dict(min=lo, max=hi))
+    (tmp_path / "tables_2026.json").write_text(json.dumps({"mem-first/pc": row(20.0, 18.0, 22.0),
+                                                           "sink-first/pc": row(40.0, 39.0, 41.0)}))
+    (tmp_path / "timing_2026.json").write_text(json.dumps(dict(device="a test GPU", date="2026-01-05T00:00:00Z",
+                                                               model="m", model_dtype="bfloat16")))
+    printed = []
+    held = print_layout_comparison(tmp_path, echo=printed.append)
+    assert set(held) == {("mem-first", "pc"), ("sink-first", "pc")}
+    assert "a test GPU" in printed[0] and "2026-01-05" in printed[0]
+    assert any("mem-first holds 50% of sink-first" in line for line in printed)
+    assert print_layout_comparison(tmp_path / "absent", echo=printed.append) is None
