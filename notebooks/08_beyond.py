@@ -81,7 +81,8 @@ def show(n_tokens, results):      # one line per length: the cell is never silen
           f"still fit, steps {[r.steps for r in results]}")
 
 grown = progressive(lm, texts, start=start, step_tokens=step_tokens, max_tokens=max_tokens,
-                    max_steps=max_steps, lr=lr, layout=layout, seed=seed, keep_trajectory=True, callback=show)
+                    max_steps=max_steps, lr=lr, layout=layout, seed=seed, keep_trajectory=True, callback=show,
+                    progress=True)   # a bar for each length: the last ones can take minutes on a CPU
 
 # %%
 print(plots.text_table([dict(text=t.text_id, longest=t.longest_tokens, stopped_at=t.failed_tokens,

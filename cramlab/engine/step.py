@@ -340,7 +340,7 @@ class LoopOutcome:
 
 #: Public keywords besides the settings: of `cram()`, and of `search.progressive()`.
 CRAM_KEYWORDS = ("init_vectors", "init_optimizer", "callback", "progress", "decode", "text_ids", "mixed_lengths")
-PROGRESSIVE_KEYWORDS = ("max_tokens", "start", "step_tokens", "keep_trajectory", "callback")
+PROGRESSIVE_KEYWORDS = ("max_tokens", "start", "step_tokens", "keep_trajectory", "callback", "seeds", "progress")
 _SEARCH_ONLY = ("start_tokens", "step_tokens", "carry_optimizer", "max_total_steps")
 
 
@@ -358,6 +358,7 @@ def _contract() -> dict[str, dict[str, str]]:
                           for name in CRAM_KEYWORDS}
     grow["callback"] = ("refused: texts grow at their own lengths, so there is no per-length list of CramResults "
                         "to call it with (engine auto with a callback runs the per-length loop instead)")
+    grow["progress"] = "not read: grow has no per-length loop to show a bar for (the per-length loop shows one)"
     return {"plain": plain, "fast": fast, "grow": grow}
 
 

@@ -207,7 +207,7 @@ OWN_TEXT_MAX_TOKENS = 32      # a CPU crams this many tokens in a minute or two 
 
 
 def cram_own_text(lm, text: str, *, max_steps: int = 300, lr: float = 0.1, seed: int = 0,
-                  max_tokens: int = OWN_TEXT_MAX_TOKENS) -> dict:
+                  max_tokens: int = OWN_TEXT_MAX_TOKENS, progress: bool = True) -> dict:
     """Cram the learner's sentence (its first `max_tokens` tokens) into one vector, decode it back, and
     put its bytes beside the vector's: plain figures, printed by `OwnText` and recorded by notebook 03."""
     from cramlab.engine.plain import cram
@@ -215,7 +215,7 @@ def cram_own_text(lm, text: str, *, max_steps: int = 300, lr: float = 0.1, seed:
     from cramlab.poc.run import text_bytes, token_id_bytes, vector_bytes
     n_tokens = min(len(encode(lm.tokenizer, text)) if isinstance(text, str) else 0, max_tokens)
     item = first_tokens(lm.tokenizer, text, max(n_tokens, 2), text_id="your-text")
-    r = cram(lm, [item], max_steps=max_steps, lr=lr, seed=seed, progress=False)[0]
+    r = cram(lm, [item], max_steps=max_steps, lr=lr, seed=seed, progress=progress)[0]   # a bar: minutes on a CPU
     return {"n_tokens": item.n_tokens, "text": lm.tokenizer.decode(item.token_ids), "decoded": r.decoded_text,
             "greedy_exact": r.greedy_exact, "steps": r.steps, "accuracy": r.teacher_forced_accuracy,
             "utf8_bytes": text_bytes(lm.tokenizer.decode(item.token_ids))["utf8"],

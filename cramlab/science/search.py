@@ -269,7 +269,7 @@ def bisect_search(lm, text, lo: int, hi: int, settings: CramSettings | None = No
 
 def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: int = 64, start: int | None = None,
                 step_tokens: int | None = None, keep_trajectory: bool = False, callback=None,
-                seeds: list[int] | None = None, **overrides) -> ProgressiveSummary:
+                seeds: list[int] | None = None, progress: bool = False, **overrides) -> ProgressiveSummary:
     """Grow each text's target by `step_tokens` tokens from `start`, warm-starting from its previous vectors.
 
     `texts`: one text or a list (token ids or `Text`), each at least `max_tokens` long. All texts still
@@ -283,7 +283,8 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     `callback(n_tokens, results)` is called after every length. Engine `fast` (`auto` on CUDA) grows every
     text on its own (grow.py) and refuses a callback; `auto` with a callback runs the per-length loop.
     `seeds`: one seed per text for its start vectors (default: the settings' seed), so that replicates of the
-    same texts grow in one batch from the starts each gets alone.
+    same texts grow in one batch from the starts each gets alone. `progress`: a bar for each length's steps
+    (the per-length loop; one length can take `max_steps` steps of minutes on a CPU).
     """
     import torch
 
@@ -330,7 +331,7 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
                 opt = _stack_optimizers([carried[i].optimizer for i in members])
             results = cram(lm, [rows[i][:n] for i in members], s.replace(max_steps=budget),
                            text_ids=[ids[i] for i in members], init_vectors=warm, init_optimizer=opt,
-                           decode=False, progress=False)
+                           decode=False, progress=progress)
             results_now.update(zip(members, results))
         still = []
         for i in active:
