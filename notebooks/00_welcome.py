@@ -42,12 +42,12 @@
 # | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 13 min 6 s / 1 min 23 s | H200: 43 s |
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 11 min 29 s / 2 min 7 s | H200: 41 s |
 # | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
-# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 9 min 28 s (cap 16) / 1 min 10 s | H200: 45 s (cap 96) |
-# | [09 in practice](09_in_practice.ipynb) | 2 | using crammed vectors in practice | 3 min 40 s / 1 min 45 s | H200: 1 min 9 s (the same code at scale, `experiments/poc_gpu.py`: 1,000 documents of 32 tokens in 134 s) |
+# | [08 beyond the paper](08_beyond.ipynb) | 3 | progressive cramming, attention, the vector's path | 3 min 23 s (cap 16) / 1 min 10 s | H200: 45 s (cap 96) |
+# | [09 in practice](09_in_practice.ipynb) | 2 | using crammed vectors in practice | 3 min 20 s / 1 min 45 s | H200: 1 min 9 s (the same code at scale, `experiments/poc_gpu.py`: 1,000 documents of 32 tokens in 134 s) |
 #
 # Levels and times are copied from each notebook's header (a test checks that they agree). CPU times, full: each
 # notebook alone with `cramlab notebooks run --only NN` on a 2-core CPU, 2026-12-06 (`docs/data/notebooks_full_cpu_00-02_2026-12-06.json`,
-# `..._05-06_...`, `..._03-09_...`; 07 is not for a CPU). They are a learner's Run All: the runner also executes
+# `..._05-06_...`, `..._03-09_...`, and for 08 and 09 `..._08-09_...` on the session's final code; 07 is not for a CPU). They are a learner's Run All: the runner also executes
 # every exercise solution, which Run All never does, and those seconds are left out (04's grid solution re-crams the
 # whole grid: 1,069 s more). Fast: the whole series with `cramlab notebooks run --fast --jobs 2` (two notebooks at a
 # time, one CPU thread each) on the same kind of machine, 2026-11-29 (`docs/data/notebooks_fast_summary_2026-11-29.json`).

@@ -20,7 +20,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 3 of 3 | full: 9 min 28 s (4 texts grown to the CPU cap of 16 tokens; 568 s Run All; the solutions, which Run All never runs, 225 s more; alone but for lower-priority (nice 19) work beside it, 2026-12-06, `docs/data/notebooks_full_cpu_03-09_2026-12-06.json`) / fast: 1 min 10 s (70 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 45 s (4 texts, cap 96 tokens; they stopped at 36-49), 2026-11-28 | 03, 07 |
+# | 3 of 3 | full: 3 min 23 s (4 texts grown to the CPU cap of 16 tokens; 203 s Run All; the solutions, which Run All never runs, 189 s more; alone, 2026-12-06, `docs/data/notebooks_full_cpu_08-09_2026-12-06.json`) / fast: 1 min 10 s (70 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 45 s (4 texts, cap 96 tokens; they stopped at 36-49), 2026-11-28 | 03, 07 |
 #
 # **After this notebook you will be able to:**
 # - grow a vector token by token (progressive cramming) and see where it stops

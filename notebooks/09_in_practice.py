@@ -19,7 +19,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | full: 3 min 40 s (220 s Run All; alone, 2026-12-06, `docs/data/notebooks_full_cpu_03-09_2026-12-06.json`) / fast: 1 min 45 s (105 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 1 min 9 s (69 s), 2026-11-28; the same code at scale (`experiments/poc_gpu.py`): 1,000 documents of 32 tokens in 134 s | 03 |
+# | 2 of 3 | full: 3 min 20 s (200 s Run All; alone, 2026-12-06, `docs/data/notebooks_full_cpu_08-09_2026-12-06.json`) / fast: 1 min 45 s (105 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 1 min 9 s (69 s), 2026-11-28; the same code at scale (`experiments/poc_gpu.py`): 1,000 documents of 32 tokens in 134 s | 03 |
 #
 # People who read about the paper ask a business question: *if we turn our forms and logs into single
 # vectors, do storage and transfer costs fall, does search get faster, can we get the text back, and what
