@@ -305,6 +305,7 @@ def test_lzma_with_a_dictionary_cut_to_the_input_gives_preset_9s_size():
     import lzma
 
     from cramlab.poc.run import lzma_strongest
-    for data in (b"", b"a", "東京都 2024-01-05 受付".encode(), b"visit; pressure 120/80. " * 300, bytes(range(256)) * 50):
+    cases = (b"", b"a", "東京都 2024-01-05 受付".encode(), b"visit; pressure 120/80. " * 300, bytes(range(256)) * 50)
+    for data in cases:
         assert len(lzma_strongest(data)) == len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
         assert lzma.decompress(lzma_strongest(data)) == data

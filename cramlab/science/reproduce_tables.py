@@ -19,6 +19,8 @@ from cramlab.capacity import capacity_tokens
 from cramlab.science import paper as published
 from cramlab.science.report import (
     PAPER_THRESHOLD as THRESHOLD_2025,
+)
+from cramlab.science.report import (
     did_not_fit,
     max_tokens_by_drawn_length,
     paper_accuracy,
