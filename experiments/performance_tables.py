@@ -339,6 +339,7 @@ def notebooks() -> list[str]:
 
 def make_test() -> list[str]:
     logs = (
+        ("2026-12-06: fresh clone `.ci/run` at 5730691, AVX-512 host", "fresh_clone_ci_run_5730691_2026-12-06.log"),
         ("2026-12-06: fresh clone `.ci/run` at aa70d0f, AVX-512 host",
          "fresh_clone_ci_run_aa70d0f_2026-12-06.log"),
         ("2026-11-29: fresh clone `.ci/run`, AVX-512 host", "fresh_clone_ci_run_tenth_session_2026-11-29.log"),
