@@ -306,7 +306,8 @@ def notebooks() -> list[str]:
     }
     now = {}                   # 2026-12-06, each alone: Run All = duration minus the solutions the runner also ran
     for f in ("notebooks_full_cpu_00-02_2026-12-06.json", "notebooks_full_cpu_05-06_2026-12-06.json",
-              "notebooks_full_cpu_03-09_2026-12-06.json", "notebooks_full_cpu_08-09_2026-12-06.json"):   # last wins
+              "notebooks_full_cpu_03-09_2026-12-06.json", "notebooks_full_cpu_08-09_2026-12-06.json",
+              "notebook_04_full_cpu_run_all_2026-12-06.json"):   # the later (alone) runs win
         now.update(_json(f)["notebooks"])
     gpu = _json("notebooks_gpu_h200_round5_2026-11-28.json")["notebooks"]
     body = []

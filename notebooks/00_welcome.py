@@ -38,7 +38,7 @@
 # | [01 bits in a vector](01_bits_in_a_vector.ipynb) | 1 | how many bits a vector stores, the capacity in tokens | 3 s / 7 s | (no model) |
 # | [02 how surprising is text](02_how_surprising_is_text.ipynb) | 1 | a text's cross-entropy under the model | 9 s / 20 s | not measured |
 # | [03 first cram](03_first_cram.ipynb) | 2 | write the loop, cram one text, decode it back | 4 min 29 s / 2 min 1 s | H200: 41 s |
-# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 15 min 37 s / 2 min 7 s | H200: 46 s |
+# | [04 how many tokens fit](04_how_many_tokens_fit.ipynb) | 2 | sweep the length, find the longest text that fits | 16 min 41 s / 2 min 7 s | H200: 46 s |
 # | [05 capacity is entropy](05_capacity_is_entropy.ipynb) | 3 | the vector removes a fixed number of nats | 13 min 6 s / 1 min 23 s | H200: 43 s |
 # | [06 more vectors](06_more_vectors.ipynb) | 3 | scaling with the number of vectors | 11 min 29 s / 2 min 7 s | H200: 41 s |
 # | [07 at scale](07_gpu_scale.ipynb) | 3 | the paper's protocol as a resumable GPU sweep | not for a CPU / 1 min 26 s | H200: about 13 min (sweep of 768 jobs over two runs, see its header) |
@@ -47,9 +47,9 @@
 #
 # Levels and times are copied from each notebook's header (a test checks that they agree). CPU times, full: each
 # notebook alone with `cramlab notebooks run --only NN` on a 2-core CPU, 2026-12-06 (`docs/data/notebooks_full_cpu_00-02_2026-12-06.json`,
-# `..._05-06_...`, `..._03-09_...`, and for 08 and 09 `..._08-09_...` on the session's final code; 07 is not for a CPU). They are a learner's Run All: the runner also executes
+# `..._05-06_...`, `..._03-09_...`, and on the session's final code `..._08-09_...` and `notebook_04_full_cpu_run_all_2026-12-06.json`; 07 is not for a CPU). They are a learner's Run All: the runner also executes
 # every exercise solution, which Run All never does, and those seconds are left out (04's grid solution re-crams the
-# whole grid: 1,069 s more). Fast: the whole series with `cramlab notebooks run --fast --jobs 2` (two notebooks at a
+# whole grid: about as long again). Fast: the whole series with `cramlab notebooks run --fast --jobs 2` (two notebooks at a
 # time, one CPU thread each) on the same kind of machine, 2026-11-29 (`docs/data/notebooks_fast_summary_2026-11-29.json`).
 # GPU: one H200 each, 2026-11-28 (`docs/data/notebooks_gpu_h200_round5_2026-11-28.json` for 03-06,
 # `docs/data/notebooks_gpu_h200_2026-11-28.json` for 08 and 09). "Not measured" means no recorded run yet.

@@ -21,7 +21,7 @@
 #
 # | Level | Time on a 2-core CPU (measured, full / fast) | Time on a GPU (measured) | Prerequisites |
 # |---|---|---|---|
-# | 2 of 3 | full: 15 min 37 s (937 s Run All; the solutions, which Run All never runs, 1,069 s more; alone but for about 10 minutes of lower-priority (nice 19) tests beside it, 2026-12-06, `docs/data/notebooks_full_cpu_03-09_2026-12-06.json`) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 46 s, 2026-11-28 | 03 |
+# | 2 of 3 | full: 16 min 41 s (1001 s Run All, alone, 2026-12-06, `docs/data/notebook_04_full_cpu_run_all_2026-12-06.json`; exercise 3's solution re-crams the whole grid, about as long again) / fast: 2 min 7 s (127 s, two notebooks at a time, one thread each), 2026-11-29 | one H200, full size: 46 s, 2026-11-28 | 03 |
 #
 # **After this notebook you will be able to:**
 # - run the paper's length sweep: every text at every length, crammed from scratch
