@@ -136,7 +136,7 @@ def _zstd_compress(data: bytes) -> bytes | None:
 
 def lzma_strongest(data: bytes) -> bytes:
     """`lzma.compress(data, preset=9 | PRESET_EXTREME)` with the dictionary cut to the input's size: the same
-    bytes but the one header byte naming the dictionary, hence the same size (tests/test_poc.py), without
+    bytes but the one header byte naming the dictionary, hence the same size (tests/test_practice.py), without
     preset 9's 64 MiB dictionary set up for every chunk — that took 33 ms a chunk, 134 of a 4,096-chunk
     batch's 240 s on an H100 (docs/data/poc_batch_profile_h100_2026-12-06.json)."""
     dict_size = min(1 << 26, max(4096, 1 << max(0, len(data) - 1).bit_length()))
@@ -311,10 +311,12 @@ def measure_batch(model, planned: list[Planned], settings: PocSettings, out_dir:
         decoded = _decode_batch(model, torch.cat([round_vectors(vectors, q) for q in PRECISIONS]),
                                 results * len(PRECISIONS))
         decode_s = (time.perf_counter() - t0) / len(PRECISIONS) / len(members)   # per document and precision
-        exact = {q: [d.token_ids == r.token_ids for d, r in zip(decoded[k * len(results):], results)]
-                 for k, q in enumerate(PRECISIONS)}
-        mismatch = {j: first_mismatch(d.token_ids, r.token_ids) for j, (d, r) in enumerate(zip(decoded, results))}
-        texts = {j: d.text for j, d in enumerate(decoded[:len(results)])}          # float32 comes first
+        n = len(results)
+        rows_of = {q: decoded[k * n:(k + 1) * n] for k, q in enumerate(PRECISIONS)}       # one block per precision
+        exact = {q: [d.token_ids == r.token_ids for d, r in zip(rows, results)] for q, rows in rows_of.items()}
+        fp32 = rows_of["float32"]
+        mismatch = {j: first_mismatch(d.token_ids, r.token_ids) for j, (d, r) in enumerate(zip(fp32, results))}
+        texts = {j: d.text for j, d in enumerate(fp32)}
         for j, (i, r) in enumerate(zip(members, results)):
             p = planned[i]
             by_precision = {q: bool(exact[q][j]) for q in PRECISIONS}

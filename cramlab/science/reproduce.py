@@ -174,11 +174,14 @@ def plan_2026(texts: dict, model: str, on_gpu: bool, replicates: int, settings=S
     jobs = []
     for setting in settings:
         s = paper_settings("2026", on_gpu=on_gpu, max_steps=max_steps, setting=setting, seed=0)
-        rows = [Text(t.source, f"{t.text_id}#r{r}", t.n_tokens, t.token_ids, t.text)
-                for r in range(replicates) for t in natural]
+        rows, replicate_of = [], {}
+        for r in range(replicates):
+            for t in natural:
+                rows.append(Text(t.source, f"{t.text_id}#r{r}", t.n_tokens, t.token_ids, t.text))
+                replicate_of[rows[-1].text_id] = r
         jobs.append(Job(f"2026/{setting}", "progressive", "natural",
                         [_key(model, "natural", s, texts["max_tokens"], t.text_id) for t in rows], rows, s, 0,
-                        replicates={t.text_id: int(t.text_id.rsplit("#r", 1)[1]) for t in rows}))
+                        replicates=replicate_of))
     return jobs
 
 

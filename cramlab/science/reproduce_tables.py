@@ -17,15 +17,7 @@ from pathlib import Path
 
 from cramlab.capacity import capacity_tokens
 from cramlab.science import paper as published
-from cramlab.science.report import (
-    PAPER_THRESHOLD as THRESHOLD_2025,
-)
-from cramlab.science.report import (
-    did_not_fit,
-    max_tokens_by_drawn_length,
-    paper_accuracy,
-    text_gains,
-)
+from cramlab.science.report import PAPER_THRESHOLD, did_not_fit, max_tokens_by_drawn_length, paper_accuracy, text_gains
 
 THRESHOLD_NOTE = "Max = largest length whose mean best accuracy >= 0.99"
 HC_MODELS = ("pythia-160m", "pythia-410m")
@@ -170,11 +162,11 @@ def markdown_2025(t: dict) -> str:
         if source == "random":           # their Max over drawn lengths: say how few texts it rests on
             rep0 = row["replicates"][min(row["replicates"])]["paper"]
             counts = sorted(p["n_texts"] for p in rep0["per_length"])
-            meeting = [p for p in rep0["per_length"] if p["mean_accuracy"] >= THRESHOLD_2025]
+            meeting = [p for p in rep0["per_length"] if p["mean_accuracy"] >= PAPER_THRESHOLD]
             at_max = next((p for p in meeting if p["n_tokens"] == rep0["max_tokens"]), None)
             per_len.append(
                 f"random, texts per drawn length: median {statistics.median(counts):g} (1–{counts[-1]}); drawn "
-                f"lengths whose mean best accuracy reached {THRESHOLD_2025}: "
+                f"lengths whose mean best accuracy reached {PAPER_THRESHOLD}: "
                 + ", ".join(f"{p['n_tokens']} ({p['n_texts']})" for p in meeting) + " (texts in brackets)"
                 + (f"; the Max, {at_max['n_tokens']}, rests on {at_max['n_texts']} text"
                    f"{'s' if at_max['n_texts'] != 1 else ''}" if at_max else ""))

@@ -324,8 +324,12 @@ def progressive(lm, texts, settings: CramSettings | None = None, *, max_tokens: 
     while active:
         results_now = {}
         for budget, members in _by_budget(active, out, s).items():
-            warm = torch.stack([carried[i].vectors for i in members]) if n > first else None if seeds is None \
-                else start_vectors(model, [rows[i][:n] for i in members], s, [seeds[i] for i in members])
+            if n > first:                            # warm: where each text's last length ended
+                warm = torch.stack([carried[i].vectors for i in members])
+            elif seeds is not None:                  # the first length under per-text seeds
+                warm = start_vectors(model, [rows[i][:n] for i in members], s, [seeds[i] for i in members])
+            else:                                    # cram() draws the starts under s.seed
+                warm = None
             opt = None
             if n > first and s.carry_optimizer:
                 opt = _stack_optimizers([carried[i].optimizer for i in members])
