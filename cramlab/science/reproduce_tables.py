@@ -17,7 +17,14 @@ from pathlib import Path
 
 from cramlab.capacity import capacity_tokens
 from cramlab.science import paper as published
-from cramlab.science.report import PAPER_THRESHOLD, did_not_fit, max_tokens_by_drawn_length, paper_accuracy, text_gains
+from cramlab.science.report import (
+    PAPER_THRESHOLD,
+    did_not_fit,
+    length_fits,
+    max_tokens_by_drawn_length,
+    paper_accuracy,
+    text_gains,
+)
 
 THRESHOLD_NOTE = "Max = largest length whose mean best accuracy >= 0.99"
 HC_MODELS = ("pythia-160m", "pythia-410m")
@@ -162,7 +169,7 @@ def markdown_2025(t: dict) -> str:
         if source == "random":           # their Max over drawn lengths: say how few texts it rests on
             rep0 = row["replicates"][min(row["replicates"])]["paper"]
             counts = sorted(p["n_texts"] for p in rep0["per_length"])
-            meeting = [p for p in rep0["per_length"] if p["mean_accuracy"] >= PAPER_THRESHOLD]
+            meeting = [p for p in rep0["per_length"] if length_fits(p["mean_accuracy"])]     # report's rule
             at_max = next((p for p in meeting if p["n_tokens"] == rep0["max_tokens"]), None)
             per_len.append(
                 f"random, texts per drawn length: median {statistics.median(counts):g} (1–{counts[-1]}); drawn "
