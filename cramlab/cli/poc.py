@@ -6,6 +6,8 @@ practice_retrieval.py, practice_privacy.py and practice_report.py together. Does
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 from cramlab.cli.common import MODEL_FLAGS, add_model_args, add_settings_args, check_writable, settings_from_args
@@ -111,10 +113,14 @@ def cmd_poc(args) -> int:
     folder = (write_demo_corpus(out / "demo-corpus", args.demo_size, cram_settings.seed) if args.demo
               else Path(args.dir))
     settings.encoding = args.encoding       # (kept out of the settings block above: recorded in the digest)
+    t_load = time.perf_counter()
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                     kernels=args.kernels)
-    run = run_poc(lm, folder, out, settings, progress=not (args.json or args.no_progress))
-    summary = decide(lm, run, args)
+    log = None if args.no_progress else (lambda line: print(f"[poc] {line}", file=sys.stderr, flush=True))
+    if log is not None:
+        log(f"model loaded: {time.perf_counter() - t_load:.1f} s")
+    run = run_poc(lm, folder, out, settings, progress=not (args.json or args.no_progress), log=log)
+    summary = decide(lm, run, args, log)
     js, page = write_report(out, summary, run.records, args.lang)
     if args.json:
         print(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -124,10 +130,14 @@ def cmd_poc(args) -> int:
     return 0
 
 
-def decide(lm, run, args):
+def decide(lm, run, args, log=None):
     """Retrieval (crammed vectors, BM25, dense), privacy, the alternatives and the costs -> the summary,
-    each phase timed into run.phase_seconds."""
-    import time
+    each phase timed into run.phase_seconds (and, with `log`, a line as each ends)."""
+
+    def ended(name, t0):
+        run.phase_seconds[name] = time.perf_counter() - t0
+        if log is not None:
+            log(f"phase {name}: {run.phase_seconds[name]:.1f} s")
 
     from cramlab.poc.coder import measure_alternatives
     from cramlab.poc.embed import dense_for_retrieval, load_embedder
@@ -145,18 +155,18 @@ def decide(lm, run, args):
         embedder = load_embedder(args.embedder, lm.spec.device) if args.embedder else None
         dense = dense_for_retrieval(lm, [u["text"] for u in units], [q["text"] for q in run.queries], embedder)
         retrieval = evaluate_retrieval(units, run.queries, dense=dense)
-        run.phase_seconds["search"] = time.perf_counter() - t0
+        ended("search", t0)
     if not args.no_privacy_check and run.records:
         t0 = time.perf_counter()
         sample = privacy_sample(run.records)
         privacy = privacy_check(sample["vector_file"], args.model, sample["decoded_text"]) | {
             "text_id": sample["text_id"], "equals_original": sample["greedy_exact"]}
-        run.phase_seconds["privacy_check"] = time.perf_counter() - t0
+        ended("privacy_check", t0)
     if not args.no_alternatives and run.records:
         t0 = time.perf_counter()
         alternatives = measure_alternatives(lm, list(record_texts(run.records).values()), args.coder_batch,
                                             args.coder_sample)
-        run.phase_seconds["alternatives"] = time.perf_counter() - t0
+        ended("alternatives", t0)
     return summarise(run, retrieval, privacy, alternatives, prices)
 
 

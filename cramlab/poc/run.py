@@ -390,10 +390,11 @@ def prepare(tokenizer, folder, settings: PocSettings):
 
 
 def run_poc(model, folder, out_dir, settings: PocSettings, *, progress: bool = True,
-            after_document=None) -> PocRun:
+            after_document=None, log=None) -> PocRun:
     """Cram every document of `folder` (resuming `out_dir/documents.jsonl`: a line counts only if its
     file's content hash is unchanged), then its retrieval queries. Wall seconds of each phase go to
-    `PocRun.phase_seconds`. `after_document(record)` is called after each line is on disk (tests use it)."""
+    `PocRun.phase_seconds`. `after_document(record)` is called after each line is on disk (tests use it);
+    `log(line)`, if given, gets a line per batch and per phase as it ends (a killed run still shows its times)."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
@@ -420,12 +421,16 @@ def run_poc(model, folder, out_dir, settings: PocSettings, *, progress: bool = T
             for rec, p in zip(recs, batch):
                 rec["kind"] = "query" if p.doc.group == "(query)" else "document"
             append_lines(lines, recs)          # one fsynced write per batch: a kill loses at most this batch
+            if log is not None:
+                log(f"{name} {i + len(batch):,}/{len(units):,}: {time.perf_counter() - t0:.1f} s into the phase")
             for rec in recs:
                 done[rec["text_id"]] = rec
                 bar.update(1)
                 if after_document is not None:
                     after_document(rec)
         phase[name] = time.perf_counter() - t0
+        if log is not None:
+            log(f"phase {name}: {phase[name]:.1f} s")
     bar.close()
     records = [done[p.doc.doc_id] for p in planned if p.doc.doc_id in done]
     wanted_q = {f"query:{p.record_id}" for p in planned}
