@@ -234,3 +234,14 @@ def test_per_vector_auto_cuts_whole_records_at_the_measured_length(tmp_path, cap
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["n_records"] == 1 and s["n_vectors"] == -(-n // 16)
+
+
+def test_practice_page_tables_are_the_ones_their_recorded_runs_print():
+    """docs/practice.md's verdict, cost and break-even tables sit under the comment line that prints them
+    from a recorded summary (experiments/practice_tables.py); a hand edit or a stale file fails here."""
+    from repo_scripts import load_script
+    tables = load_script("experiments/practice_tables.py")
+    doc = Path(__file__).resolve().parents[1] / "docs" / "practice.md"
+    marked = [line for line in doc.read_text(encoding="utf-8").splitlines() if tables.MARK.fullmatch(line)]
+    assert {tables.MARK.fullmatch(m).group(1) for m in marked} >= {"verdict_en", "verdict_ja", "costs", "break_even"}
+    assert tables.check(doc) == []
