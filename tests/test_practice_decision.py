@@ -38,6 +38,33 @@ def test_model_coder_round_trips_token_ids_exactly(tiny):
         encode_texts(tiny, [[]])
 
 
+def test_a_coder_stream_that_does_not_decode_is_recorded_not_fatal_and_not_called_lossless(tiny, monkeypatch):
+    """On an H100 in bf16 the decoder once saw other probabilities than the encoder and constriction asserted:
+    the batch counts as lost, the error is listed, and the verdict no longer offers the coder as lossless."""
+    import cramlab.poc.coder as coder
+    rows = [encode(tiny.tokenizer, t) for t in ("Record 1: the pump leaks.", JA, "ok")]
+
+    def broken(lm, blobs):
+        if len(blobs) == 2:                                   # the first batch (2 rows) fails, the second decodes
+            raise AssertionError("Tried to decode from compressed data that is invalid for the employed entropy model.")
+        return real(lm, blobs)
+    real = coder.decode_blobs
+    monkeypatch.setattr(coder, "decode_blobs", broken)
+    m = coder.measure_coder(tiny, rows, batch_size=2)
+    assert m["round_trip_exact"] == 1 and m["n_texts"] == 3
+    assert len(m["round_trip_errors"]) == 1 and m["round_trip_errors"][0].startswith("rows 0-1: AssertionError")
+    small = m | {"bytes": 3}                                  # smaller than every other alternative below
+    s = _summary(alternatives=_summary()["alternatives"] | {"coder": small})
+    by_rep = {r["representation"]: r for r in costs(s, CostModel())}
+    assert by_rep["model-driven arithmetic coder"]["lossless"] is False
+    rows_v = {r["question"]: r for r in verdict(s, costs(s, CostModel()), "en")}
+    assert rows_v["Storage and transfer"]["use_instead"] == "zstd, one stream"        # not the coder
+    assert "(coder 1/3)" in rows_v["Getting the text back"]["alternative"]
+    ok = _summary(alternatives=_summary()["alternatives"] | {"coder": small | {"round_trip_exact": 3}})
+    assert {r["question"]: r for r in verdict(ok, costs(ok, CostModel()), "en")}["Storage and transfer"][
+        "use_instead"] == "model-driven arithmetic coder"
+
+
 def test_corpus_alternatives_round_trip_and_count_the_dictionary():
     texts = [f"Record {i}: the pump in room {i * 7} leaks again. Call the plumber." for i in range(200)]
     c = corpus_alternatives(texts)

@@ -9,9 +9,12 @@ Does not own: the per-document byte accounting of `cramlab.poc.run` or the repor
 
 Why the coder is stepped one token at a time, in batches, on both sides: the decoder must see exactly the
 probabilities the encoder used, to the last bit of the float. Running the encoder with the decoder's own
-computation (the same batch, one token per step, a KV cache) makes that true by construction; a one-pass
-encoder would differ from the stepwise decoder in rounding and break the stream. So an archive decodes in
-the batches it was encoded in (the batch is part of the format).
+computation (the same batch, one token per step, a KV cache) makes that true where the device repeats a
+computation bit for bit (the CPU tests); a one-pass encoder would differ from the stepwise decoder in rounding
+and break the stream. So an archive decodes in the batches it was encoded in (the batch is part of the format).
+On an H100 in bfloat16 a 300-record batch once failed to decode (2026-12-06, docs/practice.md): GPU kernels do
+not promise the same bits twice, so `measure_coder` records such a batch as lost instead of dying, and the
+verdict offers the coder as lossless only when every row came back.
 """
 from __future__ import annotations
 
@@ -121,16 +124,22 @@ def decode_blobs(lm, blobs: list[bytes]) -> list[list[int]]:
 
 
 def measure_coder(lm, rows: list[list[int]], batch_size: int = 64) -> dict:
-    """Encode and decode `rows` (token ids) in batches; bytes, the bound, seconds, and whether every row
-    came back exactly."""
-    n_bytes, bound, exact, enc_s, dec_s = 0, 0.0, 0, 0.0, 0.0
+    """Encode and decode `rows` (token ids) in batches; bytes, the bound, seconds, and how many rows came back
+    exactly. A batch whose stream does not decode counts as not exact and is listed in `round_trip_errors`."""
+    n_bytes, bound, exact, enc_s, dec_s, errors = 0, 0.0, 0, 0.0, 0.0, []
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
         t0 = time.perf_counter()
         blobs, bits = encode_texts(lm, chunk)
         enc_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        back = decode_blobs(lm, blobs)
+        try:
+            back = decode_blobs(lm, blobs)
+        except (AssertionError, ValueError, RuntimeError) as exc:
+            # constriction asserts when a stream stops decoding: the decoder's probabilities differed from the
+            # encoder's (seen on an H100 in bfloat16, 2026-12-06). Recorded, not fatal: the batch counts as lost.
+            back = [None] * len(chunk)
+            errors.append(f"rows {i}-{i + len(chunk) - 1}: {type(exc).__name__}: {exc}")
         dec_s += time.perf_counter() - t0
         n_bytes += sum(len(b) for b in blobs)
         bound += bits
@@ -138,6 +147,8 @@ def measure_coder(lm, rows: list[list[int]], batch_size: int = 64) -> dict:
     return {"n_texts": len(rows), "n_tokens": sum(len(r) for r in rows), "bytes": n_bytes,
             "bound_bits": bound, "bound_bytes": math.ceil(bound / 8),
             "overhead_bytes": n_bytes - math.ceil(bound / 8), "round_trip_exact": exact,
+            "round_trip_errors": errors, "model_dtype": str(next(lm.model.parameters()).dtype).replace("torch.", ""),
+            "device": str(next(lm.model.parameters()).device),
             "encode_seconds": enc_s, "decode_seconds": dec_s, "batch_size": batch_size,
             "library": "constriction (range coder, Categorical(perfect=False)), probabilities from the same model",
             "format": "per text: varint token count + the range coder's 32-bit words"}

@@ -48,18 +48,20 @@ def representations(s: dict) -> dict:
     n = s["n_records"]
     dev = "gpu" if str(s["device"]).startswith("cuda") else "cpu"
     out = {
-        "UTF-8 text": dict(bytes=s["bytes_utf8"] / n, encode_s=0.0, decode_s=0.0, machine="cpu"),
+        "UTF-8 text": dict(bytes=s["bytes_utf8"] / n, encode_s=0.0, decode_s=0.0, machine="cpu", lossless=True),
         "crammed vectors, bf16": dict(
             bytes=s["bytes_vectors_bf16"] / n,
             encode_s=s["encode_seconds"] / n,
             decode_s=s["decode_seconds"] / n,
             machine=dev,
+            lossless=False,
         ),
         "crammed vectors, fp8": dict(
             bytes=s["bytes_vectors_fp8"] / n,
             encode_s=s["encode_seconds"] / n,
             decode_s=s["decode_seconds"] / n,
             machine=dev,
+            lossless=False,
         ),
     }
     alt = s.get("alternatives") or {}
@@ -75,6 +77,7 @@ def representations(s: dict) -> dict:
                 encode_s=corp[f"{key}_encode_seconds"] / n,
                 decode_s=corp[f"{key}_decode_seconds"] / n,
                 machine="cpu",
+                lossless=bool(corp.get(f"{key}_round_trip_exact", True)),
             )
     coder = alt.get("coder") or {}
     if coder.get("n_texts"):
@@ -84,6 +87,7 @@ def representations(s: dict) -> dict:
             encode_s=coder["encode_seconds"] / m,
             decode_s=coder["decode_seconds"] / m,
             machine=dev,
+            lossless=coder.get("round_trip_exact") == m,      # every row's stream decoded back to the text
         )
     return out
 
@@ -93,7 +97,8 @@ def costs(s: dict, prices: CostModel) -> list[dict]:
     rows = []
     for name, r in representations(s).items():
         rate = prices.gpu_usd_per_hour if r["machine"] == "gpu" else prices.cpu_usd_per_hour
-        row = {"representation": name, "machine": r["machine"], "bytes_per_record": r["bytes"]}
+        row = {"representation": name, "machine": r["machine"], "bytes_per_record": r["bytes"],
+               "lossless": r["lossless"]}
         for n, tag in ((1_000, "per_1000"), (1_000_000, "per_million")):
             row |= {
                 f"encode_usd_{tag}": usd(r["encode_s"], rate, n),
@@ -190,7 +195,9 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
         raise BadInputError(f"--lang {lang!r}: use one of {', '.join(LANGS)}")
     t, n = _T[lang], s["n_records"]
     reps = {r["representation"]: r for r in cost_rows}
-    lossless = {k: v for k, v in reps.items() if not k.startswith("crammed") and k != "UTF-8 text"}
+    # the best alternative is the smallest one whose round trip came back exact in this run
+    lossless = {k: v for k, v in reps.items() if v.get("lossless", not k.startswith("crammed"))
+                and not k.startswith("crammed") and k != "UTF-8 text"}
     best_name = min(lossless, key=lambda k: lossless[k]["bytes_per_record"]) if lossless else "UTF-8 text"
     best = reps[best_name]
     vec = reps["crammed vectors, bf16"]
