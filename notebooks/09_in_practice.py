@@ -278,7 +278,9 @@ practice_exercises.check_smallest_method(answer_2, summary);
 s = summary
 print(f"- one vector: {s.bytes_vectors_bf16 // s.n_vectors:,} bytes in bfloat16 whatever it holds; "
       f"{s.bytes_vectors_bf16 / s.bytes_utf8:.1f}x the UTF-8 of what it held here")
-print(f"- whole records rebuilt exactly: {s.reconstruction_rate:.0%}; the lossless alternatives: 100 % by construction")
+coder = s.alternatives.get("coder") or {}
+print(f"- whole records rebuilt exactly: {s.reconstruction_rate:.0%}; the model-driven coder's round trips exact: "
+      f"{coder.get('round_trip_exact', 0)}/{coder.get('n_texts', 0)}")
 print(f"- recall@1: vectors {s.retrieval['vectors_recall_at_1']:.2f}, BM25 {s.retrieval['bm25_recall_at_1']:.2f}, "
       f"dense {s.retrieval['dense_recall_at_1']:.2f}")
 print(f"- a second process rebuilt a record from its vector file: {s.privacy.get('ok')}")
