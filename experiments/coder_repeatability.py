@@ -15,10 +15,11 @@ CUBLAS_WORKSPACE_CONFIG, set before CUDA starts). Writes one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
+
+from jsonl_rows import write_result
 
 
 def main(argv=None) -> int:
@@ -79,9 +80,7 @@ def main(argv=None) -> int:
         "coder_encode_seconds": coder["encode_seconds"], "coder_decode_seconds": coder["decode_seconds"],
         "coder_seconds": time.perf_counter() - t0,
     }
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
-    print(json.dumps(out))
+    write_result(args.out, out)
     return 0
 
 

@@ -14,8 +14,9 @@ Nothing else should run on the machine: seconds on a shared CPU mean nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import time
+
+from jsonl_rows import write_result
 
 
 def main(argv=None) -> int:
@@ -51,9 +52,7 @@ def main(argv=None) -> int:
     out["one_batch_6_rows_16_32_64"] = timed([r[:n] for n in (16, 32, 64) for r in rows], mixed=True)
     out["per_length_step_sum_s"] = sum(out[f"per_length_2x{n}"]["step_s"] for n in (16, 32, 64))
     out["one_batch_over_per_length"] = out["one_batch_6_rows_16_32_64"]["step_s"] / out["per_length_step_sum_s"]
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
-    print(json.dumps(out))
+    write_result(args.out, out)
     return 0
 
 

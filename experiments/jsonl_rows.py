@@ -1,6 +1,6 @@
 """One row a measurement, printed and appended to a JSON-lines file at once: `append_row` (the GPU ladder's rows
 as they are), and `row_writer`, which also stamps each row with torch's version, its thread count and the time
-(the CPU scripts: demo_settings, cpu_packed_linear)."""
+(the CPU scripts: demo_settings, cpu_packed_linear), and `write_result` for a script's one JSON object."""
 from __future__ import annotations
 
 import json
@@ -23,3 +23,10 @@ def row_writer(path):
                                 "date": time.strftime("%Y-%m-%d %H:%M")})
 
     return emit
+
+
+def write_result(path, result: dict) -> None:
+    """Write a script's one result object to `path` (indented JSON) and print it on one line."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result))
