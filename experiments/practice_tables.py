@@ -25,8 +25,7 @@ def load_summary(path: str | Path) -> dict:
     measured figures and prices (a run recorded before a row was added, e.g. zstd's, gets that row too)."""
     data = json.loads((ROOT / path if not Path(path).is_absolute() else Path(path)).read_text(encoding="utf-8"))
     s = data.get("summary", data)
-    prices = v.CostModel(**{k: x for k, x in s["cost_model"].items() if k in v.CostModel.__dataclass_fields__})
-    s["costs"] = v.costs(s, prices)
+    s["costs"] = v.costs(s, v.CostModel(**s["cost_model"]))
     s["break_even"] = v.break_even(s, s["break_even"]["rows"][0]["d"])
     s["verdict"] = {lang: v.verdict(s, s["costs"], lang) for lang in v.LANGS}
     return s

@@ -144,11 +144,12 @@ def measure_coder(lm, rows: list[list[int]], batch_size: int = 64) -> dict:
         n_bytes += sum(len(b) for b in blobs)
         bound += bits
         exact += sum(a == b for a, b in zip(back, chunk))
+    weight = next(lm.model.parameters())
     return {"n_texts": len(rows), "n_tokens": sum(len(r) for r in rows), "bytes": n_bytes,
             "bound_bits": bound, "bound_bytes": math.ceil(bound / 8),
             "overhead_bytes": n_bytes - math.ceil(bound / 8), "round_trip_exact": exact,
-            "round_trip_errors": errors, "model_dtype": str(next(lm.model.parameters()).dtype).replace("torch.", ""),
-            "device": str(next(lm.model.parameters()).device),
+            "round_trip_errors": errors, "model_dtype": str(weight.dtype).replace("torch.", ""),
+            "device": str(weight.device),
             "encode_seconds": enc_s, "decode_seconds": dec_s, "batch_size": batch_size,
             "library": "constriction (range coder, Categorical(perfect=False)), probabilities from the same model",
             "format": "per text: varint token count + the range coder's 32-bit words"}

@@ -196,8 +196,7 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
     t, n = _T[lang], s["n_records"]
     reps = {r["representation"]: r for r in cost_rows}
     # the best alternative is the smallest one whose round trip came back exact in this run
-    lossless = {k: v for k, v in reps.items() if v.get("lossless", not k.startswith("crammed"))
-                and not k.startswith("crammed") and k != "UTF-8 text"}
+    lossless = {k: v for k, v in reps.items() if v["lossless"] and k != "UTF-8 text"}
     best_name = min(lossless, key=lambda k: lossless[k]["bytes_per_record"]) if lossless else "UTF-8 text"
     best = reps[best_name]
     vec = reps["crammed vectors, bf16"]
