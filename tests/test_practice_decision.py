@@ -65,6 +65,31 @@ def test_a_coder_stream_that_does_not_decode_is_recorded_not_fatal_and_not_calle
         "use_instead"] == "model-driven arithmetic coder"
 
 
+def test_the_coder_steps_a_float32_model_without_fused_kernels_unless_told_to_use_the_crammed_one(tiny):
+    """The coder's model is a setting: float32 + transformers' kernels by default (the crammed model itself when it
+    already is that, as on every CPU), the crammed model as loaded with "model"; a bf16 model gets a float32 copy of
+    the same weights, whose stream round-trips and whose probabilities are the float32 model's."""
+    from cramlab.models.load import load_model
+    from cramlab.poc.coder import _stepper, coder_model, measure_alternatives
+    assert tiny.spec.dtype == "float32" and coder_model(tiny) is tiny
+    half = load_model("tiny-llama", device="cpu", dtype="bfloat16")
+    assert coder_model(half, "model") is half
+    full = coder_model(half)
+    assert (full.spec.dtype, full.spec.kernels, full.spec.fingerprint) == ("float32", "torch", tiny.spec.fingerprint)
+    assert next(full.model.parameters()).dtype == torch.float32
+    with pytest.raises(BadInputError, match="float32 or model"):
+        coder_model(half, "fp8")
+    rows = [encode(half.tokenizer, t) for t in ("Record 1: the pump leaks.", JA)]
+    steps_full, steps_tiny = _stepper(full, 2), _stepper(tiny, 2)
+    assert (next(steps_full) == next(steps_tiny)).all()          # same weights, same float32 sums: the same bits
+    lines = []
+    alt = measure_alternatives(half, ["Record 1: the pump leaks.", JA], coder_batch=2, log=lines.append)
+    assert alt["coder"]["round_trip_exact"] == 2 and alt["coder"]["model_dtype"] == "float32"
+    assert alt["coder"]["precision"] == "float32" and alt["coder"]["kernels"] == "torch"
+    assert [ln.split(":")[0] for ln in lines] == ["corpus compressors", "coder model (float32, kernels torch)",
+                                                  "coder rows 2/2"]
+
+
 def test_corpus_alternatives_round_trip_and_count_the_dictionary():
     texts = [f"Record {i}: the pump in room {i * 7} leaks again. Call the plumber." for i in range(200)]
     c = corpus_alternatives(texts)

@@ -13,6 +13,7 @@ from pathlib import Path
 from cramlab.cli.common import MODEL_FLAGS, add_model_args, add_settings_args, check_writable, settings_from_args
 
 DEMO_PER_GROUP = 2          # 6 documents: a few minutes on an idle 2-core CPU
+STARTED = time.perf_counter()   # when the CLI imported this module: the log's clock
 
 
 def register(subparsers) -> None:
@@ -48,6 +49,7 @@ def register(subparsers) -> None:
 
 def _add_decision_args(p) -> None:
     """Helper F's flags: real-world files, the alternatives, the cost model and the verdict's language."""
+    from cramlab.poc.coder import CODER_PRECISIONS
     from cramlab.poc.verdict import LANGS, CostModel
     ex = CostModel()
     p.add_argument("--encoding", default="utf-8", choices=("utf-8", "auto"),
@@ -58,6 +60,9 @@ def _add_decision_args(p) -> None:
     p.add_argument("--no-alternatives", action="store_true", help="skip the model coder and corpus compressors")
     p.add_argument("--coder-batch", type=int, default=64, help="records the model coder steps together")
     p.add_argument("--coder-sample", type=int, default=0, help="code only the first N records (0 = all)")
+    p.add_argument("--coder-precision", default="float32", choices=CODER_PRECISIONS,
+                   help="the coder's model: float32 without fused kernels (default), or the crammed model as "
+                        "loaded (a bfloat16 GPU model may not repeat its bits, and the stream then fails)")
     p.add_argument("--gpu-usd-per-hour", type=float, default=ex.gpu_usd_per_hour, help="EXAMPLE default")
     p.add_argument("--cpu-usd-per-hour", type=float, default=ex.cpu_usd_per_hour, help="EXAMPLE default")
     p.add_argument("--storage-usd-per-gb-month", type=float, default=ex.storage_usd_per_gb_month,
@@ -113,10 +118,13 @@ def cmd_poc(args) -> int:
     folder = (write_demo_corpus(out / "demo-corpus", args.demo_size, cram_settings.seed) if args.demo
               else Path(args.dir))
     settings.encoding = args.encoding       # (kept out of the settings block above: recorded in the digest)
+    # each line says when it was written, counted from when the CLI imported this module (what a whole-run wall
+    # time is made of; the interpreter's start and torch's import come before that clock)
+    log = None if args.no_progress else (lambda line: print(f"[poc +{time.perf_counter() - STARTED:.1f} s] {line}",
+                                                             file=sys.stderr, flush=True))
     t_load = time.perf_counter()
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                     kernels=args.kernels)
-    log = None if args.no_progress else (lambda line: print(f"[poc] {line}", file=sys.stderr, flush=True))
     if log is not None:
         log(f"model loaded: {time.perf_counter() - t_load:.1f} s")
     run = run_poc(lm, folder, out, settings, progress=not (args.json or args.no_progress), log=log)
@@ -165,7 +173,7 @@ def decide(lm, run, args, log=None):
     if not args.no_alternatives and run.records:
         t0 = time.perf_counter()
         alternatives = measure_alternatives(lm, list(record_texts(run.records).values()), args.coder_batch,
-                                            args.coder_sample)
+                                            args.coder_sample, args.coder_precision, log)
         ended("alternatives", t0)
     return summarise(run, retrieval, privacy, alternatives, prices)
 

@@ -14,7 +14,9 @@ computation bit for bit (the CPU tests); a one-pass encoder would differ from th
 and break the stream. So an archive decodes in the batches it was encoded in (the batch is part of the format).
 On an H100 in bfloat16 a 300-record batch once failed to decode (2026-12-06, docs/practice.md): GPU kernels do
 not promise the same bits twice, so `measure_coder` records such a batch as lost instead of dying, and the
-verdict offers the coder as lossless only when every row came back.
+verdict offers the coder as lossless only when every row came back. `coder_model` gives the coder its own
+model: float32 without fused kernels by default (`precision="float32"`), or the crammed model as loaded
+(`"model"`); experiments/coder_repeatability.py measures which of them repeats on a device.
 """
 from __future__ import annotations
 
@@ -61,11 +63,18 @@ def _stepper(lm, batch: int):
     tok = torch.full((batch, 1), _sink(lm), dtype=torch.long, device=device)
     cache_arg = cache_argument(model)
     past = None
+    # One host table reused every step (pinned on a GPU) instead of a fresh (batch, V) float64 array a step
+    # (118 MB at 300 rows; the 2026-12-06 H100 run that coded 300 records spent 114 s in the kernel). The
+    # consumer reads a table before it sends the next tokens, so reuse is safe.
+    table = None
     while True:
         out = model(input_ids=tok, use_cache=True, **({cache_arg: past} if past is not None else {}))
         past = getattr(out, "cache", None) or out.past_key_values
-        probs = torch.softmax(out.logits[:, -1].double(), dim=-1).cpu().numpy()
-        nxt = yield probs
+        logits = out.logits[:, -1]
+        if table is None:
+            table = torch.empty(tuple(logits.shape), dtype=torch.float64, pin_memory=device.type == "cuda")
+        table.copy_(torch.softmax(logits.double(), dim=-1))
+        nxt = yield table.numpy()
         tok = torch.as_tensor(nxt, dtype=torch.long, device=device).view(batch, 1)
 
 
@@ -123,9 +132,28 @@ def decode_blobs(lm, blobs: list[bytes]) -> list[list[int]]:
     return rows
 
 
-def measure_coder(lm, rows: list[list[int]], batch_size: int = 64) -> dict:
+CODER_PRECISIONS = ("float32", "model")
+
+
+def coder_model(lm, precision: str = "float32", trust_remote_code: bool = False):
+    """The model the coder steps. "model": `lm` as it was loaded for cramming. "float32": the same weights in
+    float32 with transformers' own kernels (no Liger) on the same device — `lm` itself when it already is that
+    (every CPU run), else loaded again (from the on-disk GGUF cache for the embedded model). Why a setting: the
+    stream decodes only if both sides see the same bits, and a bfloat16 batch of 300 on an H100 did not."""
+    if precision not in CODER_PRECISIONS:
+        raise BadInputError(f"unknown coder precision {precision!r}; use float32 or model")
+    if precision == "model" or (lm.spec.dtype == "float32" and lm.spec.kernels == "torch"):
+        return lm
+    from cramlab.models.load import load_model
+    source = lm.spec.name if lm.spec.source in ("embedded", "hub", "tiny") else lm.spec.path
+    return load_model(source, device=lm.spec.device, dtype="float32", kernels="torch",
+                      trust_remote_code=trust_remote_code)
+
+
+def measure_coder(lm, rows: list[list[int]], batch_size: int = 64, log=None) -> dict:
     """Encode and decode `rows` (token ids) in batches; bytes, the bound, seconds, and how many rows came back
-    exactly. A batch whose stream does not decode counts as not exact and is listed in `round_trip_errors`."""
+    exactly. A batch whose stream does not decode counts as not exact and is listed in `round_trip_errors`.
+    `log(line)`, if given, hears each batch's seconds."""
     n_bytes, bound, exact, enc_s, dec_s, errors = 0, 0.0, 0, 0.0, 0.0, []
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
@@ -141,6 +169,9 @@ def measure_coder(lm, rows: list[list[int]], batch_size: int = 64) -> dict:
             back = [None] * len(chunk)
             errors.append(f"rows {i}-{i + len(chunk) - 1}: {type(exc).__name__}: {exc}")
         dec_s += time.perf_counter() - t0
+        if log is not None:
+            log(f"coder rows {i + len(chunk):,}/{len(rows):,}: encode {enc_s:.1f} s, decode {dec_s:.1f} s so far"
+                + (" (this batch did not decode)" if back[0] is None else ""))
         n_bytes += sum(len(b) for b in blobs)
         bound += bits
         exact += sum(a == b for a, b in zip(back, chunk))
@@ -196,13 +227,27 @@ def corpus_alternatives(texts: list[str]) -> dict:
     return out
 
 
-def measure_alternatives(lm, record_texts: list[str], coder_batch: int = 64, coder_sample: int = 0) -> dict:
+def measure_alternatives(lm, record_texts: list[str], coder_batch: int = 64, coder_sample: int = 0,
+                         coder_precision: str = "float32", log=None) -> dict:
     """Both alternatives on the records' crammed texts: the corpus compressors on all of them, the model
-    coder on all of them or on the first `coder_sample` (0 = all; its bytes then cover only those)."""
+    coder (on `coder_model(lm, coder_precision)`) on all of them or on the first `coder_sample` (0 = all; its
+    bytes then cover only those). `log(line)` hears each part's seconds."""
     from cramlab.models.texts import encode
+    t0 = time.perf_counter()
+    corpus = corpus_alternatives(record_texts)
+    if log is not None:
+        log(f"corpus compressors: {time.perf_counter() - t0:.1f} s")
     rows = [encode(lm.tokenizer, t) for t in record_texts]
     rows = [r for r in rows if r]
     if coder_sample:
         rows = rows[:coder_sample]
-    return {"corpus": corpus_alternatives(record_texts),
-            "coder": measure_coder(lm, rows, coder_batch) if rows else {}}
+    if not rows:
+        return {"corpus": corpus, "coder": {}}
+    t0 = time.perf_counter()
+    coder_lm = coder_model(lm, coder_precision)
+    load_s = time.perf_counter() - t0
+    if log is not None:
+        log(f"coder model ({coder_lm.spec.dtype}, kernels {coder_lm.spec.kernels}): {load_s:.1f} s")
+    coder = measure_coder(coder_lm, rows, coder_batch, log) | {
+        "precision": coder_precision, "kernels": coder_lm.spec.kernels, "model_load_seconds": load_s}
+    return {"corpus": corpus, "coder": coder}
