@@ -248,6 +248,23 @@ def test_whole_records_end_to_end_report_has_verdict_first(tmp_path, capsys):
     assert {d["encoding"] for d in report["documents"]} == {"cp932", "utf-8"}
 
 
+def test_the_privacy_decode_runs_beside_the_search_and_still_rebuilds_the_text(tmp_path, capsys):
+    """The second process starts before the search and is collected after it: its verdict is the same (it decodes
+    exactly what this process decoded), the summary says it overlapped, and both phases are timed."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Record 1: the pump in room 7 leaks again. Call the plumber.", encoding="utf-8")
+    (docs / "b.txt").write_text("Record 2: the boiler in block C was serviced on Monday.", encoding="utf-8")
+    rc = main(["poc", str(docs), "--model", "tiny-llama", "--device", "cpu", "--n-tokens", "6", "--max-steps", "2",
+               "--out", str(tmp_path / "out"), "--json", "--no-alternatives"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["privacy"]["ok"] and s["privacy"]["ran_beside_the_search"]
+    assert s["privacy"]["decoded_text"] == s["privacy"]["expected_text"]
+    assert {"search", "privacy_check"} <= set(s["phase_seconds"])
+    assert s["privacy"]["seconds"] > 0 and s["retrieval"]["n_queries"] == 2
+
+
 def test_embedder_offline_or_not_a_model_is_a_one_line_error(tmp_path, monkeypatch):
     from cramlab.poc.embed import load_embedder
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -27,19 +27,39 @@ def save_vectors_without_text(path: Path, result, spec) -> Path:
     return save_vectors(path, result, spec, omit=omit)
 
 
-def privacy_check(vector_file, model_name: str, expected_text: str, timeout_s: float = 600) -> dict:
-    """Decode a vector file in a separate process that is given nothing but the file and the model name
-    (`python -m cramlab decode FILE --model NAME --json`); compare with the text crammed into it."""
+def start_privacy_check(vector_file, model_name: str, expected_text: str) -> dict:
+    """Start the separate decode (`python -m cramlab decode FILE --model NAME --json`, on the CPU) and return at
+    once, so the caller can do other work while it runs (the PoC overlaps it with its search phase, which uses the
+    GPU); `finish_privacy_check` collects it."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "cramlab", "decode", str(vector_file), "--model", model_name, "--device", "cpu",
            "--json"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, check=False)
-    seconds = time.perf_counter() - t0
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return {"proc": proc, "cmd": cmd, "expected_text": expected_text, "started": time.perf_counter()}
+
+
+def finish_privacy_check(started: dict, timeout_s: float = 600) -> dict:
+    """Wait for a `start_privacy_check` process; compare what it decoded with the text crammed into the file.
+    `seconds` is the process's own wall time, from its start."""
+    proc = started["proc"]
+    try:
+        stdout, stderr = proc.communicate(timeout=max(0.0, timeout_s - (time.perf_counter() - started["started"])))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"ok": False, "error": f"the decode process did not finish in {timeout_s:.0f} s",
+                "seconds": time.perf_counter() - started["started"]}
+    seconds = time.perf_counter() - started["started"]
     if proc.returncode != 0:
-        return {"ok": False, "error": (proc.stderr.strip().splitlines() or ["?"])[-1], "seconds": seconds}
-    text = json.loads(proc.stdout)["text"]
-    return {"ok": text == expected_text, "decoded_text": text, "expected_text": expected_text,
-            "command": " ".join(["cramlab"] + cmd[3:]), "seconds": seconds}
+        return {"ok": False, "error": (stderr.strip().splitlines() or ["?"])[-1], "seconds": seconds}
+    text = json.loads(stdout)["text"]
+    return {"ok": text == started["expected_text"], "decoded_text": text, "expected_text": started["expected_text"],
+            "command": " ".join(["cramlab"] + started["cmd"][3:]), "seconds": seconds}
+
+
+def privacy_check(vector_file, model_name: str, expected_text: str, timeout_s: float = 600) -> dict:
+    """Decode a vector file in a separate process that is given nothing but the file and the model name
+    (`python -m cramlab decode FILE --model NAME --json`); compare with the text crammed into it."""
+    return finish_privacy_check(start_privacy_check(vector_file, model_name, expected_text), timeout_s)
