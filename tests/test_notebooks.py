@@ -14,12 +14,12 @@
   kernel in tests/test_notebook_sources.py.
 """
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import notebook_lessons as lessons
 import pytest
 from notebook_background import (
     FAST_IN_MAKE_TEST,
@@ -35,6 +35,7 @@ from cramlab.lab.notebook_runner import (
     CHECKED_OUTPUT_MARK,
     fast_values,
     find_notebooks,
+    full_values,
     notebook_parameters,
     run_notebook,
     run_series,
@@ -130,87 +131,40 @@ def test_03_own_loop_matches_cram(fast_run):
     assert f"✔ your loop follows cram() for {steps} steps" in text, text
 
 
+def _fast(name):
+    return fast_values(NOTEBOOKS / f"{name}.ipynb")
+
+
 def test_00_environment_and_embedded_model(fast_run):
-    f = figures(fast_run, "00_welcome")
-    assert f["environment_ok"] is True
-    assert (f["d"], f["vocab_size"]) == (576, 49152)
-    assert isinstance(f["continuation"], str) and f["continuation"].strip()
+    lessons.lesson_00(figures(fast_run, "00_welcome"), _fast("00_welcome"))
 
 
 def test_01_capacity_figures(fast_run):
-    f = figures(fast_run, "01_bits_in_a_vector")
-    assert f["capacity_tokens"] == 591 and f["capacity_bits"] == 576 * 16
-    assert f["paper_best_ratio"] == 1568
+    lessons.lesson_01(figures(fast_run, "01_bits_in_a_vector"), _fast("01_bits_in_a_vector"))
 
 
 def test_02_random_text_is_more_surprising(fast_run):
-    f = figures(fast_run, "02_how_surprising_is_text")
-    assert f["n_tokens"] == fast_values(NOTEBOOKS / "02_how_surprising_is_text.ipynb")["n_tokens"]
-    assert f["random_costs_more_than_unseen"] is True
-    assert f["natural_bits_per_token"] < f["unseen_bits_per_token"] < f["random_bits_per_token"]
-    assert 0 < f["unseen_total_bits"]
+    lessons.lesson_02(figures(fast_run, "02_how_surprising_is_text"), _fast("02_how_surprising_is_text"))
 
 
-def test_03_converges_and_decodes_back_exactly(fast_run):
-    f = figures(fast_run, "03_first_cram")
-    assert f["converged"] is True and f["teacher_forced_accuracy"] == 1.0
-    assert f["greedy_exact"] is True
-    assert f["info_gain_bits"] > 0
-    assert f["early_teacher_forced_accuracy"] >= f["early_target"]     # the early run stopped at its target
-    assert f["early_greedy_exact"] is False       # below 100 % teacher-forced, greedy decoding is never exact
-
-
-def test_03_your_own_text_round_trip_and_bytes(fast_run):
-    """The own-text cell crammed the default sentence; greedy-exact exactly when teacher-forced accuracy is
-    100 %, and a short sentence takes fewer bytes than one bfloat16 vector (576 values x 2 bytes)."""
-    f = figures(fast_run, "03_first_cram")
-    assert 2 <= f["own_text_n_tokens"] <= 32
-    assert f["own_text_greedy_exact"] is (f["own_text_accuracy"] == 1.0)
-    assert f["own_text_vector_bytes_bf16"] == 1152
-    assert f["own_text_token_id_bytes"] <= f["own_text_utf8_bytes"] < f["own_text_vector_bytes_bf16"]
-
-
-def test_03_sink_first_steers_better_than_mem_first_on_the_same_budget(fast_run):
-    """What 03 teaches about layouts: with the same step budget the vector after the sink token reaches a
-    higher teacher-forced accuracy than the vector in position 0 (whose output the model largely ignores)."""
-    f = figures(fast_run, "03_first_cram")
-    at_budget = f["accuracy_at_equal_budget"]
-    assert at_budget["sink-first"] > at_budget["mem-first"], at_budget
+def test_03_converges_decodes_back_and_sink_first_steers_better(fast_run):
+    """03's lessons (tests/notebook_lessons.py): converged and greedy-exact, not exact below 100 % accuracy, the
+    own text's bytes, and the vector after the sink steering better than the one in position 0."""
+    lessons.lesson_03(figures(fast_run, "03_first_cram"), _fast("03_first_cram"))
 
 
 @pytest.mark.slow
 def test_04_length_sweep(fast_run_slow_tier):
-    f = figures(fast_run_slow_tier, "04_how_many_tokens_fit")
-    lengths = fast_values(NOTEBOOKS / "04_how_many_tokens_fit.ipynb")["lengths"]
-    assert sorted(int(k) for k in f["accuracy_by_length"]) == lengths
-    assert f["max_tokens"] in lengths                     # the shortest length fits even in fast mode
-    fitting = [int(k) for k, v in f["accuracy_by_length"].items() if v >= 0.99]
-    assert f["max_tokens"] == max(fitting)
+    lessons.lesson_04(figures(fast_run_slow_tier, "04_how_many_tokens_fit"), _fast("04_how_many_tokens_fit"))
 
 
 def test_05_information_gain(fast_run):
-    f = figures(fast_run, "05_capacity_is_entropy")
-    p = fast_values(NOTEBOOKS / "05_capacity_is_entropy.ipynb")
-    # what 05 teaches: over the texts that did not fit, CE with the vector against CE without it is a line of
-    # slope near 1 (a constant number of nats removed). The band: this model gave 0.86-0.87 on an H200 after
-    # 2000 steps and 0.83-0.97 along a 60-step CPU run (docs/results.md); random texts losing somewhat more nats
-    # than natural ones tilt it below 1. A gain growing in proportion to the text's CE (texts that nearly fit)
-    # would give a slope near 0.5 or lower and fail this.
-    assert f["n_not_fit"] == 2 * p["n_texts"] * len(p["lengths"])      # every fast text is beyond the vector
-    assert 0.75 <= f["slope"] <= 1.1, f["slope"]
-    assert math.isfinite(f["constant_gain_nats"]) and f["constant_gain_nats"] > 0
-    assert f["unseen_mean_gain_nats"] > 0 and f["random_mean_gain_nats"] > 0
-    assert f["random_predicted_tokens"] < f["unseen_predicted_tokens"]   # more nats per token, fewer tokens
+    lessons.lesson_05(figures(fast_run, "05_capacity_is_entropy"), _fast("05_capacity_is_entropy") |
+                      {"sources": full_values(NOTEBOOKS / "05_capacity_is_entropy.ipynb")["sources"]})
 
 
 def test_06_more_vectors(fast_run):
-    f = figures(fast_run, "06_more_vectors")
-    n_mems = fast_values(NOTEBOOKS / "06_more_vectors.ipynb")["n_mems"]
-    assert sorted(int(k) for k in f["accuracy_by_n_mem"]) == n_mems
-    # what 06 teaches: more vectors hold more; accuracy on the same text and budget does not fall with k
-    accuracy = [f["accuracy_by_n_mem"][str(k)] for k in sorted(n_mems)]
-    assert accuracy == sorted(accuracy) and accuracy[-1] > accuracy[0], f["accuracy_by_n_mem"]
-    assert all(v > 0 for v in f["info_gain_bits_by_n_mem"].values())
+    lessons.lesson_06(figures(fast_run, "06_more_vectors"), _fast("06_more_vectors"))
 
 
 @pytest.mark.slow
@@ -229,30 +183,18 @@ def test_07_sweep_report_and_progressive(fast_run_slow_tier):
 
 
 def test_08_progressive_attention_and_trajectory(fast_run):
-    f = figures(fast_run, "08_beyond")
-    p = fast_values(NOTEBOOKS / "08_beyond.ipynb")
-    assert len(f["longest_tokens"]) == p["n_texts"]
-    assert all(0 <= n <= p["max_tokens"] for n in f["longest_tokens"])
-    assert f["mean_tokens"] == pytest.approx(sum(f["longest_tokens"]) / len(f["longest_tokens"]))
-    assert 0 <= f["peak_mem_layer"] < 30                                         # SmolLM2-135M has 30 layers
-    # what 08 teaches: at its peak layer the trained vector draws more attention than a random vector of
-    # the same norm (the direction, not the size, draws it)
-    assert f["peak_mem_share"] > f["peak_random_share"], (f["peak_mem_share"], f["peak_random_share"])
-    # the trajectory: the longest text kept one vector per length it fitted (start, start + step, ..., capped at
-    # max_tokens); T points span at most T - 1 directions, so its PCA needs between 1 and T - 1 components
-    start = p.get("start", 2)                                  # 08's parameters cell: start = 2
-    n_points = math.ceil((max(f["longest_tokens"]) - start) / p["step_tokens"]) + 1
-    assert n_points >= 2 and 1 <= f["n_components_99"] <= n_points - 1, (n_points, f)
+    p = _fast("08_beyond")
+    lessons.lesson_08(figures(fast_run, "08_beyond"), full_values(NOTEBOOKS / "08_beyond.ipynb") | p, p["max_tokens"])
 
 
 @pytest.mark.slow
 def test_09_storage_and_reconstruction(fast_run_slow_tier):
-    """What 09 answers for a practitioner, on its fast corpus: every document comes back exactly from its
-    fp32 vector, and the vectors do not save storage (a bf16 vector takes more bytes than the UTF-8 text)."""
+    """What 09 answers for a practitioner (tests/notebook_lessons.py), and on its fast corpus one thing more:
+    every document comes back exactly from its fp32 vector (at full size one of six did not: the recorded
+    full-size run, tests/test_notebooks_full_size.py)."""
     f = figures(fast_run_slow_tier, "09_in_practice")
+    lessons.lesson_09(f, _fast("09_in_practice"))
     assert f["reconstruction_rate"] == 1.0, f["by_group"]
-    assert f["exact_rate_by_precision"]["fp32"] == 1.0
-    assert f["bf16_vectors_to_utf8"] > 1
 
 
 def test_changed_parameters_change_the_recorded_figures(fast_run, tmp_path):

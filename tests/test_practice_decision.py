@@ -79,7 +79,6 @@ def test_the_coder_steps_a_float32_model_without_fused_kernels_unless_told_to_us
     assert next(full.model.parameters()).dtype == torch.float32
     with pytest.raises(BadInputError, match="float32 or model"):
         coder_model(half, "fp8")
-    rows = [encode(half.tokenizer, t) for t in ("Record 1: the pump leaks.", JA)]
     steps_full, steps_tiny = _stepper(full, 2), _stepper(tiny, 2)
     assert (next(steps_full) == next(steps_tiny)).all()          # same weights, same float32 sums: the same bits
     lines = []

@@ -180,6 +180,25 @@ def fast_values(path: str | os.PathLike) -> dict:
     return values
 
 
+def full_values(path: str | os.PathLike) -> dict:
+    """The values a full-size run uses: the literal assignments of the notebook's `parameters` cell (what Run All
+    runs with `fast = False`), without `fast` and `record_path`. The counterpart of `fast_values`."""
+    nb = json.loads(Path(path).read_text())
+    cell = next((c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise BadInputError(f"{Path(path).name}: the parameters cell's {ast.unparse(node)!r} is not a "
+                                    "literal; write the value itself") from None
+    return {k: v for k, v in values.items() if k not in ("fast", "record_path")}
+
+
 SOLUTION_BLOCK = re.compile(r"<details><summary>Solution[^<]*</summary>\s*```python\n(.*?)```\s*</details>", re.DOTALL)
 
 
