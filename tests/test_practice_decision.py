@@ -280,6 +280,10 @@ def test_dense_embeddings_are_mean_pooled_hidden_states(tiny):
     assert e.shape == (3, tiny.spec.d)
     alone = model_embeddings(tiny, texts[:1])
     assert torch.allclose(e[0], alone[0], atol=1e-5) and torch.allclose(e[0], e[1], atol=1e-5)
+    ids = tiny.tokenizer(texts[2], return_tensors="pt")                  # the full model's last hidden state, pooled
+    with torch.no_grad():
+        full = tiny.model(**ids, output_hidden_states=True).hidden_states[-1][0].mean(0)
+    assert torch.allclose(e[2], full, atol=1e-5)
 
 
 def test_per_vector_auto_cuts_whole_records_at_the_measured_length(tmp_path, capsys):

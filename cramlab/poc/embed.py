@@ -30,14 +30,16 @@ def _embed(model, tokenizer, texts: list[str], batch_size: int, hidden_of) -> to
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, truncation=True,
                         max_length=512).to(device)
-        hidden = hidden_of(model(**enc, output_hidden_states=True))
+        hidden = hidden_of(model(**enc))
         out.append(_mean_pool(hidden.float(), enc["attention_mask"]).cpu())
     return torch.cat(out)
 
 
 def model_embeddings(lm, texts: list[str], batch_size: int = 32) -> torch.Tensor:
-    """(n, d) float32: the same model's last hidden states, mean-pooled over each text's tokens."""
-    return _embed(lm.model, lm.tokenizer, texts, batch_size, lambda o: o.hidden_states[-1])
+    """(n, d) float32: the same model's last hidden states, mean-pooled over each text's tokens. Run through the
+    model's base (`base_model`: the layers and the final norm, what `hidden_states[-1]` of the full model is), so
+    no vocabulary logits are computed for every position (32 x 512 x 49,152 of them a batch)."""
+    return _embed(lm.model.base_model, lm.tokenizer, texts, batch_size, lambda o: o.last_hidden_state)
 
 
 def load_embedder(name_or_dir: str, device: str = "cpu"):
