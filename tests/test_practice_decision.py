@@ -59,7 +59,7 @@ def test_a_coder_stream_that_does_not_decode_is_recorded_not_fatal_and_not_calle
     assert by_rep["model-driven arithmetic coder"]["lossless"] is False
     rows_v = {r["question"]: r for r in verdict(s, costs(s, CostModel()), "en")}
     assert rows_v["Storage and transfer"]["use_instead"] == "zstd, one stream"        # not the coder
-    assert "(coder 1/3)" in rows_v["Getting the text back"]["alternative"]
+    assert "(the model-driven coder: 1/3 round trips exact)" in rows_v["Getting the text back"]["alternative"]
     ok = _summary(alternatives=_summary()["alternatives"] | {"coder": small | {"round_trip_exact": 3}})
     assert {r["question"]: r for r in verdict(ok, costs(ok, CostModel()), "en")}["Storage and transfer"][
         "use_instead"] == "model-driven arithmetic coder"
@@ -205,8 +205,15 @@ def test_break_even_and_verdict_rows_come_from_the_figures():
     assert "11.5× UTF-8" in by_q["Storage and transfer"]["crammed"]                       # 1152 / 100
     assert by_q["Getting the text back"]["crammed"].startswith("750/1000")
     assert by_q["Search"]["use_instead"] == "BM25"
+    assert by_q["Storage and transfer"]["alternative"] == "zstd, one stream: 16 B per record"
     ja = verdict(s, costs(s, CostModel()), "ja")
     assert ja[0]["question"] == "保存・転送" and ja[0]["verdict"] == "クラミングが不利"
+    assert ja[0]["use_instead"] == "zstd（全件を1つのストリームに圧縮）"                   # names in the verdict's language
+    assert ja[0]["alternative"] == "zstd（全件を1つのストリームに圧縮）：1件あたり 16 バイト"
+    assert ja[-1]["use_instead"] == "保存時の暗号化 + アクセス制御"
+    with_chance = verdict(_summary(retrieval={"n_queries": 5, "vectors_recall_at_1": 0.2, "bm25_recall_at_1": 0.6,
+                                              "chance_recall_at_1": 0.2}), costs(s, CostModel()), "en")
+    assert {r["question"]: r for r in with_chance}["Search"]["crammed"] == "recall@1 0.200 (chance 0.200)"
     better = verdict(_summary(retrieval={"n_queries": 5, "vectors_recall_at_1": 0.9, "bm25_recall_at_1": 0.5}),
                      costs(s, CostModel()), "en")
     assert {r["question"]: r for r in better}["Search"]["verdict"] == "cramming wins"

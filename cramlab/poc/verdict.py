@@ -151,11 +151,20 @@ _T = {  # the verdict's words; the figures are filled in from the run
         "bytes": "{v:,.0f} B per record = {u:.1f}× UTF-8, {z:.1f}× {zn}",
         "exact": "{e}/{n} whole records exact ({r:.0%})",
         "lossless": "lossless (its round trips checked exact in this run)",
-        "recall": "recall@1 {v:.2f}",
-        "privacy_yes": "a second process rebuilt the text from one vector file + the public model",
+        "coder_trips": " (the model-driven coder: {e}/{n} round trips exact)",
+        "per_record": "{name}: {v:,.0f} B per record",
+        "recall": "recall@1 {v:.3f}",
+        "chance": " (chance {c:.3f})",
+        "privacy_yes": "a second process decoded one vector file back to the text crammed into it, given only that "
+                       "file and the public model",
         "privacy_no": "the privacy check was not run or did not rebuild the text",
+        "risk_alternative": "a lossless compressed form is the text too: protect it alike",
         "risk_rule": "treat vectors like the plaintext records",
+        "protect": "encryption at rest + access control",
         "usd": "${a:,.2f} / ${b:,.0f}",
+        "names": {},
+        "colon": ": ",
+        "comma": ", ",
     },
     "ja": {
         "storage": "保存・転送",
@@ -169,11 +178,24 @@ _T = {  # the verdict's words; the figures are filled in from the run
         "bytes": "1件あたり {v:,.0f} バイト = UTF-8 の {u:.1f} 倍、{zn} の {z:.1f} 倍",
         "exact": "レコード全体の完全復元 {e}/{n} 件（{r:.0%}）",
         "lossless": "可逆（この実行で往復の一致を検証済み）",
-        "recall": "recall@1 {v:.2f}",
-        "privacy_yes": "別プロセスがベクトルファイル1つと公開モデルだけから本文を復元した",
+        "coder_trips": "（モデル駆動の算術符号化：往復一致 {e}/{n} 件）",
+        "per_record": "{name}：1件あたり {v:,.0f} バイト",
+        "recall": "上位1件の正解率 {v:.3f}",
+        "chance": "（偶然なら {c:.3f}）",
+        "privacy_yes": "別プロセスが、ベクトルファイル1つと公開モデルだけから、そのファイルに詰めた本文を復元した",
         "privacy_no": "プライバシー検査は未実行、または復元できなかった",
+        "risk_alternative": "可逆に圧縮した形も本文そのもの：同じく保護すること",
         "risk_rule": "ベクトルは平文の記録と同じ扱いにすること",
+        "protect": "保存時の暗号化 + アクセス制御",
         "usd": "${a:,.2f} / ${b:,.0f}",
+        "names": {"UTF-8 text": "UTF-8 テキスト", "crammed vectors": "クラミングしたベクトル",
+                  "zstd, one stream": "zstd（全件を1つのストリームに圧縮）",
+                  "lzma, one stream": "lzma（全件を1つのストリームに圧縮）",
+                  "zstd + trained dictionary (per record)": "zstd + 学習済み辞書（1件ずつ）",
+                  "model-driven arithmetic coder": "モデル駆動の算術符号化",
+                  "BM25": "BM25", "dense embeddings": "密ベクトル埋め込み"},
+        "colon": "：",
+        "comma": "、",
     },
 }
 LANGS = tuple(_T)
@@ -194,6 +216,9 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
 
         raise BadInputError(f"--lang {lang!r}: use one of {', '.join(LANGS)}")
     t, n = _T[lang], s["n_records"]
+
+    def name(key: str) -> str:         # a representation's name in the verdict's language (keys stay English)
+        return t["names"].get(key, key)
     reps = {r["representation"]: r for r in cost_rows}
     # the best alternative is the smallest one whose round trip came back exact in this run
     lossless = {k: v for k, v in reps.items() if v["lossless"] and k != "UTF-8 text"}
@@ -207,10 +232,10 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
                 v=vec["bytes_per_record"],
                 u=vec["bytes_per_record"] / reps["UTF-8 text"]["bytes_per_record"],
                 z=vec["bytes_per_record"] / best["bytes_per_record"],
-                zn=best_name,
+                zn=name(best_name),
             ),
-            "alternative": f"{best_name}: {best['bytes_per_record']:,.0f} B",
-            **_compare(t, vec["bytes_per_record"], best["bytes_per_record"], best_name, lower_wins=True),
+            "alternative": t["per_record"].format(name=name(best_name), v=best["bytes_per_record"]),
+            **_compare(t, vec["bytes_per_record"], best["bytes_per_record"], name(best_name), lower_wins=True),
         }
     ]
     exact = round(s["reconstruction_rate"] * n)
@@ -219,10 +244,11 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
         {
             "question": t["recovery"],
             "crammed": t["exact"].format(e=exact, n=n, r=s["reconstruction_rate"]),
-            "alternative": f"{best_name}: {t['lossless']}"
-            + (f" (coder {coder['round_trip_exact']}/{coder['n_texts']})" if coder.get("n_texts") else ""),
+            "alternative": f"{name(best_name)}{t['colon']}{t['lossless']}"
+            + (t["coder_trips"].format(e=coder["round_trip_exact"], n=coder["n_texts"])
+               if coder.get("n_texts") else ""),
             "verdict": t["same"] if exact == n else t["loses"],
-            "use_instead": best_name,
+            "use_instead": name(best_name),
         }
     )
     r = s.get("retrieval") or {}
@@ -234,18 +260,19 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
         rows.append(
             {
                 "question": t["search"],
-                "crammed": t["recall"].format(v=recalls["vectors"]),
-                "alternative": ", ".join(f"{names[m]} {v:.2f}" for m, v in recalls.items() if m != "vectors"),
-                **_compare(t, recalls["vectors"], others[top], names[top], lower_wins=False),
+                "crammed": t["recall"].format(v=recalls["vectors"])
+                + (t["chance"].format(c=r["chance_recall_at_1"]) if "chance_recall_at_1" in r else ""),
+                "alternative": t["comma"].join(f"{name(names[m])} {v:.3f}" for m, v in others.items()),
+                **_compare(t, recalls["vectors"], others[top], name(names[top]), lower_wins=False),
             }
         )
     rows.append(
         {
             "question": t["cost"],
             "crammed": t["usd"].format(a=vec["encode_usd_per_1000"], b=vec["encode_usd_per_million"]),
-            "alternative": f"{best_name}: "
+            "alternative": f"{name(best_name)}{t['colon']}"
             + t["usd"].format(a=best["encode_usd_per_1000"], b=best["encode_usd_per_million"]),
-            **_compare(t, vec["encode_usd_per_1000"], best["encode_usd_per_1000"], best_name, lower_wins=True),
+            **_compare(t, vec["encode_usd_per_1000"], best["encode_usd_per_1000"], name(best_name), lower_wins=True),
         }
     )
     priv = s.get("privacy") or {}
@@ -253,9 +280,9 @@ def verdict(s: dict, cost_rows: list[dict], lang: str = "en") -> list[dict]:
         {
             "question": t["risk"],
             "crammed": t["privacy_yes"] if priv.get("ok") and priv.get("equals_original") else t["privacy_no"],
-            "alternative": t["risk_rule"],
+            "alternative": t["risk_alternative"],
             "verdict": t["risk_rule"],
-            "use_instead": "encryption at rest + access control",
+            "use_instead": t["protect"],
         }
     )
     return rows
