@@ -208,7 +208,7 @@ def test_break_even_and_verdict_rows_come_from_the_figures():
     assert by_q["Storage and transfer"]["alternative"] == "zstd, one stream: 16 B per record"
     ja = verdict(s, costs(s, CostModel()), "ja")
     assert ja[0]["question"] == "保存・転送" and ja[0]["verdict"] == "クラミングが不利"
-    assert ja[0]["use_instead"] == "zstd（全件を1つのストリームに圧縮）"                   # names in the verdict's language
+    assert ja[0]["use_instead"] == "zstd（全件を1つのストリームに圧縮）"          # names in the verdict's language
     assert ja[0]["alternative"] == "zstd（全件を1つのストリームに圧縮）：1件あたり 16 バイト"
     assert ja[-1]["use_instead"] == "保存時の暗号化 + アクセス制御"
     with_chance = verdict(_summary(retrieval={"n_queries": 5, "vectors_recall_at_1": 0.2, "bm25_recall_at_1": 0.6,
