@@ -144,58 +144,61 @@ def notebook_parameters(path: str | os.PathLike, mode: str = "full") -> dict:
     return dict(meta.get(f"{mode}_parameters", {}))
 
 
-def _fast_cell(nb: dict) -> dict | None:
-    return next((c for c in nb.get("cells", []) if FAST_TAG in c.get("metadata", {}).get("tags", [])), None)
+def _tagged_cell_source(path: str | os.PathLike, tag: str) -> str | None:
+    """The source of the notebook's first cell tagged `tag` (None without one)."""
+    nb = json.loads(Path(path).read_text())
+    cell = next((c for c in nb.get("cells", []) if tag in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return None
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def _literal_values(path: str | os.PathLike, stmts: list, where: str) -> dict[str, Any]:
+    """{name: value} of assignments of literals (`a = 1`, `a, b = 1, [2, 3]`); anything else is a one-line error
+    naming `where` in the notebook."""
+    values: dict[str, Any] = {}
+    for stmt in stmts:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            raise BadInputError(f"{Path(path).name}: the {where} may only assign literal values, "
+                                f"got {ast.unparse(stmt)!r}")
+        target = stmt.targets[0]
+        names = [target] if isinstance(target, ast.Name) else list(getattr(target, "elts", []))
+        try:
+            value = ast.literal_eval(stmt.value)
+        except ValueError:
+            raise BadInputError(f"{Path(path).name}: the {where}'s {ast.unparse(stmt)!r} is not a literal; "
+                                "write the value itself") from None
+        if len(names) == 1 and isinstance(target, ast.Name):
+            values[target.id] = value
+        elif all(isinstance(n, ast.Name) for n in names) and isinstance(value, tuple) and len(value) == len(names):
+            values.update({n.id: v for n, v in zip(names, value)})
+        else:
+            raise BadInputError(f"{Path(path).name}: cannot read {ast.unparse(stmt)!r} in the {where}; "
+                                "assign names to literals (`a, b = 1, 2`)")
+    return values
 
 
 def fast_values(path: str | os.PathLike) -> dict:
     """The values the notebook's `fast` cell sets under `if fast:` ({} without such a cell); only literal
     assignments (`a, b = 1, [2, 3]`) are read, anything else is a one-line error naming the cell."""
-    cell = _fast_cell(json.loads(Path(path).read_text()))
-    if cell is None:
+    source = _tagged_cell_source(path, FAST_TAG)
+    if source is None:
         return {}
-    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
     values: dict[str, Any] = {}
     for node in ast.parse(source).body:
-        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "fast"):
-            continue
-        for stmt in node.body:
-            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
-                raise BadInputError(f"{Path(path).name}: the `fast` cell may only assign literal values under "
-                                    f"`if fast:`, got {ast.unparse(stmt)!r}")
-            target = stmt.targets[0]
-            names = [target] if isinstance(target, ast.Name) else list(getattr(target, "elts", []))
-            try:
-                value = ast.literal_eval(stmt.value)
-            except ValueError:
-                raise BadInputError(f"{Path(path).name}: the `fast` cell's {ast.unparse(stmt)!r} is not a literal; "
-                                    "write the value itself") from None
-            if len(names) == 1 and isinstance(target, ast.Name):
-                values[target.id] = value
-            elif all(isinstance(n, ast.Name) for n in names) and isinstance(value, tuple) and len(value) == len(names):
-                values.update({n.id: v for n, v in zip(names, value)})
-            else:
-                raise BadInputError(f"{Path(path).name}: cannot read {ast.unparse(stmt)!r} in the `fast` cell; "
-                                    "assign names to literals (`a, b = 1, 2`)")
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "fast":
+            values |= _literal_values(path, node.body, "`fast` cell")
     return values
 
 
 def full_values(path: str | os.PathLike) -> dict:
     """The values a full-size run uses: the literal assignments of the notebook's `parameters` cell (what Run All
     runs with `fast = False`), without `fast` and `record_path`. The counterpart of `fast_values`."""
-    nb = json.loads(Path(path).read_text())
-    cell = next((c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    if cell is None:
+    source = _tagged_cell_source(path, "parameters")
+    if source is None:
         return {}
-    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-    values = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                raise BadInputError(f"{Path(path).name}: the parameters cell's {ast.unparse(node)!r} is not a "
-                                    "literal; write the value itself") from None
+    stmts = [node for node in ast.parse(source).body if isinstance(node, ast.Assign)]
+    values = _literal_values(path, stmts, "parameters cell")
     return {k: v for k, v in values.items() if k not in ("fast", "record_path")}
 
 
