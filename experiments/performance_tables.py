@@ -214,21 +214,28 @@ def demo_kernels() -> list[str]:
     ]
 
 
-def demo_settings() -> list[str]:
-    rows = _lines("demo_settings_cpu_2026-11-29.jsonl") + _lines("demo_init_cpu_2026-11-29.jsonl")
-    body = []
+def _by_config(rows: list[dict]) -> list[tuple[str, list[dict], str, str]]:
+    """(config, its rows, "steps to fit" cell, mean steps with the cap counted) per config, in first-seen order."""
+    out = []
     for config in dict.fromkeys(r["config"] for r in rows):
         rs = [r for r in rows if r["config"] == config]
-        steps = [str(r["steps"]) if r["converged"] else f"not in {r['steps']}" for r in rs]
-        body.append(
-            [
-                config,
-                ", ".join(steps),
-                f"{statistics.mean(r['steps'] for r in rs):.0f}",
-                f"{sum(r['greedy_exact'] for r in rs)} of {len(rs)}",
-                f"{min(r['s_per_step'] for r in rs):.2f}–{max(r['s_per_step'] for r in rs):.2f}",
-            ]
-        )
+        steps = ", ".join(str(r["steps"]) if r["converged"] else f"not in {r['steps']}" for r in rs)
+        out.append((config, rs, steps, f"{statistics.mean(r['steps'] for r in rs):.0f}"))
+    return out
+
+
+def demo_settings() -> list[str]:
+    rows = _lines("demo_settings_cpu_2026-11-29.jsonl") + _lines("demo_init_cpu_2026-11-29.jsonl")
+    body = [
+        [
+            config,
+            steps,
+            mean,
+            f"{sum(r['greedy_exact'] for r in rs)} of {len(rs)}",
+            f"{min(r['s_per_step'] for r in rs):.2f}–{max(r['s_per_step'] for r in rs):.2f}",
+        ]
+        for config, rs, steps, mean in _by_config(rows)
+    ]
     return _table(
         [
             "precision:lr[:start]",
@@ -241,20 +248,16 @@ def demo_settings() -> list[str]:
     )
 
 
-
 def demo_lr_8_texts() -> list[str]:
     """Issue 30's fewer-steps lever on 8 unseen texts per rate: steps and decodes only (the two lr runs shared the
     CPU with a test run, so their seconds are not figures)."""
     rows = [r for r in _lines("demo_bf16_polish_cpu_2026-12-06.jsonl") if r["config"] == "fp32:0.1"]
     rows += _lines("demo_lr_8texts_cpu_2026-12-06.jsonl")
-    body = []
-    for config in dict.fromkeys(r["config"] for r in rows):
-        rs = [r for r in rows if r["config"] == config]
-        steps = [str(r["steps"]) if r["converged"] else f"not in {r['steps']}" for r in rs]
-        body.append([config, ", ".join(steps), f"{statistics.mean(r['steps'] for r in rs):.0f}",
-                     f"{sum(r['steps'] for r in rs):,}", f"{sum(r['greedy_exact'] for r in rs)} of {len(rs)}"])
+    body = [[config, steps, mean, f"{sum(r['steps'] for r in rs):,}",
+             f"{sum(r['greedy_exact'] for r in rs)} of {len(rs)}"] for config, rs, steps, mean in _by_config(rows)]
     return _table(["precision:lr", "steps to fit (the demo's text first)", "mean (cap counted)", "steps in all",
                    "greedy-exact"], body)
+
 
 def skinny_gemm() -> list[str]:
     d = _json("cpu_skinny_gemm_2026-11-29.json")["by_threads"]
