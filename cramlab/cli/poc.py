@@ -181,7 +181,7 @@ def decide(lm, run, args, log=None):
     if not args.no_alternatives and run.records:
         t0 = time.perf_counter()
         alternatives = measure_alternatives(lm, list(record_texts(run.records).values()), args.coder_batch,
-                                            args.coder_sample, args.coder_precision, log)
+                                            args.coder_sample, args.coder_precision, log, args.trust_remote_code)
         ended("alternatives", t0)
     return summarise(run, retrieval, privacy, alternatives, prices)
 

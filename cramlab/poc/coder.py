@@ -228,23 +228,26 @@ def corpus_alternatives(texts: list[str]) -> dict:
 
 
 def measure_alternatives(lm, record_texts: list[str], coder_batch: int = 64, coder_sample: int = 0,
-                         coder_precision: str = "float32", log=None) -> dict:
+                         coder_precision: str = "float32", log=None, trust_remote_code: bool = False) -> dict:
     """Both alternatives on the records' crammed texts: the corpus compressors on all of them, the model
     coder (on `coder_model(lm, coder_precision)`) on all of them or on the first `coder_sample` (0 = all; its
-    bytes then cover only those). `log(line)` hears each part's seconds."""
+    bytes then cover only those). `log(line)` hears each part's seconds; `trust_remote_code` is the crammed
+    model's own, for the coder's float32 copy when it is loaded again."""
     from cramlab.models.texts import encode
     t0 = time.perf_counter()
     corpus = corpus_alternatives(record_texts)
     if log is not None:
         log(f"corpus compressors: {time.perf_counter() - t0:.1f} s")
-    rows = [encode(lm.tokenizer, t) for t in record_texts]
-    rows = [r for r in rows if r]
-    if coder_sample:
-        rows = rows[:coder_sample]
+    rows = []                      # the first `coder_sample` non-empty records' ids, tokenised only as far as needed
+    for text in record_texts:
+        if coder_sample and len(rows) == coder_sample:
+            break
+        if ids := encode(lm.tokenizer, text):
+            rows.append(ids)
     if not rows:
         return {"corpus": corpus, "coder": {}}
     t0 = time.perf_counter()
-    coder_lm = coder_model(lm, coder_precision)
+    coder_lm = coder_model(lm, coder_precision, trust_remote_code)
     load_s = time.perf_counter() - t0
     if log is not None:
         log(f"coder model ({coder_lm.spec.dtype}, kernels {coder_lm.spec.kernels}): {load_s:.1f} s")
