@@ -196,3 +196,19 @@ def test_results_page_prints_the_sections_the_raw_lines_give(tmp_path, paper):
     regenerated = (tmp_path / f"results_section_{paper}.md").read_text(encoding="utf-8")
     assert regenerated == (src / f"results_section_{paper}.md").read_text(encoding="utf-8")
     assert regenerated.strip() in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_a_long_grid_job_logs_its_progress_and_the_same_lines(tiny, tmp_path):
+    """A job of minutes says how far it got (step, texts done) while it runs; logging changes none of its lines."""
+    texts = _texts(tiny, "2025", n_texts=2, max_tokens=16)
+    kw = dict(n_texts=2, max_tokens=16, max_steps=20, texts=texts, sources_2025=("random",))
+    job = rp.plan_2025(texts, tiny.spec.name, rp.paper_settings("2025", on_gpu=False, max_steps=20), 1, ("random",))[0]
+    logged = []
+    lines = rp.run_grid_job(tiny, job, {}, logged.append, every_seconds=0.0)
+    steps = [int(m.split("step ")[1].split("/")[0]) for m in logged]
+    assert logged and all(m.startswith("  2025/random/r0: step ") and m.endswith(" s") for m in logged)
+    assert steps == sorted(steps) and steps[0] == job.settings.check_every and all(s <= 20 for s in steps)
+    assert all(f"/{len(job.texts)} texts done" in m for m in logged)
+    quiet = rp.run_grid_job(tiny, job, {})
+    assert [(r["steps"], r["token_ids"]) for r in quiet] == [(r["steps"], r["token_ids"]) for r in lines]
+    assert rp.run(tiny, "2025", tmp_path / "r", **kw, log=lambda m: None)["jobs"][0]["texts"] == len(job.texts)

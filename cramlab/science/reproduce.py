@@ -187,9 +187,21 @@ def plan_2026(texts: dict, model: str, on_gpu: bool, replicates: int, settings=S
 
 # --- running -----------------------------------------------------------------------------------------------
 
-def run_grid_job(lm, job: Job, common: dict) -> list[dict]:
+def run_grid_job(lm, job: Job, common: dict, log=None, every_seconds: float = 30.0) -> list[dict]:
+    """One grid job; with `log`, a line at most every `every_seconds` (step, texts done, seconds), so a job of
+    minutes shows how far it got even if the call is killed before it ends."""
     from cramlab.engine.plain import cram
-    results = cram(lm, job.texts, job.settings, progress=False, mixed_lengths=job.mixed)
+    t0 = last = time.perf_counter()
+
+    def note(p):
+        nonlocal last
+        now = time.perf_counter()
+        if log is not None and now - last >= every_seconds:
+            last = now
+            log(f"  {job.name}: step {p.step}/{job.settings.max_steps}, {p.n_done}/{p.n_texts} texts done, "
+                f"{now - t0:.0f} s")
+
+    results = cram(lm, job.texts, job.settings, progress=False, mixed_lengths=job.mixed, callback=note)
     lines = []
     for res in results:
         d = res.to_dict()
@@ -344,7 +356,7 @@ def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None 
             continue
         t0 = time.perf_counter()
         if job.kind == "grid":
-            lines = run_grid_job(lm, job, common)
+            lines = run_grid_job(lm, job, common, log)
         else:
             lines = run_progressive_job(lm, job, common, texts["max_tokens"])
         seconds = time.perf_counter() - t0
