@@ -125,7 +125,7 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     (an `OptimizerState` with B rows) carries AdamW's moments and schedule position over as well.
     `mixed_lengths`: texts of different lengths train in one batch, right-padded to the longest (one batch
     instead of one per length: on a GPU, many small batches cost a step each); results per text as alone,
-    up to the float rounding of other matmul shapes (tests/test_mixed_lengths.py). Decoding stays per length.
+    up to the float rounding of other matmul shapes (tests/test_mixed_lengths.py); decoded in one batch too.
     """
     s = (settings or CramSettings()).replace(**overrides) if overrides else (settings or CramSettings())
     lm, tokenizer, spec = unwrap(model)
@@ -271,13 +271,11 @@ def _means(g: TextGroup, losses, lm, autocast):
 
 
 def _decode_into(lm, tokenizer, results, g: TextGroup, vectors, s, sink_token):
-    """Greedy decode of each text from its vectors, one batch per text length (a padded group's texts differ)."""
-    by_length: dict[int, list[int]] = {}
-    for r, res in enumerate(results):
-        by_length.setdefault(res.n_tokens, []).append(r)
-    for n_tokens, members in by_length.items():
-        idx = torch.tensor(members, device=g.ids.device)
-        _decode_rows(lm, tokenizer, [results[r] for r in members], g.ids[idx, :n_tokens], vectors[idx], s, sink_token)
+    """Greedy decode of every text of the group in one batch, to the longest, each row cut to its own length
+    (greedy decoding is causal, as in `decode`): a padded random-text group holds up to ~127 lengths, and one
+    greedy loop per length was one call of up to 128 steps per length (docs/performance.md, the 2025 random job)."""
+    longest = max(res.n_tokens for res in results)
+    _decode_rows(lm, tokenizer, results, g.ids[:, :longest], vectors, s, sink_token)
 
 
 def _decode_rows(lm, tokenizer, results, ids, vectors, s, sink_token):
@@ -288,6 +286,7 @@ def _decode_rows(lm, tokenizer, results, ids, vectors, s, sink_token):
     if first is not None:
         out = torch.cat([first.view(-1, 1).cpu(), out], dim=1)
     for res, row in zip(results, out.tolist()):
+        row = row[:res.n_tokens]                         # this text's own length
         res.first_mismatch = first_mismatch(row, res.token_ids)
         res.greedy_exact = res.first_mismatch is None
         res.decoded_text = tokenizer.decode(row) if tokenizer is not None else None
