@@ -18,8 +18,8 @@ SERIES_JOBS = max(1, min(4, os.cpu_count() or 1))
 # Which notebooks `make test` runs with the embedded model (fast mode) and asserts on: every notebook whose
 # lesson it checks (03, 05, 06, 08) and the light ones. 04, 07 and 09 teach no figure `make test` asserts;
 # there they run in smoke mode (tiny model, every cell), and in fast mode with their figure tests in
-# `make test-slow`. Why: on a 2-core CPU the fast series is most of `make test`, and these three were 44 %
-# of it (docs/performance.md, "CPU: `make test`").
+# `make test-slow`. Why: on a 2-core CPU the fast series is most of `make test`, and these three were 39 %
+# of it: 563 of 1,451 s (docs/performance.md, "CPU: `make test`").
 FAST_IN_MAKE_TEST = ("00_welcome", "01_bits_in_a_vector", "02_how_surprising_is_text", "03_first_cram",
                      "05_capacity_is_entropy", "06_more_vectors", "08_beyond")
 FAST_IN_SLOW_TIER = ("04_how_many_tokens_fit", "07_gpu_scale", "09_in_practice")
