@@ -1,15 +1,15 @@
 """What decoding a padded group costs: one greedy loop per text length, or one batch to the longest? (issue 28)
 
     python experiments/decode_batching.py OUT.json [--device cuda] [--texts docs/data/reproduce/texts_2025.json]
-                                          [--limit N] [--repeats 2]
+                                          [--limit N] [--repeats N]
 
 `cramlab reproduce --paper 2025` crams its 300 random texts (drawn lengths 2..127, 90 distinct on the kit's texts)
-in one right-padded batch. Until eab308d the engine then decoded them one greedy loop per length
-(`_decode_rows` per length group); now `_decode_into` decodes the group once, to its longest text, and cuts each
-row to its own length. This script times both arrangements on the same rows and vectors, with the run's model
-dtype (float32 weights, as `reproduce --paper 2025` loads them), and checks that every row decodes to the same
-tokens either way. The vectors are random (the embedding's scale, seed 0): a greedy step costs the same whatever
-the vector holds. Writes one JSON object.
+in one right-padded batch. Until eab308d the engine then decoded them one greedy loop per length; now
+`_decode_into` decodes the group once, to its longest text, and cuts each row to its own length (the old way is
+`_decode_into` called on each length's rows alone). This script times both arrangements on the same rows and
+vectors, with the run's model dtype (float32 weights, as `reproduce --paper 2025` loads them), and checks that every
+row decodes to the same text either way. The vectors are random (the embedding's scale, seed 0): a greedy step
+costs the same whatever the vector holds. Writes one JSON object.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     import torch
 
     from cramlab import load_model
-    from cramlab.engine.plain import _decode_into, _decode_rows
+    from cramlab.engine.plain import _decode_into
     from cramlab.poc.report import machine_info
     from cramlab.science import reproduce as rp
 
@@ -64,7 +64,8 @@ def main(argv=None) -> int:
             by_length.setdefault(res.n_tokens, []).append(i)
         for n, members in by_length.items():
             idx = torch.tensor(members, device=device)
-            _decode_rows(lm, tok, [results[i] for i in members], ids[idx, :n], vectors[idx], s, sink)
+            _decode_into(lm, tok, [results[i] for i in members], SimpleNamespace(ids=ids[idx, :n]), vectors[idx], s,
+                         sink)
         return results
 
     def one_batch():           # the engine now
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     outcome = {}
     with torch.no_grad():
         warm = [SimpleNamespace(n_tokens=4, token_ids=ids[0, :4].tolist()) for _ in range(2)]     # CUDA start, kernels
-        _decode_rows(lm, tok, warm, ids[:2, :4], vectors[:2], s, sink)
+        _decode_into(lm, tok, warm, SimpleNamespace(ids=ids[:2, :4]), vectors[:2], s, sink)
         for _ in range(args.repeats):
             for name, fn in (("one_batch", one_batch), ("per_length", per_length)):
                 sync()

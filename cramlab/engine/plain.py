@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from cramlab import capacity
-from cramlab.engine.decode import first_mismatch, greedy_from_embeddings, prefix_embeddings, unwrap
+from cramlab.engine.decode import decode, first_mismatch, unwrap
 from cramlab.engine.settings import CramSettings
 from cramlab.engine.step import (
     CramProgress,
@@ -271,25 +271,16 @@ def _means(g: TextGroup, losses, lm, autocast):
 
 
 def _decode_into(lm, tokenizer, results, g: TextGroup, vectors, s, sink_token):
-    """Greedy decode of every text of the group in one batch, to the longest, each row cut to its own length
-    (greedy decoding is causal, as in `decode`). One loop per length took 131.1 s for the 300 random texts of
-    `reproduce --paper 2025` (90 lengths) on an H100, one batch 3.9 s (experiments/decode_batching.py)."""
-    longest = max(res.n_tokens for res in results)
-    _decode_rows(lm, tokenizer, results, g.ids[:, :longest], vectors, s, sink_token)
-
-
-def _decode_rows(lm, tokenizer, results, ids, vectors, s, sink_token):
-    first = ids[:, 0] if s.protocol == "hc" else None
-    prefix = prefix_embeddings(lm, vectors, layout=s.layout, sink_token_id=sink_token, first_token_ids=first)
-    n_new = ids.shape[1] - (1 if first is not None else 0)
-    out = greedy_from_embeddings(lm, prefix, n_new).cpu()
-    if first is not None:
-        out = torch.cat([first.view(-1, 1).cpu(), out], dim=1)
-    for res, row in zip(results, out.tolist()):
-        row = row[:res.n_tokens]                         # this text's own length
-        res.first_mismatch = first_mismatch(row, res.token_ids)
+    """Greedy decode of every text of the group with `decode`: one batch to the longest text, each row cut to its
+    own length. One loop per length took 131.1 s for the 300 random texts of `reproduce --paper 2025` (90 lengths)
+    on an H100, one batch 3.9 s (experiments/decode_batching.py)."""
+    first = g.ids[:, 0] if s.protocol == "hc" else None
+    decoded = decode(lm, vectors, [res.n_tokens for res in results], layout=s.layout, protocol=s.protocol,
+                     first_token_id=first, sink_token_id=sink_token)
+    for res, d in zip(results, decoded):
+        res.first_mismatch = first_mismatch(d.token_ids, res.token_ids)
         res.greedy_exact = res.first_mismatch is None
-        res.decoded_text = tokenizer.decode(row) if tokenizer is not None else None
+        res.decoded_text = tokenizer.decode(d.token_ids) if tokenizer is not None else None
 
 
 def _as_start(init_vectors, n_rows, n_mem, d):

@@ -196,12 +196,13 @@ def run_grid_job(lm, job: Job, common: dict, log=None, every_seconds: float = 30
     def note(p):
         nonlocal last
         now = time.perf_counter()
-        if log is not None and now - last >= every_seconds:
+        if now - last >= every_seconds:
             last = now
             log(f"  {job.name}: step {p.step}/{job.settings.max_steps}, {p.n_done}/{p.n_texts} texts done, "
                 f"{now - t0:.0f} s")
 
-    results = cram(lm, job.texts, job.settings, progress=False, mixed_lengths=job.mixed, callback=note)
+    results = cram(lm, job.texts, job.settings, progress=False, mixed_lengths=job.mixed,
+                   callback=None if log is None else note)
     lines = []
     for res in results:
         d = res.to_dict()
