@@ -5,9 +5,9 @@ linear + cross-entropy (`chunked_loss`: the kernels that compute step.token_loss
 Does not: define what is optimised (the inputs, the loss, the per-text bookkeeping, AdamW and the retire
 rule are step.py's, shared with the plain loop and grow.py), load models or report.
 Read `plain.py` first: this file changes *how* the step runs, not *what* it computes.
-- Static shapes. The batch is padded to a bucket size (`bucket_size`: ..., 16, 18, 20, ..., 32, 36, ...);
-  finished texts stay in their row with a zero mask (no loss, no gradient, their best vectors frozen) until
-  the batch fits a smaller bucket, then the state is compacted and the step rebuilt.
+- Static shapes. The batch is padded to a bucket size (64, 32, 16, ...); finished texts stay in their row
+  with a zero mask (no loss, no gradient, their best vectors frozen) until the batch fits a smaller
+  bucket, then the state is compacted and the step rebuilt.
 - The whole step — forward, loss, best-so-far bookkeeping, backward, AdamW per text — is captured
   once in a CUDA graph and replayed: one launch per step instead of thousands.
 - The loss never materialises the (texts × tokens × vocabulary) logits: `linear_cross_entropy` runs
@@ -35,6 +35,8 @@ from cramlab.engine.step import (
     freeze_at,
     report_check,
 )
+
+BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -146,18 +148,17 @@ def chunked_loss(head, fused: bool = True, cuda: bool = True):
 
 
 def bucket_size(n: int) -> int:
-    """Rows of the step that holds `n` texts: a power of two up to 16, then eight sizes per octave (18, 20,
-    ..., 32, 36, ..., 64, 72, ..., 320, ...), so a padded step is at most 1/8 dead rows and the step is
-    rebuilt at most eight times each time its live texts halve.
-    Why not powers of two throughout: a dead row costs what a live one does (the 2025 random job on an
-    H100: 101 ms a step at 256 rows, 52 ms at 128), and with 300 texts the step ran 2,700 of its 5,000 steps
-    at 256 rows while 242 to 129 of them were live (docs/performance.md, Targets, issue 28). Why not `n`
-    itself: every retirement in a batch of thousands then rebuilt and re-captured the step (the PoC's
-    4,096-chunk batches)."""
-    if n <= 16:
-        return 1 << (n - 1).bit_length()
-    step = 1 << ((n - 1).bit_length() - 4)     # (2^k, 2^(k+1)] in steps of 2^(k-3): eight sizes
-    return -(-n // step) * step
+    """Rows of the step that holds `n` texts: the next bucket, then whole multiples of the largest one.
+    (Above the largest bucket the size used to be `n` itself, so every retirement in a batch of thousands
+    rebuilt and re-captured the step: the PoC's 4,096-chunk batches.)
+    Why not finer buckets: a dead row costs what a live one does, but a rebuild costs a capture. Eight
+    sizes per octave were measured on one H100 (docs/performance.md, "Both papers by one command"): the
+    2025 random job, 5,000 steps, 422.2 -> 332.7 s; the PoC's short-lived batches, on the same machine,
+    documents 160.4 -> 183.2 s and queries 8.0 -> 17.7 s. Powers of two stay until a rule weighs a capture
+    against the steps a batch has left."""
+    if n <= BUCKETS[-1]:
+        return next(b for b in BUCKETS if b >= n)
+    return -(-n // BUCKETS[-1]) * BUCKETS[-1]
 
 
 class FastStep(GraphedStep):
