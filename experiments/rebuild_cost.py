@@ -1,0 +1,103 @@
+"""What a rebuild of the fast engine's step costs against what a step costs, per shape (issue 28's next lever).
+
+    python experiments/rebuild_cost.py OUT.json [--device cuda] [--model smollm2-135m] [--steps 50]
+                                       [--shapes 4096x24,1024x24,320x128,256x128,128x128]
+
+The fast engine pads its batch to a bucket and, when its live texts fit a smaller bucket, rebuilds the step (state
+copied, CUDA graph captured again). Finer buckets waste fewer rows but rebuild more often: eight sizes per octave took
+the 2025 random job (5,000 steps at up to 300 x 128 tokens) from 422.2 to 332.7 s on an H100, and the PoC's
+short-lived 4,096-chunk batches from 160.4 to 183.2 s (docs/performance.md, "Both papers by one command"). A rule that
+weighs the two needs both prices per shape; this script measures them. For each ROWSxTOKENS shape it builds a step of
+random texts under the 2025 preset (fp32 weights, bf16 autocast on a GPU, as `reproduce --paper 2025` runs), times
+the build (`FastStep` + its capture on a GPU: what one rebuild costs) and then `--steps` steps (replays on a GPU,
+eager steps on a CPU), and writes one JSON object: per shape build_seconds, step_ms, and their ratio
+(`steps_per_rebuild`: how many steps a rebuild costs). On a CPU it runs eagerly (no capture), for its test.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    """'4096x24,256x128' -> [(4096, 24), (256, 128)]; one line naming the fix on a bad item."""
+    shapes = []
+    for item in text.split(","):
+        rows, _, tokens = item.strip().partition("x")
+        if not (rows.isdigit() and tokens.isdigit() and int(rows) > 0 and int(tokens) > 1):
+            raise SystemExit(f"rebuild_cost.py: shape {item!r} is not ROWSxTOKENS with ROWS >= 1 and TOKENS >= 2 "
+                             f"(e.g. 256x128)")
+        shapes.append((int(rows), int(tokens)))
+    return shapes
+
+
+def measure(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, seed: int = 0) -> dict:
+    """Build one step of `shape` random texts, then run `n_steps` of it; seconds of each part."""
+    import torch
+
+    from cramlab.engine.fast import FastStep
+    from cramlab.engine.step import autocast_for, prepare_group
+
+    rows, tokens = shape
+    device = lm.get_input_embeddings().weight.device
+    vocab = lm.get_input_embeddings().weight.shape[0]
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (rows, tokens), generator=gen).tolist()
+    on_gpu = device.type == "cuda"
+
+    def sync():
+        if on_gpu:
+            torch.cuda.synchronize()
+
+    with autocast_for(lm, s.dtype, device):
+        g = prepare_group(lm, ids, s, sink_token_id)
+        sync()
+        t0 = time.perf_counter()
+        step = FastStep.from_group(lm, g, s)
+        if on_gpu:
+            step.capture()
+        sync()
+        build_s = time.perf_counter() - t0
+        step.run(2)                                   # the first replays settle clocks and caches
+        sync()
+        t0 = time.perf_counter()
+        step.run(n_steps)
+        sync()
+        step_s = (time.perf_counter() - t0) / n_steps
+    return dict(rows=rows, tokens=tokens, build_seconds=float(f"{build_s:.4g}"), step_ms=float(f"{step_s * 1e3:.4g}"),
+                steps_per_rebuild=float(f"{build_s / step_s:.4g}"), captured=on_gpu)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--model", default="smollm2-135m", help="registry name, .gguf file, or tiny-llama")
+    ap.add_argument("--steps", type=int, default=50, help="timed steps a shape, after two untimed ones")
+    ap.add_argument("--shapes", default="4096x24,1024x24,320x128,256x128,128x128")
+    args = ap.parse_args(argv)
+    shapes = parse_shapes(args.shapes)
+
+    from jsonl_rows import write_result
+
+    from cramlab import load_model
+    from cramlab.poc.report import machine_info
+    from cramlab.science import reproduce as rp
+
+    lm0 = load_model(args.model, device=args.device, dtype="float32")
+    on_gpu = str(lm0.spec.device).startswith("cuda")
+    s = rp.paper_settings("2025", on_gpu=on_gpu)
+    results = []
+    for shape in shapes:
+        results.append(measure(lm0.model, shape, s, args.steps, lm0.spec.sink_token_id))
+        print(results[-1], file=sys.stderr, flush=True)
+    write_result(args.out, dict(command="python experiments/rebuild_cost.py " + " ".join(sys.argv[1:] if argv is None
+                                                                                         else argv),
+                                machine=machine_info(), model=args.model, preset="grid-2025",
+                                dtype=str(s.dtype), shapes=results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
