@@ -152,10 +152,10 @@ def bucket_size(n: int) -> int:
     (Above the largest bucket the size used to be `n` itself, so every retirement in a batch of thousands
     rebuilt and re-captured the step: the PoC's 4,096-chunk batches.)
     Why not finer buckets: a dead row costs what a live one does, but a rebuild costs a capture. Eight
-    sizes per octave were measured on one H100 (docs/performance.md, "Both papers by one command"): the
-    2025 random job, 5,000 steps, 422.2 -> 332.7 s; the PoC's short-lived batches, on the same machine,
-    documents 160.4 -> 183.2 s and queries 8.0 -> 17.7 s. Powers of two stay until a rule weighs a capture
-    against the steps a batch has left."""
+    sizes per octave were measured on H100s, in separate calls (docs/performance.md, "Both papers by one
+    command"): the 2025 random job, 5,000 steps, 422.2 -> 332.7 s; the PoC's short-lived batches, two calls
+    on one machine, documents 160.4 -> 183.2 s and queries 8.0 -> 17.7 s. These buckets stay until a rule
+    weighs a capture against the steps a batch has left."""
     if n <= BUCKETS[-1]:
         return next(b for b in BUCKETS if b >= n)
     return -(-n // BUCKETS[-1]) * BUCKETS[-1]
