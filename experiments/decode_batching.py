@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     from cramlab.engine.plain import _decode_into
     from cramlab.poc.report import machine_info
     from cramlab.science import reproduce as rp
+    from cramlab.science.bench import _sync
 
     lm0 = load_model("smollm2-135m", device=args.device, dtype="float32")
     device = lm0.spec.device
@@ -52,10 +53,6 @@ def main(argv=None) -> int:
     vectors = torch.randn(len(rows), s.n_mem, lm0.spec.d, generator=torch.Generator().manual_seed(0)) * std
     vectors = vectors.to(device)
     group = SimpleNamespace(ids=ids)
-
-    def sync():
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
 
     def per_length():          # the engine before eab308d
         results = [SimpleNamespace(n_tokens=len(r), token_ids=r) for r in rows]
@@ -80,10 +77,10 @@ def main(argv=None) -> int:
         _decode_into(lm, tok, warm, SimpleNamespace(ids=ids[:2, :4]), vectors[:2], s, sink)
         for _ in range(args.repeats):
             for name, fn in (("one_batch", one_batch), ("per_length", per_length)):
-                sync()
+                _sync(torch.device(device))
                 t0 = time.perf_counter()
                 res = fn()
-                sync()
+                _sync(torch.device(device))
                 timings[name].append(time.perf_counter() - t0)
                 outcome[name] = [r.decoded_text for r in res]
     lengths = sorted({len(r) for r in rows})

@@ -9,7 +9,8 @@ the 2025 random job (5,000 steps at up to 300 x 128 tokens) from 422.2 to 332.7 
 short-lived 4,096-chunk batches from 160.4 to 183.2 s (docs/performance.md, "Both papers by one command"). A rule that
 weighs the two needs both prices per shape; this script measures them. For each ROWSxTOKENS shape it builds a step of
 random texts under the 2025 preset (fp32 weights, bf16 autocast on a GPU, as `reproduce --paper 2025` runs), times
-the build (`FastStep` + its capture on a GPU: what one rebuild costs) and then `--steps` steps (replays on a GPU,
+the build (`FastStep` + its capture on a GPU: a rebuild's cost less its copy of the live rows' state, a few small
+tensors) and then `--steps` steps (replays on a GPU,
 eager steps on a CPU), and writes one JSON object: per shape build_seconds, step_ms, and their ratio
 (`steps_per_rebuild`: how many steps a rebuild costs). On a CPU it runs eagerly (no capture), for its test.
 """
@@ -38,6 +39,7 @@ def measure(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, see
 
     from cramlab.engine.fast import FastStep
     from cramlab.engine.step import autocast_for, prepare_group
+    from cramlab.science.bench import _sync, time_steps
 
     rows, tokens = shape
     device = lm.get_input_embeddings().weight.device
@@ -46,25 +48,16 @@ def measure(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, see
     ids = torch.randint(0, vocab, (rows, tokens), generator=gen).tolist()
     on_gpu = device.type == "cuda"
 
-    def sync():
-        if on_gpu:
-            torch.cuda.synchronize()
-
     with autocast_for(lm, s.dtype, device):
         g = prepare_group(lm, ids, s, sink_token_id)
-        sync()
+        _sync(device)
         t0 = time.perf_counter()
         step = FastStep.from_group(lm, g, s)
         if on_gpu:
             step.capture()
-        sync()
+        _sync(device)
         build_s = time.perf_counter() - t0
-        step.run(2)                                   # the first replays settle clocks and caches
-        sync()
-        t0 = time.perf_counter()
-        step.run(n_steps)
-        sync()
-        step_s = (time.perf_counter() - t0) / n_steps
+        step_s = time_steps(step.run, n_steps, device, warmup=2)   # the first replays settle clocks and caches
     return dict(rows=rows, tokens=tokens, build_seconds=float(f"{build_s:.4g}"), step_ms=float(f"{step_s * 1e3:.4g}"),
                 steps_per_rebuild=float(f"{build_s / step_s:.4g}"), captured=on_gpu)
 
