@@ -1,18 +1,22 @@
 """What a rebuild of the fast engine's step costs against what a step costs, per shape (issue 28's next lever).
 
-    python experiments/rebuild_cost.py OUT.json [--device cuda] [--model smollm2-135m] [--steps 50]
-                                       [--shapes 4096x24,1024x24,320x128,256x128,128x128]
+    python experiments/rebuild_cost.py OUT.json [--device cuda] [--model smollm2-135m] [--steps 30]
+                                       [--shapes 4096x24,1024x24,300x129,...]
 
-The fast engine pads its batch to a bucket and, when its live texts fit a smaller bucket, rebuilds the step (state
-copied, CUDA graph captured again). Finer buckets waste fewer rows but rebuild more often: eight sizes per octave took
-the 2025 random job (5,000 steps at up to 300 x 128 tokens) from 422.2 to 332.7 s on an H100, and the PoC's
-short-lived 4,096-chunk batches from 160.4 to 183.2 s (docs/performance.md, "Both papers by one command"). A rule that
+The fast engine keeps a retired text's row, masked, until a rebuild pays (state copied, CUDA graph captured again:
+engine/fast.py's `worth_rebuilding`, which prices a rebuild at REBUILD_STEPS steps). Rebuilding often wastes fewer
+rows but pays more captures: eight fixed sizes per octave took the 2025 random job (5,000 steps at up to 300 x 128
+tokens) from 422.2 to 332.7 s on an H100, and the PoC's short-lived 4,096-chunk batches from 160.4 to 183.2 s
+(docs/performance.md, "Both papers by one command"). A rule that
 weighs the two needs both prices per shape; this script measures them. For each ROWSxTOKENS shape it builds a step of
 random texts under the 2025 preset (fp32 weights, bf16 autocast on a GPU, as `reproduce --paper 2025` runs), times
 the build (`FastStep` + its capture on a GPU: a rebuild's cost less its copy of the live rows' state, a few small
 tensors) and then `--steps` steps (replays on a GPU,
 eager steps on a CPU), and writes one JSON object: per shape build_seconds, step_ms, and their ratio
-(`steps_per_rebuild`: how many steps a rebuild costs). On a CPU it runs eagerly (no capture), for its test.
+(`steps_per_rebuild`: how many steps a rebuild costs), all with the linear weights precast once to bfloat16 as
+`fast_loop` runs them (kernels.precast); then the same shape built again with autocast casting the float32 weights
+at every matmul (the engine before precast): `cast_each_step_ms` and `precast_speedup`, its ratio to step_ms, on
+the same card in the same process. On a CPU it runs eagerly in float32 (no capture, nothing to cast), for its test.
 """
 from __future__ import annotations
 
@@ -34,11 +38,20 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
 
 
 def measure(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, seed: int = 0) -> dict:
-    """Build one step of `shape` random texts, then run `n_steps` of it; seconds of each part."""
+    """Build one step of `shape` random texts, then run `n_steps` of it; seconds of each part (precast weights),
+    then the step time with autocast casting the weights at every matmul."""
+    precast = build_and_time(lm, shape, s, n_steps, sink_token_id, seed, precast=True)
+    cast_each_step = build_and_time(lm, shape, s, n_steps, sink_token_id, seed, precast=False)
+    return precast | dict(cast_each_step_ms=cast_each_step["step_ms"],
+                          precast_speedup=float(f"{cast_each_step['step_ms'] / precast['step_ms']:.4g}"))
+
+
+def build_and_time(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, seed: int, precast: bool) -> dict:
     import torch
 
     from cramlab.engine.fast import FastStep
-    from cramlab.engine.step import autocast_for, prepare_group
+    from cramlab.engine.step import autocast_for, base, prepare_group
+    from cramlab.kernels.precast import autocast_dtype, precast_linears
     from cramlab.science.bench import _sync, time_steps
 
     rows, tokens = shape
@@ -48,7 +61,7 @@ def measure(lm, shape: tuple[int, int], s, n_steps: int, sink_token_id: int, see
     ids = torch.randint(0, vocab, (rows, tokens), generator=gen).tolist()
     on_gpu = device.type == "cuda"
 
-    with autocast_for(lm, s.dtype, device):
+    with autocast_for(lm, s.dtype, device), precast_linears(base(lm), autocast_dtype(device) if precast else None):
         g = prepare_group(lm, ids, s, sink_token_id)
         _sync(device)
         t0 = time.perf_counter()
@@ -67,8 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("out")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model", default="smollm2-135m", help="registry name, .gguf file, or tiny-llama")
-    ap.add_argument("--steps", type=int, default=50, help="timed steps a shape, after two untimed ones")
-    ap.add_argument("--shapes", default="4096x24,1024x24,320x128,256x128,128x128")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps a shape, after two untimed ones")
+    ap.add_argument("--shapes", default="4096x24,1024x24,300x129,150x129,100x62,50x97,50x65,50x33,50x17,50x9")
     args = ap.parse_args(argv)
     shapes = parse_shapes(args.shapes)
 

@@ -63,9 +63,10 @@ def test_fast_engine_retires_texts_like_the_plain_one(tiny, texts):
     assert {r.stop_reason for r in fast} == {"patience"}
 
 
-def test_bucket_padding_on_cpu_equals_the_plain_loop(tiny, monkeypatch):
-    """Five texts padded to a bucket of 8 (three dead rows), compacted to a bucket of 4 and then 2 as texts
-    retire: vectors, stop reasons, steps and the histories at the checks equal the plain loop's."""
+def test_kept_retired_rows_on_cpu_equal_the_plain_loop(tiny, monkeypatch):
+    """The GPU arrangement on the CPU: five texts in a step of 5 rows; a retired text keeps its row, masked, until
+    `worth_rebuilding` says so (its power-of-two bucket shrinks: 5 -> 4 rows, 3 live kept in 4, then 2 and 1):
+    vectors, stop reasons, steps and the histories at the checks equal the plain loop's."""
     import functools
 
     import cramlab.engine.fast as fast_module
@@ -78,14 +79,15 @@ def test_bucket_padding_on_cpu_equals_the_plain_loop(tiny, monkeypatch):
     short = get_texts(tiny.tokenizer, "unseen", 2, n_texts=5, seed=4)
     kw = dict(max_steps=120, check_every=4, patience=40, lr=0.5, progress=False, seed=2, decode=False)
     plain = cram(tiny, short, engine="plain", **kw)
-    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, pad=True))
+    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
     monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
-    padded = cram(tiny, short, engine="fast", **kw)
-    assert seen_sizes[0] == 8 and len(seen_sizes) > 1 and all(n in (1, 2, 4, 8) for n in seen_sizes), seen_sizes
+    kept = cram(tiny, short, engine="fast", **kw)
+    assert seen_sizes[0] == 5 and seen_sizes == sorted(seen_sizes, reverse=True), seen_sizes
+    assert set(seen_sizes[1:]) <= {1, 2, 4}, seen_sizes    # 3 live texts stay in 4 rows: bucket 4 is not smaller
     assert len({r.steps for r in plain}) > 1, "the case must retire texts at different checks"
-    for a, b in zip(plain, padded):
+    for a, b in zip(plain, kept):
         assert (a.stop_reason, a.steps) == (b.stop_reason, b.steps)
-        # other batch shapes round differently in the CPU matmuls (8 rows vs 5, then 4 vs 3, ...): after
+        # other batch shapes round differently in the CPU matmuls (5 rows vs 4, then 4 vs 3, ...): after
         # ~100 steps at lr 0.5 the vectors (|v| ~ 5) agree to ~1e-5 relative, not bit for bit
         torch.testing.assert_close(a.vectors, b.vectors, rtol=1e-4, atol=1e-4)
         assert [h[0] for h in a.history] == [h[0] for h in b.history]
@@ -98,8 +100,22 @@ def test_auto_engine_is_plain_on_cpu(tiny, texts):
 
 def test_buckets():
     assert [bucket_size(n) for n in (1, 3, 5, 33, 64, 65)] == [1, 4, 8, 64, 64, 128]
-    # above the largest bucket: whole multiples of it, so one retirement does not rebuild the step
+    # above the largest bucket: whole multiples of it
     assert [bucket_size(n) for n in (1024, 1025, 4096, 4095, 3073)] == [1024, 2048, 4096, 4096, 4096]
+
+
+def test_worth_rebuilding_weighs_a_capture_against_the_steps_left():
+    from cramlab.engine.fast import REBUILD_STEPS, worth_rebuilding
+    assert not worth_rebuilding(300, 300, 4000, 1000)           # nothing retired
+    assert not worth_rebuilding(300, 0, 4000, 1000)             # nothing left to run
+    assert worth_rebuilding(300, 256, 10, 4990)                 # a smaller power-of-two bucket: always
+    assert not worth_rebuilding(300, 257, 10, 4990)             # same bucket, 10 steps run: 10 x 43/300 < 64
+    # 300 rows, 30 retired: pays once the batch has run (and may run) REBUILD_STEPS x 300 / 30 steps
+    need = REBUILD_STEPS * 300 // 30
+    assert worth_rebuilding(300, 270, need, 5000) and not worth_rebuilding(300, 270, need - 1, 5000)
+    assert not worth_rebuilding(300, 270, 4000, need - 1)     # too few steps allowed to earn it back
+    # a 4,096-chunk PoC batch at its 20th check (200 steps): 1,000 retired does not pay, 1,025 is a bucket
+    assert not worth_rebuilding(4096, 3096, 200, 4800) and worth_rebuilding(4096, 3071, 200, 4800)
 
 
 def test_head_logits_equal_the_head_on_a_batch_slice(tiny):

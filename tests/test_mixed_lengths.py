@@ -10,6 +10,8 @@ text in mixed mode against the default, and every discrete outcome (steps, stop 
 """
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cramlab.engine.decode import decode
 from cramlab.engine.plain import cram
@@ -110,9 +112,9 @@ def test_one_text_in_mixed_mode_is_the_default_bit_for_bit(tiny, rows):
             {k: v for k, v in m.to_dict().items() if k != "seconds"}
 
 
-def test_fast_bucket_padding_and_compaction_with_mixed_lengths(tiny, rows, monkeypatch):
-    """The fast engine's GPU arrangement on the CPU: 3 texts padded to a bucket of 4 rows (a dead copy of the
-    first), compacted to 2 when the 5-token text retires; same results as the plain loop in mixed mode."""
+def test_fast_kept_rows_and_compaction_with_mixed_lengths(tiny, rows, monkeypatch):
+    """The fast engine's GPU arrangement on the CPU: 3 texts in 3 rows, compacted to 2 when the 5-token text
+    retires (2 live fit a smaller power-of-two bucket); same results as the plain loop in mixed mode."""
     import functools
 
     import cramlab.engine.fast as fast_module
@@ -123,10 +125,61 @@ def test_fast_bucket_padding_and_compaction_with_mixed_lengths(tiny, rows, monke
         sizes.append((g.text_emb.shape[0], g.row_scored.tolist()))
         original(self, lm, g, *args, **kwargs)
     plain = cram(tiny, rows, mixed_lengths=True, engine="plain", **KW)
-    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, pad=True))
+    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
     monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
     fast = cram(tiny, rows, mixed_lengths=True, engine="fast", **KW)
-    assert sizes == [(4, [5, 9, 12, 5]), (2, [9, 12])]
+    assert sizes == [(3, [5, 9, 12]), (2, [9, 12])]
     for p, f in zip(plain, fast):
         assert outcome(p) == outcome(f)
         assert_close(p.vectors, f.vectors)
+
+
+def test_length_groups_split_as_the_cost_says():
+    from cramlab.engine.plain import length_groups
+    assert length_groups([5, 9, 12], prefix=1) == [[0, 1, 2]]             # padding 11 tokens < another step's floor
+    assert length_groups([5, 9, 12], prefix=1, floor_row_tokens=1) == [[0], [1], [2]]
+    # 100 texts of 2 tokens and 10 of 100: one batch pads 100 x 98 tokens, more than a second floor of 2,000
+    lengths = [2] * 100 + [100] * 10
+    assert length_groups(lengths) == [list(range(100)), list(range(100, 110))]
+    assert length_groups(lengths, floor_row_tokens=10_000) == [list(range(110))]
+    assert length_groups([7, 3, 7, 3]) == [[0, 1, 2, 3]]
+
+
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=9), st.integers(0, 40), st.integers(0, 2))
+@settings(max_examples=150, deadline=None)
+def test_length_groups_is_the_cheapest_split(lengths, floor, prefix):
+    """Against brute force over every split of the sorted distinct lengths into neighbouring runs."""
+    import itertools
+
+    from cramlab.engine.plain import length_groups
+
+    def cost(groups):
+        return sum(floor + len(g) * (max(lengths[i] for i in g) + prefix) for g in groups)
+    got = length_groups(lengths, prefix, floor)
+    assert sorted(i for g in got for i in g) == list(range(len(lengths)))
+    distinct = sorted(set(lengths))
+    best = None
+    for cuts in itertools.product((False, True), repeat=len(distinct) - 1):
+        runs, start = [], 0
+        for k, c in enumerate(cuts, 1):
+            if c:
+                runs.append(distinct[start:k])
+                start = k
+        runs.append(distinct[start:])
+        groups = [[i for i, n in enumerate(lengths) if n in run] for run in runs]
+        best = cost(groups) if best is None else min(best, cost(groups))
+    assert cost(got) == best
+
+
+def test_mixed_lengths_split_by_length_equal_one_batch_a_length(tiny, rows, monkeypatch):
+    """When `length_groups` puts every length in its own batch, mixed mode is the default arrangement bit for bit."""
+    import functools
+
+    import cramlab.engine.plain as plain_module
+    alone = cram(tiny, rows, **KW)
+    monkeypatch.setattr(plain_module, "length_groups",
+                        functools.partial(plain_module.length_groups, floor_row_tokens=0))
+    split = cram(tiny, rows, mixed_lengths=True, **KW)
+    for a, m in zip(alone, split):
+        assert torch.equal(a.vectors, m.vectors)
+        assert outcome(a) == outcome(m)

@@ -26,4 +26,6 @@ def test_each_shape_gets_its_build_and_step_price_on_the_tiny_model(tmp_path):
     for r in result["shapes"]:
         assert r["build_seconds"] > 0 and r["step_ms"] > 0 and r["captured"] is False
         assert r["steps_per_rebuild"] == pytest.approx(r["build_seconds"] / (r["step_ms"] / 1e3), rel=0.05)
+        assert r["cast_each_step_ms"] > 0
+        assert r["precast_speedup"] == pytest.approx(r["cast_each_step_ms"] / r["step_ms"], rel=0.05)
     assert result["preset"] == "grid-2025" and "rebuild_cost.py" in result["command"]

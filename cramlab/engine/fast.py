@@ -1,13 +1,14 @@
 """The fast engine: the same optimisation as `cram.py`, arranged for GPUs.
 
-Owns: the padded, graph-captured step (`FastStep`), its loop (`fast_loop`), buckets and the chunked
+Owns: the graph-captured step (`FastStep`), its loop (`fast_loop`), the rebuild rule and the chunked
 linear + cross-entropy (`chunked_loss`: the kernels that compute step.token_losses without full logits).
 Does not: define what is optimised (the inputs, the loss, the per-text bookkeeping, AdamW and the retire
 rule are step.py's, shared with the plain loop and grow.py), load models or report.
 Read `plain.py` first: this file changes *how* the step runs, not *what* it computes.
-- Static shapes. The batch is padded to a bucket size (64, 32, 16, ...); finished texts stay in their row
-  with a zero mask (no loss, no gradient, their best vectors frozen) until the batch fits a smaller
-  bucket, then the state is compacted and the step rebuilt.
+- Static shapes. A finished text stays in its row with a zero mask (no loss, no gradient, its best vectors
+  frozen) until a rebuild pays (`worth_rebuilding`: the live texts fit a smaller power-of-two bucket, or the
+  rows it saves over the steps the batch is likely to have left outweigh a capture); then the live rows'
+  state is compacted into a step of exactly that many rows and the step is captured again.
 - The whole step — forward, loss, best-so-far bookkeeping, backward, AdamW per text — is captured
   once in a CUDA graph and replayed: one launch per step instead of thousands.
 - The loss never materialises the (texts × tokens × vocabulary) logits: `linear_cross_entropy` runs
@@ -35,6 +36,7 @@ from cramlab.engine.step import (
     freeze_at,
     report_check,
 )
+from cramlab.kernels.precast import autocast_dtype, precast_linears
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -148,17 +150,39 @@ def chunked_loss(head, fused: bool = True, cuda: bool = True):
 
 
 def bucket_size(n: int) -> int:
-    """Rows of the step that holds `n` texts: the next bucket, then whole multiples of the largest one.
-    (Above the largest bucket the size used to be `n` itself, so every retirement in a batch of thousands
-    rebuilt and re-captured the step: the PoC's 4,096-chunk batches.)
-    Why not finer buckets: a dead row costs what a live one does, but a rebuild costs a capture. Eight
-    sizes per octave were measured on H100s, in separate calls (docs/performance.md, "Both papers by one
-    command"): the 2025 random job, 5,000 steps, 422.2 -> 332.7 s; the PoC's short-lived batches, two calls
-    on one machine, documents 160.4 -> 183.2 s and queries 8.0 -> 17.7 s. These buckets stay until a rule
-    weighs a capture against the steps a batch has left."""
+    """The power-of-two bucket of `n` rows (above the largest, whole multiples of it): `worth_rebuilding`
+    always rebuilds when the live texts fall into a smaller bucket, as the engine did before it weighed the
+    cost (then every batch was padded to its bucket)."""
     if n <= BUCKETS[-1]:
         return next(b for b in BUCKETS if b >= n)
     return -(-n // BUCKETS[-1]) * BUCKETS[-1]
+
+
+#: What a rebuild costs, in steps of the batch it replaces: a capture runs the step four times (three warm-ups
+#: on a side stream, one captured) and instantiates the graph, plus copying the live rows' state. The ratio of
+#: build seconds to step seconds is `experiments/rebuild_cost.py`'s `steps_per_rebuild` (docs/performance.md).
+REBUILD_STEPS = 64
+
+
+def worth_rebuilding(rows: int, live: int, steps_run: int, steps_cap: int) -> bool:
+    """Whether a step of `rows` rows, `live` of them still training after `steps_run` steps (at most
+    `steps_cap` more allowed), should be rebuilt for its live texts only.
+
+    A dead row costs what a live one does (docs/performance.md, "Both papers by one command": 101 ms a step at
+    256 rows with 179 to 129 live). Rebuild when the live texts fit a smaller power-of-two bucket (always: a
+    batch halves at most a few times), or when the rows saved over the steps the batch is likely to have left
+    pay for a rebuild: `steps_left x (rows - live) / rows >= REBUILD_STEPS`, guessing that a batch which has run
+    t steps runs about t more (its texts that are still live are the slow ones). A deterministic rule, so the
+    same command gives the same batch shapes and the same bf16 rounding. Why it matters both ways: eight fixed
+    sizes per octave took the 2025 random job (5,000 steps) from 422.2 to 332.7 s on an H100 but the PoC's
+    short-lived batches from 160.4 to 183.2 s (documents) and 8.0 to 17.7 s (queries): a short batch must not
+    pay for captures it cannot earn back."""
+    if live >= rows or live == 0:
+        return False
+    if bucket_size(live) < bucket_size(rows):
+        return True
+    steps_left = min(steps_run, steps_cap)
+    return steps_left * (rows - live) >= REBUILD_STEPS * rows
 
 
 class FastStep(GraphedStep):
@@ -221,15 +245,24 @@ class FastStep(GraphedStep):
 
 
 def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, callback, indices, bar,
-              use_graph: bool | None = None, fused_loss: bool = True, pad: bool | None = None) -> LoopOutcome:
-    """The loop for one group of texts (one length, or right-padded: `cram(mixed_lengths=True)`), padded to
-    buckets and graph-captured on a GPU.
+              use_graph: bool | None = None, fused_loss: bool = True, keep_retired: bool | None = None
+              ) -> LoopOutcome:
+    """The loop for one group of texts (one length, or right-padded: `cram(mixed_lengths=True)`), graph-captured
+    on a GPU. Under autocast with float32 weights (the 2025 preset on a GPU) the step reads low-precision copies
+    of the linear weights, cast once (kernels.precast), instead of casting them at every matmul of every step.
 
-    `pad` (default: as `use_graph`) pads the batch to bucket sizes without needing a graph, so that the
-    padded rows and the compaction between buckets can be checked on a CPU against the plain loop."""
+    `keep_retired` (default: as `use_graph`) keeps a finished text's row, masked, until `worth_rebuilding` says a
+    rebuild pays (the arrangement a captured step needs); without it (eager CPU steps, no capture to pay for)
+    the step is rebuilt for the live texts at every check that retires one. `keep_retired=True` on a CPU checks the
+    masked rows and the compaction against the plain loop."""
+    with precast_linears(base(lm), autocast_dtype(g.text_emb.device)):
+        return _fast_loop(lm, g, s, opt, callback, indices, bar, use_graph, fused_loss, keep_retired)
+
+
+def _fast_loop(lm, g, s, opt, callback, indices, bar, use_graph, fused_loss, keep_retired) -> LoopOutcome:
     device = g.text_emb.device
     use_graph = (device.type == "cuda") if use_graph is None else use_graph
-    pad = use_graph if pad is None else pad
+    keep_retired = use_graph if keep_retired is None else keep_retired
     n = g.text_emb.shape[0]
     opt = opt if opt is not None else OptimizerState.zeros(g.start)
     reasons: dict[int, str] = {}
@@ -237,11 +270,9 @@ def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, cal
     history: list[list[list[float]]] = [[] for _ in range(n)]
 
     def build(texts, state):
-        """A step for group rows `texts`, padded to a bucket on GPU, loaded with `state` if given."""
-        size = bucket_size(len(texts)) if pad else len(texts)
-        idx = torch.tensor(texts + [texts[0]] * (size - len(texts)), device=device)
+        """A step for group rows `texts` (exactly), loaded with `state` if given, captured on a GPU."""
+        idx = torch.tensor(texts, device=device)
         obj = FastStep(lm, g.take(idx), opt.rows(idx), s, fused_loss=fused_loss)
-        obj.active[len(texts):] = False
         if state is not None:
             obj.put_rows(state)
         if use_graph:
@@ -270,7 +301,9 @@ def fast_loop(lm, g: TextGroup, s: CramSettings, opt: OptimizerState | None, cal
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")
-            shrink = len(still) < len(order) and (not pad or bucket_size(len(still)) < step_obj.mem.shape[0])
+            rows_now = step_obj.mem.shape[0]
+            shrink = (worth_rebuilding(rows_now, len(still), step, s.max_steps - step) if keep_retired
+                      else len(still) < len(order))
             order = still
             if order and shrink:
                 step_obj = build(order, step_obj.take_rows([slot[r] for r in order]))

@@ -6,8 +6,9 @@ validation (settings.py), define the step (step.py: inputs, loss, bookkeeping, A
 with fast.py and grow.py), load models, decode files or search lengths.
 
 `cram()` prepares the frozen token embeddings once, then optimises one set of `n_mem` vectors per text,
-all texts of a length in one batch (`mixed_lengths=True`: all texts in one right-padded batch, each text's loss
-and accuracy over its own scored positions: causality makes the padding exact up to float rounding). Each text
+all texts of a length in one batch (`mixed_lengths=True`: texts of different lengths in right-padded batches, split
+by `length_groups`, each text's loss and accuracy over its own scored positions: causality makes the padding exact
+up to float rounding). Each text
 has its own vectors and its own AdamW state, so texts in a batch do not influence one another.
 
 Inputs per text, for the default `sink-first` layout:   [sink] [mem_1 .. mem_k] [t_1 .. t_N]
@@ -123,9 +124,10 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     (`cram(lm, texts, lr=0.1)`), so `CramSettings.from_preset("grid-2025")` or plain keywords both work.
     `init_vectors` warm-starts from given vectors ((k, d) for all, or (B, k, d)); `init_optimizer`
     (an `OptimizerState` with B rows) carries AdamW's moments and schedule position over as well.
-    `mixed_lengths`: texts of different lengths train in one batch, right-padded to the longest (one batch
-    instead of one per length: on a GPU, many small batches cost a step each); results per text as alone,
-    up to the float rounding of other matmul shapes (tests/test_mixed_lengths.py); decoded in one batch too.
+    `mixed_lengths`: texts of different lengths train together, right-padded to the longest of their batch, in
+    the batches `length_groups` splits them into (few: on a GPU every batch's step has a fixed cost, every padded
+    token a cost of its own); results per text as alone, up to the float rounding of other matmul shapes
+    (tests/test_mixed_lengths.py); each batch decoded in one batch too.
     """
     s = (settings or CramSettings()).replace(**overrides) if overrides else (settings or CramSettings())
     lm, tokenizer, spec = unwrap(model)
@@ -150,8 +152,8 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     groups: dict[int, list[int]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(len(row), []).append(i)
-    if mixed_lengths:                                 # one right-padded batch of every length
-        groups = {0: list(range(len(rows)))}
+    if mixed_lengths:                                 # right-padded batches of neighbouring lengths
+        groups = dict(enumerate(length_groups([len(r) for r in rows], s.n_prefix)))
     interrupted = False
     for members in groups.values():
         group = prepare_group(lm, [rows[i] for i in members], s, sink, warm=None if warm is None else warm[members],
@@ -163,6 +165,38 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
             results[i] = res
             interrupted = interrupted or res.interrupted
     return results  # type: ignore[return-value]
+
+
+#: A step's fixed cost, in the row-tokens of work that cost the same: on an H100 a step of 64 texts x 9 tokens took
+#: 6.9 ms and one of 256 x 129 took 101 ms, about 3 us a row-token on top of some 5 ms (docs/performance.md, "Both
+#: papers by one command"), and 5 ms is what ~2,000 row-tokens cost.
+STEP_FLOOR_ROW_TOKENS = 2000
+
+
+def length_groups(lengths: Sequence[int], prefix: int = 0, floor_row_tokens: int = STEP_FLOOR_ROW_TOKENS
+                  ) -> list[list[int]]:
+    """Indices of `lengths` (tokens per text; `prefix` positions more for each) split into right-padded batches of
+    neighbouring lengths, shortest first: the split with the least sum over batches of `floor_row_tokens` + texts x
+    (longest + prefix), a step's cost if every text ran every step. One batch pads a 2-token text to the longest;
+    one batch per length pays the fixed cost again for each; the 2025 random job (300 texts of 2 to 128 tokens)
+    splits into three. Exact (dynamic programming over the distinct lengths, shortest first)."""
+    distinct = sorted(set(lengths))
+    count = {n: 0 for n in distinct}
+    for n in lengths:
+        count[n] += 1
+    best, cut = [0] + [0] * len(distinct), [0] * (len(distinct) + 1)
+    for i in range(1, len(distinct) + 1):          # best[i]: the cheapest split of the i shortest lengths
+        rows, best[i], cut[i] = 0, None, 0
+        for j in range(i - 1, -1, -1):             # the last batch holds distinct[j:i]
+            rows += count[distinct[j]]
+            cost = best[j] + floor_row_tokens + rows * (distinct[i - 1] + prefix)
+            if best[i] is None or cost < best[i]:
+                best[i], cut[i] = cost, j
+    bounds, i = [], len(distinct)
+    while i > 0:
+        bounds.append((distinct[cut[i]], distinct[i - 1]))
+        i = cut[i]
+    return [[k for k, n in enumerate(lengths) if lo <= n <= hi] for lo, hi in reversed(bounds)]
 
 
 def _cram_group(lm, tokenizer, g: TextGroup, s, record, *, text_ids, indices, opt, callback, progress, decode,

@@ -5,6 +5,7 @@ ONE loaded model instance (`apply_kernels`). The mechanisms are unrelated and ea
   liger.py    Liger Kernel's Triton kernels (RMSNorm, RoPE, SwiGLU; cross-entropy via fast.py) on CUDA, Llama family
   onednn.py   oneDNN's pre-packed linears on CPUs (opt-in `--kernels onednn`)
   sdpa.py     the maskless causal attention of a captured step (engine/step.py's GraphedStep)
+  precast.py  the body's linear weights cast once to the autocast dtype (engine/fast.py's loop)
 Does not own: loading models (cramlab.models.load), timing them (cramlab.science.bench), or what the loss is
 (cramlab.engine.fast).
 

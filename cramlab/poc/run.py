@@ -270,7 +270,8 @@ def query_tokens(settings) -> int:
 def _cram(model, token_rows: list[list[int]], n_mem: int, settings: PocSettings, text_ids: list[str]):
     """The one call to `cramlab.engine.plain.cram` in this module. `settings.preset` picks a `CramSettings` preset
     (cramlab.engine.settings); `settings.cram` fields override it. Chunks of different lengths (every record's last
-    chunk is shorter) are crammed in one right-padded batch (`mixed_lengths`), not one batch per length."""
+    chunk is shorter) are crammed right-padded (`mixed_lengths`), not one batch per length: engine.plain.length_groups
+    keeps them in one batch unless padding costs more than another batch's fixed cost."""
     from cramlab.engine.plain import cram
     kwargs = dict(settings.cram)
     progress = kwargs.pop("progress", False)

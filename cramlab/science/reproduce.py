@@ -11,8 +11,9 @@ vectors), the `timing_<paper>.json` record and the budget guard. Does not own: t
 
 A job is one batched engine call: 2025 natural = all texts at one grid length; 2025 random = the random texts
 of one grid length L (their code draws each text's length uniformly in [2, L]; the Max is grouped by that drawn
-length in the tables), crammed in ONE right-padded batch (`cram(mixed_lengths=True)`: one batch instead of one
-per drawn length, each text scored over its own tokens); 2026 = one (layout, protocol, replicate) progressive run
+length in the tables), crammed in right-padded batches of neighbouring drawn lengths (`cram(mixed_lengths=True)`,
+split by engine.plain.length_groups: three batches for 300 texts of 2 to 128 tokens instead of one per drawn length,
+each text scored over its own tokens); 2026 = one (layout, protocol, replicate) progressive run
 over all texts. A job counts as done when every one of its line keys (`results_file.job_key`, one per text) is in
 the file, so a rerun skips it; a random-text job with some of its texts already there (e.g. lines of an earlier
 plan that ran one job per drawn length) runs only the others.
