@@ -4,7 +4,7 @@
                                        [--shapes 4096x24,1024x24,300x129,...]
 
 The fast engine keeps a retired text's row, masked, until a rebuild pays (state copied, CUDA graph captured again:
-engine/fast.py's `worth_rebuilding`, which prices a rebuild at REBUILD_STEPS steps). Rebuilding often wastes fewer
+engine/fast.py's `worth_rebuilding`, which prices a rebuild in row-tokens of work). Rebuilding often wastes fewer
 rows but pays more captures: eight fixed sizes per octave took the 2025 random job (5,000 steps at up to 300 x 128
 tokens) from 422.2 to 332.7 s on an H100, and the PoC's short-lived 4,096-chunk batches from 160.4 to 183.2 s
 (docs/performance.md, "Both papers by one command"). A rule that

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cramlab.engine.fast import bucket_size, chunked_loss, linear_cross_entropy
+from cramlab.engine.fast import chunked_loss, linear_cross_entropy
 from cramlab.engine.plain import cram
 from cramlab.engine.step import token_losses
 from cramlab.models.texts import get_texts
@@ -65,8 +65,9 @@ def test_fast_engine_retires_texts_like_the_plain_one(tiny, texts):
 
 def test_kept_retired_rows_on_cpu_equal_the_plain_loop(tiny, monkeypatch):
     """The GPU arrangement on the CPU: five texts in a step of 5 rows; a retired text keeps its row, masked, until
-    `worth_rebuilding` says so (its power-of-two bucket shrinks: 5 -> 4 rows, 3 live kept in 4, then 2 and 1):
-    vectors, stop reasons, steps and the histories at the checks equal the plain loop's."""
+    `worth_rebuilding` says a rebuild pays (here with no fixed costs: when steps run x rows retired >= 4 x live),
+    then the live rows move to a smaller step: vectors, stop reasons, steps and the histories at the checks equal
+    the plain loop's."""
     import functools
 
     import cramlab.engine.fast as fast_module
@@ -81,9 +82,11 @@ def test_kept_retired_rows_on_cpu_equal_the_plain_loop(tiny, monkeypatch):
     plain = cram(tiny, short, engine="plain", **kw)
     monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
     monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
+    monkeypatch.setattr(fast_module, "CAPTURE_ROW_TOKENS", 0)
+    monkeypatch.setattr(fast_module, "STEP_FLOOR_ROW_TOKENS", 0)
     kept = cram(tiny, short, engine="fast", **kw)
-    assert seen_sizes[0] == 5 and seen_sizes == sorted(seen_sizes, reverse=True), seen_sizes
-    assert set(seen_sizes[1:]) <= {1, 2, 4}, seen_sizes    # 3 live texts stay in 4 rows: bucket 4 is not smaller
+    # texts retire at several checks (asserted below); the earlier ones stay masked in 5 rows until 1 is live
+    assert seen_sizes == [5, 1], seen_sizes
     assert len({r.steps for r in plain}) > 1, "the case must retire texts at different checks"
     for a, b in zip(plain, kept):
         assert (a.stop_reason, a.steps) == (b.stop_reason, b.steps)
@@ -98,24 +101,20 @@ def test_auto_engine_is_plain_on_cpu(tiny, texts):
     assert cram(tiny, texts[:1], max_steps=1, progress=False)[0].settings["engine"] == "plain"
 
 
-def test_buckets():
-    assert [bucket_size(n) for n in (1, 3, 5, 33, 64, 65)] == [1, 4, 8, 64, 64, 128]
-    # above the largest bucket: whole multiples of it
-    assert [bucket_size(n) for n in (1024, 1025, 4096, 4095, 3073)] == [1024, 2048, 4096, 4096, 4096]
-
-
-def test_worth_rebuilding_weighs_a_capture_against_the_steps_left():
-    from cramlab.engine.fast import REBUILD_STEPS, worth_rebuilding
-    assert not worth_rebuilding(300, 300, 4000, 1000)           # nothing retired
-    assert not worth_rebuilding(300, 0, 4000, 1000)             # nothing left to run
-    assert worth_rebuilding(300, 256, 10, 4990)                 # a smaller power-of-two bucket: always
-    assert not worth_rebuilding(300, 257, 10, 4990)             # same bucket, 10 steps run: 10 x 43/300 < 64
-    # 300 rows, 30 retired: pays once the batch has run (and may run) REBUILD_STEPS x 300 / 30 steps
-    need = REBUILD_STEPS * 300 // 30
-    assert worth_rebuilding(300, 270, need, 5000) and not worth_rebuilding(300, 270, need - 1, 5000)
-    assert not worth_rebuilding(300, 270, 4000, need - 1)     # too few steps allowed to earn it back
-    # a 4,096-chunk PoC batch at its 20th check (200 steps): 1,000 retired does not pay, 1,025 is a bucket
-    assert not worth_rebuilding(4096, 3096, 200, 4800) and worth_rebuilding(4096, 3071, 200, 4800)
+def test_worth_rebuilding_weighs_a_capture_against_the_work_left():
+    from cramlab.engine.fast import CAPTURE_ROW_TOKENS, CAPTURE_STEPS, STEP_FLOOR_ROW_TOKENS, worth_rebuilding
+    assert (CAPTURE_ROW_TOKENS, CAPTURE_STEPS, STEP_FLOOR_ROW_TOKENS) == (400_000, 4, 2_000)   # the sums below
+    assert not worth_rebuilding(300, 300, 129, 4000, 1000)        # nothing retired
+    assert not worth_rebuilding(300, 0, 129, 4000, 1000)          # nothing left to run
+    # 300 x 129, 30 retired after 200 steps: saves 200 x 30 x 129 = 774,000 >= 400,000 + 4 x (2,000 + 270 x 129)
+    #   = 547,320; after 141 steps 545,670 does not pay; nor with 141 steps allowed
+    assert worth_rebuilding(300, 270, 129, 200, 4800)
+    assert not worth_rebuilding(300, 270, 129, 141, 4800) and not worth_rebuilding(300, 270, 129, 4000, 141)
+    # the natural grid's 8-token job (50 x 9 positions), half retired at step 500: 112,500 < 408,900 (fixed cost
+    # dominates such a step); at step 2,000 with 45 retired, 810,000 >= 408,180 pays
+    assert not worth_rebuilding(50, 25, 9, 500, 4500) and worth_rebuilding(50, 5, 9, 2000, 3000)
+    # a 4,096-chunk PoC batch (25 positions), 2,048 retired: after 10 steps 512,000 < 612,800; after 20, 1,024,000
+    assert not worth_rebuilding(4096, 2048, 25, 10, 4990) and worth_rebuilding(4096, 2048, 25, 20, 4980)
 
 
 def test_head_logits_equal_the_head_on_a_batch_slice(tiny):

@@ -38,8 +38,6 @@ from cramlab.engine.step import (
 )
 from cramlab.kernels.precast import autocast_dtype, precast_linears
 
-BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-
 
 class LinearCrossEntropy(torch.autograd.Function):
     """Per-row cross-entropy of `hidden @ weight.T` against `targets`, computed `chunk` rows at a time.
@@ -149,40 +147,33 @@ def chunked_loss(head, fused: bool = True, cuda: bool = True):
     return liger_linear_cross_entropy if getattr(head, "_cramlab_liger_loss", False) and cuda else linear_cross_entropy
 
 
-def bucket_size(n: int) -> int:
-    """The power-of-two bucket of `n` rows (above the largest, whole multiples of it): `worth_rebuilding`
-    always rebuilds when the live texts fall into a smaller bucket, as the engine did before it weighed the
-    cost (then every batch was padded to its bucket)."""
-    if n <= BUCKETS[-1]:
-        return next(b for b in BUCKETS if b >= n)
-    return -(-n // BUCKETS[-1]) * BUCKETS[-1]
+#: Prices in row-tokens (a text's row times the positions fed), the unit of a step's work, so that one rule serves
+#: 50 x 9 and 4,096 x 24. On an H100 (experiments/rebuild_cost.py, docs/performance.md) a step took 5.7 ms at 50 x 9
+#: and 14.95 ms at 50 x 97, about 2.1 us a row-token on top of some 4.8 ms: the fixed cost of ~2,000 row-tokens.
+#: Building and capturing a step took 0.54-0.87 s at 50 rows and 1.05-1.2 s at 1,024 x 24 and 300 x 129 (its four
+#: runs of the step included); inside the loop a rebuild also copies the live rows' state: ~400,000 row-tokens.
+STEP_FLOOR_ROW_TOKENS = 2_000
+CAPTURE_ROW_TOKENS = 400_000
+CAPTURE_STEPS = 4          # a capture runs the step three times to warm up and once more to record it
 
 
-#: What a rebuild costs, in steps of the batch it replaces: a capture runs the step four times (three warm-ups
-#: on a side stream, one captured) and instantiates the graph, plus copying the live rows' state. The ratio of
-#: build seconds to step seconds is `experiments/rebuild_cost.py`'s `steps_per_rebuild` (docs/performance.md).
-REBUILD_STEPS = 64
+def worth_rebuilding(rows: int, live: int, width: int, steps_run: int, steps_cap: int) -> bool:
+    """Whether a step of `rows` rows of `width` positions, `live` of them still training after `steps_run` steps (at
+    most `steps_cap` more allowed), should be rebuilt for its live texts only.
 
-
-def worth_rebuilding(rows: int, live: int, steps_run: int, steps_cap: int) -> bool:
-    """Whether a step of `rows` rows, `live` of them still training after `steps_run` steps (at most
-    `steps_cap` more allowed), should be rebuilt for its live texts only.
-
-    A dead row costs what a live one does (docs/performance.md, "Both papers by one command": 101 ms a step at
-    256 rows with 179 to 129 live). Rebuild when the live texts fit a smaller power-of-two bucket (always: a
-    batch halves at most a few times), or when the rows saved over the steps the batch is likely to have left
-    pay for a rebuild: `steps_left x (rows - live) / rows >= REBUILD_STEPS`, guessing that a batch which has run
-    t steps runs about t more (its texts that are still live are the slow ones). A deterministic rule, so the
-    same command gives the same batch shapes and the same bf16 rounding. Why it matters both ways: eight fixed
-    sizes per octave took the 2025 random job (5,000 steps) from 422.2 to 332.7 s on an H100 but the PoC's
-    short-lived batches from 160.4 to 183.2 s (documents) and 8.0 to 17.7 s (queries): a short batch must not
-    pay for captures it cannot earn back."""
+    A dead row costs what a live one does (docs/performance.md: 101 ms a step at 256 rows with 179 to 129 live).
+    Rebuild when the work saved over the steps the batch is likely to have left pays for a capture:
+    `steps_left x (rows - live) x width >= CAPTURE_ROW_TOKENS + CAPTURE_STEPS x (STEP_FLOOR_ROW_TOKENS + live x
+    width)`, guessing that a batch which has run t steps runs about t more (its live texts are the slow ones).
+    Deterministic, so the same command gives the same batch shapes and the same bf16 rounding. Why both ways: a
+    rule that priced a rebuild at 64 steps whatever the shape rebuilt 50 x 9 batches, whose steps are nearly all
+    fixed cost, 15 times and took the 2025 natural grid's 8-token job from 18.7 to 32.3 s; powers of two only kept
+    the random job's 300 texts in 512 rows and then 256 rows with as few as 129 live."""
     if live >= rows or live == 0:
         return False
-    if bucket_size(live) < bucket_size(rows):
-        return True
     steps_left = min(steps_run, steps_cap)
-    return steps_left * (rows - live) >= REBUILD_STEPS * rows
+    saved = steps_left * (rows - live) * width
+    return saved >= CAPTURE_ROW_TOKENS + CAPTURE_STEPS * (STEP_FLOOR_ROW_TOKENS + live * width)
 
 
 class FastStep(GraphedStep):
@@ -301,8 +292,8 @@ def _fast_loop(lm, g, s, opt, callback, indices, bar, use_graph, fused_loss, kee
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")
-            rows_now = step_obj.mem.shape[0]
-            shrink = (worth_rebuilding(rows_now, len(still), step, s.max_steps - step) if keep_retired
+            rows_now, width = step_obj.mem.shape[0], g.text_emb.shape[1] + s.n_prefix
+            shrink = (worth_rebuilding(rows_now, len(still), width, step, s.max_steps - step) if keep_retired
                       else len(still) < len(order))
             order = still
             if order and shrink:

@@ -36,6 +36,7 @@ import torch
 
 from cramlab import capacity
 from cramlab.engine.decode import decode, first_mismatch, unwrap
+from cramlab.engine.fast import STEP_FLOOR_ROW_TOKENS
 from cramlab.engine.settings import CramSettings
 from cramlab.engine.step import (
     CramProgress,
@@ -167,19 +168,13 @@ def cram(model, texts, settings: CramSettings | None = None, *, init_vectors=Non
     return results  # type: ignore[return-value]
 
 
-#: A step's fixed cost, in the row-tokens of work that cost the same: on an H100 a step of 64 texts x 9 tokens took
-#: 6.9 ms and one of 256 x 129 took 101 ms, about 3 us a row-token on top of some 5 ms (docs/performance.md, "Both
-#: papers by one command"), and 5 ms is what ~2,000 row-tokens cost.
-STEP_FLOOR_ROW_TOKENS = 2000
-
-
 def length_groups(lengths: Sequence[int], prefix: int = 0, floor_row_tokens: int = STEP_FLOOR_ROW_TOKENS
                   ) -> list[list[int]]:
     """Indices of `lengths` (tokens per text; `prefix` positions more for each) split into right-padded batches of
-    neighbouring lengths, shortest first: the split with the least sum over batches of `floor_row_tokens` + texts x
-    (longest + prefix), a step's cost if every text ran every step. One batch pads a 2-token text to the longest;
-    one batch per length pays the fixed cost again for each; the 2025 random job (300 texts of 2 to 128 tokens)
-    splits into three. Exact (dynamic programming over the distinct lengths, shortest first)."""
+    neighbouring lengths, shortest first: the split with the least sum over batches of `floor_row_tokens` (a step's
+    fixed cost: engine.fast) + texts x (longest + prefix), a step's cost if every text ran every step. One batch
+    pads a 2-token text to the longest; one batch per length pays the fixed cost again for each; the 2025 random
+    job (300 texts of 2 to 128 tokens) splits into three. Exact (dynamic programming over the distinct lengths)."""
     distinct = sorted(set(lengths))
     count = {n: 0 for n in distinct}
     for n in lengths:
