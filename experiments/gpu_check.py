@@ -32,11 +32,25 @@ def check_retirements_equal_plain(model="tiny-llama", device="cuda"):
     """Texts that retire at different checks (high lr, patience), so the graphed engine compacts its rows
     and re-captures: per text the same stop reason, step count, history steps and (fp32) vectors and losses
     as the plain loop."""
+    import cramlab.engine.fast as fast
     lm = load_model(model, device=device, dtype="float32")
     texts = get_texts(lm.tokenizer, "unseen", 2, n_texts=20, seed=4)
     kw = dict(max_steps=160, check_every=4, patience=40, lr=0.5, progress=False, seed=2, decode=False)
     a = cram(lm, texts, engine="plain", **kw)
-    b = cram(lm, texts, engine="fast", **kw)
+    prices = fast.CAPTURE_ROW_TOKENS, fast.STEP_FLOOR_ROW_TOKENS
+    builds = []
+    init = fast.FastStep.__init__
+
+    def counted(self, lm_, g, *args, **kwargs):
+        builds.append(g.text_emb.shape[0])
+        init(self, lm_, g, *args, **kwargs)
+    # Priced with no fixed costs, the tiny model's 3-token steps are rebuilt as texts retire (at the real prices
+    # they never pay for a capture); what this checks is that a rebuild moves each live row's state intact.
+    fast.CAPTURE_ROW_TOKENS, fast.STEP_FLOOR_ROW_TOKENS, fast.FastStep.__init__ = 0, 0, counted
+    try:
+        b = cram(lm, texts, engine="fast", **kw)
+    finally:
+        (fast.CAPTURE_ROW_TOKENS, fast.STEP_FLOOR_ROW_TOKENS), fast.FastStep.__init__ = prices, init
     same = [(x.stop_reason, x.steps, [h[0] for h in x.history]) == (y.stop_reason, y.steps, [h[0] for h in y.history])
             for x, y in zip(a, b)]
     diff = max((x.vectors - y.vectors).abs().max().item() for x, y in zip(a, b))
@@ -44,9 +58,32 @@ def check_retirements_equal_plain(model="tiny-llama", device="cuda"):
     loss_diff = max(abs(hx[1] - hy[1]) / max(abs(hx[1]), 1e-6) for x, y in zip(a, b)
                     for hx, hy in zip(x.history, y.history))
     distinct_steps = len({x.steps for x in a})
-    ok = all(same) and diff <= 1e-3 * scale and loss_diff <= 1e-3 and distinct_steps > 1
-    return dict(check="retirements_equal_plain_fp32", model=model, texts=len(texts), distinct_step_counts=distinct_steps,
-                texts_equal=sum(same), max_abs_diff=diff, scale=scale, max_rel_loss_diff=loss_diff, ok=ok)
+    ok = all(same) and diff <= 1e-3 * scale and loss_diff <= 1e-3 and distinct_steps > 1 and len(builds) > 1
+    return dict(check="retirements_equal_plain_fp32", model=model, texts=len(texts),
+                distinct_step_counts=distinct_steps, texts_equal=sum(same), max_abs_diff=diff, scale=scale,
+                max_rel_loss_diff=loss_diff, ok=ok, step_rows_built=builds)
+
+
+def check_precast_equals_autocast(model="tiny-llama"):
+    """Under bf16 autocast on CUDA, the body's linear weights cast once (kernels.precast, as fast_loop runs) give
+    the same per-token losses and gradients, bit for bit, as autocast casting them at every matmul."""
+    from cramlab.engine.step import base, prepare_group
+    from cramlab.kernels.precast import precast_linears
+    lm = load_model(model, device="cuda", dtype="float32")
+    rows = [t.token_ids for t in get_texts(lm.tokenizer, "unseen", 24, n_texts=6, seed=1)]
+    g = prepare_group(lm.model, rows, CramSettings(), lm.spec.sink_token_id)
+
+    def run():
+        mem = g.start.clone().requires_grad_(True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss, _ = g.losses(base(lm.model), lm.model.get_output_embeddings(), mem)
+        loss.sum().backward()
+        return loss.detach(), mem.grad
+    reference = run()
+    with precast_linears(base(lm.model), torch.bfloat16):
+        precast = run()
+    same = [torch.equal(a, b) for a, b in zip(reference, precast)]
+    return dict(check="precast_equals_autocast", model=model, loss_equal=same[0], grad_equal=same[1], ok=all(same))
 
 
 def check_liger_loss_matches_torch(n_rows=300):
@@ -194,7 +231,8 @@ if __name__ == "__main__":
     # soon as it finishes, so a run cut short keeps what it measured.
     out = open(sys.argv[1], "a") if len(sys.argv) > 1 else None
     failures = 0
-    for fn in (check_fast_equals_plain, check_retirements_equal_plain, check_liger_loss_matches_torch,
+    for fn in (check_precast_equals_autocast, check_fast_equals_plain, check_retirements_equal_plain,
+               check_liger_loss_matches_torch,
                check_fused_matches_unfused, check_converges, check_compaction_matches_one_batch):
         r = dict(fn(), device=torch.cuda.get_device_name(0), torch=torch.__version__,
                  date=time.strftime("%Y-%m-%d"))

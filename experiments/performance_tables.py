@@ -405,6 +405,46 @@ def gpu_checks() -> list[str]:
     )
 
 
+def rebuild_cost() -> list[str]:
+    """What a step and a rebuild cost per batch shape, with the weights precast and cast at every matmul."""
+    shapes = _json("reproduce_batched/rebuild_cost_h100_2026-12-07.json")["shapes"]
+    body = [[f"{r['rows']} × {r['tokens']}", r["rows"] * r["tokens"], f"{r['step_ms']:.2f}",
+             f"{r['build_seconds']:.2f}", f"{r['steps_per_rebuild']:.0f}", f"{r['cast_each_step_ms']:.2f}",
+             f"{r['precast_speedup']:.3f}×"] for r in shapes]
+    return _table(["rows × tokens", "row-tokens", "step ms (precast)", "build + capture s", "steps a rebuild costs",
+                   "step ms (cast each matmul)", "precast speed-up"], body)
+
+
+REPRODUCE_RUNS = (  # (column head, timing files under reproduce_batched/; a missing file leaves its cells empty)
+    ("2026-12-06 (natural; random at c1bf21a)", ("timing_2025_natural_h100_2026-12-06.json",
+                                                 "timing_2025_random_h100_2026-12-06.json")),
+    ("2026-12-07, 89185a6", ("timing_2025_natural_rule64_h100_2026-12-07.json",
+                             "timing_2025_random_length_groups_h100_2026-12-07.json")),
+    ("2026-12-07, cc0a052", ("timing_2025_natural_h100_2026-12-07.json",)),
+)
+TIMING_2026 = ("timing_2026_h100_2026-12-06.json", "timing_2026_sink-first-hc_h100_2026-12-06.json")
+
+
+def _job_seconds(names) -> dict[str, float]:
+    out = {}
+    for name in names:
+        if (DATA / "reproduce_batched" / name).exists():
+            out |= {j["job"]: j["seconds"] for j in _json(f"reproduce_batched/{name}")["jobs"]}
+    return out
+
+
+def reproduce_2025_jobs() -> list[str]:
+    """Issue 28: each 2025 job's engine seconds per run, and the three jobs with the 2026 batched run's."""
+    runs = [_job_seconds(names) for _, names in REPRODUCE_RUNS]
+    jobs = list(dict.fromkeys(job for run in runs for job in run))
+    body = [[job, *(f"{run[job]:.1f}" if job in run else "—" for run in runs)] for job in jobs]
+    seconds_2026 = sum(_job_seconds(TIMING_2026).values())
+    body.append(["2026 batched (4 settings, H100, 2026-12-06)", *[f"{seconds_2026:.1f}"] * len(runs)])
+    totals = [f"**{sum(run.values()) + seconds_2026:,.1f}**" if set(jobs) <= set(run) else "—" for run in runs]
+    body.append(["together (target 1,200 s)", *totals])
+    return _table(["job (seconds)", *(head for head, _ in REPRODUCE_RUNS)], body)
+
+
 TABLES = {
     f.__name__: f
     for f in (
@@ -425,6 +465,8 @@ TABLES = {
         cpu_race,
         notebooks,
         make_test,
+        rebuild_cost,
+        reproduce_2025_jobs,
     )
 }
 

@@ -26,6 +26,10 @@ def test_fast_engine_with_cuda_graph_equals_plain():
     _ok(gpu_check.check_fast_equals_plain())
 
 
+def test_precast_weights_equal_autocast_casts_on_cuda():
+    _ok(gpu_check.check_precast_equals_autocast())
+
+
 def test_graphed_engine_with_retirements_equals_plain_text_by_text():
     _ok(gpu_check.check_retirements_equal_plain())
 

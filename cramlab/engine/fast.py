@@ -6,9 +6,9 @@ Does not: define what is optimised (the inputs, the loss, the per-text bookkeepi
 rule are step.py's, shared with the plain loop and grow.py), load models or report.
 Read `plain.py` first: this file changes *how* the step runs, not *what* it computes.
 - Static shapes. A finished text stays in its row with a zero mask (no loss, no gradient, its best vectors
-  frozen) until a rebuild pays (`worth_rebuilding`: the live texts fit a smaller power-of-two bucket, or the
-  rows it saves over the steps the batch is likely to have left outweigh a capture); then the live rows'
-  state is compacted into a step of exactly that many rows and the step is captured again.
+  frozen) until a rebuild pays (`worth_rebuilding`: the work the dead rows would cost over the steps the batch
+  is likely to have left outweighs a capture); then the live rows' state is compacted into a step of exactly
+  that many rows and the step is captured again.
 - The whole step — forward, loss, best-so-far bookkeeping, backward, AdamW per text — is captured
   once in a CUDA graph and replayed: one launch per step instead of thousands.
 - The loss never materialises the (texts × tokens × vocabulary) logits: `linear_cross_entropy` runs

@@ -61,7 +61,7 @@ class Job:
     settings: CramSettings | None = None
     replicate: int = 0
     grid_tokens: dict = field(default_factory=dict)  # text_id -> nominal grid length (random text)
-    mixed: bool = False            # texts of different lengths in one right-padded batch (random text)
+    mixed: bool = False            # texts of different lengths in right-padded batches (random text)
     replicates: dict = field(default_factory=dict)   # text_id -> replicate (= seed), when a job batches several
 
     @property
