@@ -1,5 +1,5 @@
-"""`cram(mixed_lengths=True)`: texts of different lengths crammed in ONE right-padded batch (step.TextGroup's
-`row_scored` and `means`), on the tiny model in float32 on the CPU.
+"""`cram(mixed_lengths=True)`: texts of different lengths crammed in right-padded batches (step.TextGroup's
+`row_scored` and `means`; `length_groups` picks the batches), on the tiny model in float32 on the CPU.
 
 Why not bit for bit: a padded text runs through attention and matmuls of another sequence length than alone, which
 round its per-token losses differently in the last bit (measured here: the first step's gradient differs by at most

@@ -1,4 +1,4 @@
-"""experiments/rebuild_cost.py: the prices a bucket rule must weigh (a rebuild, a step) are measured per shape."""
+"""experiments/rebuild_cost.py: the prices the rebuild rule weighs (a build and capture, a step), per shape."""
 import json
 import subprocess
 import sys

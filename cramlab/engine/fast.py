@@ -148,10 +148,12 @@ def chunked_loss(head, fused: bool = True, cuda: bool = True):
 
 
 #: Prices in row-tokens (a text's row times the positions fed), the unit of a step's work, so that one rule serves
-#: 50 x 9 and 4,096 x 24. On an H100 (experiments/rebuild_cost.py, docs/performance.md) a step took 5.7 ms at 50 x 9
-#: and 14.95 ms at 50 x 97, about 2.1 us a row-token on top of some 4.8 ms: the fixed cost of ~2,000 row-tokens.
-#: Building and capturing a step took 0.54-0.87 s at 50 rows and 1.05-1.2 s at 1,024 x 24 and 300 x 129 (its four
-#: runs of the step included); inside the loop a rebuild also copies the live rows' state: ~400,000 row-tokens.
+#: 50 x 9 and 4,096 x 24. On an H100 (experiments/rebuild_cost.py, docs/performance.md) a step of 50 texts took
+#: 5.75 ms at 9 tokens and 14.95 ms at 97, about 2.1 us a row-token on top of some 4.8 ms: a fixed cost of ~2,300
+#: row-tokens, priced at 2,000 (larger steps cost more a row-token: 118.3 ms at 300 x 129). Building and capturing a
+#: step took 0.54-0.87 s at 50 rows, 260,000-410,000 row-tokens, priced at 400,000; CAPTURE_STEPS more steps of the
+#: new size stand for the capture's runs of the step, which make it dearer at large shapes (1.05-1.2 s at 1,024 x 24
+#: and 300 x 129). At small shapes that counts them twice: the rule errs towards fewer rebuilds.
 STEP_FLOOR_ROW_TOKENS = 2_000
 CAPTURE_ROW_TOKENS = 400_000
 CAPTURE_STEPS = 4          # a capture runs the step three times to warm up and once more to record it
@@ -166,9 +168,10 @@ def worth_rebuilding(rows: int, live: int, width: int, steps_run: int, steps_cap
     `steps_left x (rows - live) x width >= CAPTURE_ROW_TOKENS + CAPTURE_STEPS x (STEP_FLOOR_ROW_TOKENS + live x
     width)`, guessing that a batch which has run t steps runs about t more (its live texts are the slow ones).
     Deterministic, so the same command gives the same batch shapes and the same bf16 rounding. Why both ways: a
-    rule that priced a rebuild at 64 steps whatever the shape rebuilt 50 x 9 batches, whose steps are nearly all
-    fixed cost, 15 times and took the 2025 natural grid's 8-token job from 18.7 to 32.3 s; powers of two only kept
-    the random job's 300 texts in 512 rows and then 256 rows with as few as 129 live."""
+    rule that rebuilt whenever the live texts fitted a smaller power of two or the rows saved were worth 64 steps,
+    whatever the shape, rebuilt 50 x 9 batches (steps nearly all fixed cost) again and again and took the 2025
+    natural grid's 8-token job from 18.7 to 32.3 s on an H100; with power-of-two sizes only, the random job's 300
+    texts ran in 512 rows, then in 256 rows with as few as 129 of them live."""
     if live >= rows or live == 0:
         return False
     steps_left = min(steps_run, steps_cap)

@@ -8,9 +8,10 @@ kernel per linear per forward (210 in SmolLM2-135M's 30 layers) in every step of
 frozen, so the cast gives the same tensor every time. Inside this context each `nn.Linear` of the body holds a
 bfloat16 copy made once (and kept on the module, so that a CUDA graph captured inside the context can keep reading
 it); autocast casts only float32 tensors, so every matmul receives the same bfloat16 values as before, bit for bit
-(tests/test_precast.py). On exit the float32 parameters are back. Norm weights and embeddings stay float32, as
-autocast leaves them. The LM head is left out on purpose: the chunked loss's CPU backward (engine/fast.py) multiplies
-in the head weight's own dtype outside autocast, so a bfloat16 head would change its numbers.
+(tests/test_precast.py on the CPU, experiments/gpu_check.py on CUDA). On exit the float32 parameters are back. Norm
+weights and embeddings stay float32, as autocast leaves them. The LM head is left out on purpose: the chunked loss's
+backward (engine/fast.py's `LinearCrossEntropy`) multiplies in the head weight's own dtype, so a bfloat16 head could
+change its numbers.
 """
 from __future__ import annotations
 

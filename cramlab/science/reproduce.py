@@ -140,8 +140,9 @@ def _key(model, source, s, n_tokens, text_id):
 
 def plan_2025(texts: dict, model: str, s0: CramSettings, replicates: int, sources=("natural", "random")) -> list[Job]:
     """Natural text: one job per (replicate, grid length), lengths ascending (the stop rule is applied while
-    running). Random text: one job per replicate, the texts of every grid length L at their own drawn lengths in
-    one padded batch (`Job.mixed`): 5,000 steps of one batch instead of one batch per L after another."""
+    running). Random text: one job per replicate, the texts of every grid length L at their own drawn lengths,
+    right-padded in the few batches `cram(mixed_lengths=True)` splits them into (`Job.mixed`) instead of one batch
+    per L after another."""
     from cramlab.models.texts import Text
     jobs = []
     natural = [Text(**t) for t in texts["natural"]]
