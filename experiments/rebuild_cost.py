@@ -7,12 +7,11 @@ The fast engine keeps a retired text's row, masked, until a rebuild pays (state 
 engine/fast.py's `worth_rebuilding`, which prices a rebuild in row-tokens of work). Rebuilding often wastes fewer
 rows but pays more captures: eight fixed sizes per octave took the 2025 random job (5,000 steps at up to 300 x 128
 tokens) from 422.2 to 332.7 s on an H100, and the PoC's short-lived 4,096-chunk batches from 160.4 to 183.2 s
-(docs/performance.md, "Both papers by one command"). A rule that
-weighs the two needs both prices per shape; this script measures them. For each ROWSxTOKENS shape it builds a step of
-random texts under the 2025 preset (fp32 weights, bf16 autocast on a GPU, as `reproduce --paper 2025` runs), times
-the build (`FastStep` + its capture on a GPU: a rebuild's cost less its copy of the live rows' state, a few small
-tensors) and then `--steps` steps (replays on a GPU,
-eager steps on a CPU), and writes one JSON object: per shape build_seconds, step_ms, and their ratio
+(docs/performance.md, "Both papers by one command"). A rule that weighs the two needs both prices per shape; this
+script measures them. For each ROWSxTOKENS shape it builds a step of random texts under the 2025 preset (fp32
+weights, bf16 autocast on a GPU, as `reproduce --paper 2025` runs), times the build (`FastStep` + its capture on a
+GPU: a rebuild's cost less its copy of the live rows' state, a few small tensors) and then `--steps` steps (replays
+on a GPU, eager steps on a CPU), and writes one JSON object: per shape build_seconds, step_ms, and their ratio
 (`steps_per_rebuild`: how many steps a rebuild costs), all with the linear weights precast once to bfloat16 as
 `fast_loop` runs them (kernels.precast); then the same shape built again with autocast casting the float32 weights
 at every matmul (the engine before precast): `cast_each_step_ms` and `precast_speedup`, its ratio to step_ms, on

@@ -274,6 +274,7 @@ def _fast_loop(lm, g, s, opt, callback, indices, bar, use_graph, fused_loss, kee
         return obj
 
     order = list(range(n))           # group row held at each step row
+    width = g.text_emb.shape[1] + s.n_prefix                    # positions a row feeds (the rebuild rule's unit)
     step_obj = build(order, None)
     slot = {r: i for i, r in enumerate(order)}
     step, interrupted = 0, False
@@ -295,9 +296,8 @@ def _fast_loop(lm, g, s, opt, callback, indices, bar, use_graph, fused_loss, kee
             if bar is not None:
                 bar.update(step - bar.n)
                 bar.set_postfix(done=f"{n - len(still)}/{n}")
-            rows_now, width = step_obj.mem.shape[0], g.text_emb.shape[1] + s.n_prefix
-            shrink = (worth_rebuilding(rows_now, len(still), width, step, s.max_steps - step) if keep_retired
-                      else len(still) < len(order))
+            shrink = (worth_rebuilding(step_obj.mem.shape[0], len(still), width, step, s.max_steps - step)
+                      if keep_retired else len(still) < len(order))
             order = still
             if order and shrink:
                 step_obj = build(order, step_obj.take_rows([slot[r] for r in order]))

@@ -28,6 +28,7 @@ cost nothing (with `freeze_converged`, a text whose training forward reached the
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -175,10 +176,8 @@ def length_groups(lengths: Sequence[int], prefix: int = 0, floor_row_tokens: int
     fixed cost: engine.fast) + texts x (longest + prefix), a step's cost if every text ran every step. One batch
     pads a 2-token text to the longest; one batch per length pays the fixed cost again for each; the 2025 random
     job (300 texts of 2 to 128 tokens) splits into three. Exact (dynamic programming over the distinct lengths)."""
-    distinct = sorted(set(lengths))
-    count = {n: 0 for n in distinct}
-    for n in lengths:
-        count[n] += 1
+    count = Counter(lengths)
+    distinct = sorted(count)
     best, cut = [0] + [0] * len(distinct), [0] * (len(distinct) + 1)
     for i in range(1, len(distinct) + 1):          # best[i]: the cheapest split of the i shortest lengths
         rows, best[i], cut[i] = 0, None, 0
