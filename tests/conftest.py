@@ -59,6 +59,28 @@ def tiny():
     return load_model("tiny-llama", device="cpu")
 
 
+@pytest.fixture
+def fast_builds(monkeypatch):
+    """The fast engine as a GPU runs it, on the CPU: retired texts keep their rows (`keep_retired`) and the
+    rebuild rule is priced with no fixed costs (a capture and a step's floor at 0 row-tokens), so a rebuild pays
+    as soon as a row retires and a small test sees compaction. Returns the list that every built step appends
+    its (rows, scored positions of each row or None when unpadded) to."""
+    import functools
+
+    import cramlab.engine.fast as fast_module
+    builds = []
+    original = fast_module.FastStep.__init__
+
+    def spy(self, lm, g, *args, **kwargs):
+        builds.append((g.text_emb.shape[0], None if g.row_scored is None else g.row_scored.tolist()))
+        original(self, lm, g, *args, **kwargs)
+    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
+    monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
+    monkeypatch.setattr(fast_module, "CAPTURE_ROW_TOKENS", 0)
+    monkeypatch.setattr(fast_module, "STEP_FLOOR_ROW_TOKENS", 0)
+    return builds
+
+
 @pytest.fixture(scope="session")
 def embedded():
     """The embedded SmolLM2-135M, fp32 on CPU (loaded once per session)."""

@@ -112,25 +112,12 @@ def test_one_text_in_mixed_mode_is_the_default_bit_for_bit(tiny, rows):
             {k: v for k, v in m.to_dict().items() if k != "seconds"}
 
 
-def test_fast_kept_rows_and_compaction_with_mixed_lengths(tiny, rows, monkeypatch):
+def test_fast_kept_rows_and_compaction_with_mixed_lengths(tiny, rows, fast_builds):
     """The fast engine's GPU arrangement on the CPU: 3 texts in 3 rows, compacted to 2 when the 5-token text
     retires (priced with no fixed costs, so that the rebuild pays at once); same results as the plain loop."""
-    import functools
-
-    import cramlab.engine.fast as fast_module
-    sizes = []
-    original = fast_module.FastStep.__init__
-
-    def spy(self, lm, g, *args, **kwargs):
-        sizes.append((g.text_emb.shape[0], g.row_scored.tolist()))
-        original(self, lm, g, *args, **kwargs)
     plain = cram(tiny, rows, mixed_lengths=True, engine="plain", **KW)
-    monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
-    monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
-    monkeypatch.setattr(fast_module, "CAPTURE_ROW_TOKENS", 0)
-    monkeypatch.setattr(fast_module, "STEP_FLOOR_ROW_TOKENS", 0)
     fast = cram(tiny, rows, mixed_lengths=True, engine="fast", **KW)
-    assert sizes == [(3, [5, 9, 12]), (2, [9, 12])]
+    assert fast_builds == [(3, [5, 9, 12]), (2, [9, 12])]
     for p, f in zip(plain, fast):
         assert outcome(p) == outcome(f)
         assert_close(p.vectors, f.vectors)
