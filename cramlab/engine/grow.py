@@ -22,9 +22,10 @@ changes nothing for a text: in the per-length loop a converged text also waits w
 Why the batch shrinks as it goes (`compact=True`, the default): a step costs what its batch and its fed
 length cost, and the wall time of a run is set by its slowest text (on one H200, 32 texts fed at a
 128-token cap took 198.6 s, the last text alone ~9,900 steps of a full-size batch: docs/performance.md).
-So at each host read the driver rebuilds the step, state and all, for the texts still growing (when they
-are half the batch or fewer) and feeds only up to a bucket (`feed_bucket` tokens) above the longest live
-length. A text whose length outgrows the fed tokens waits, untrained, until the next read rebuilds a
+So at each host read the driver rebuilds the step, state and all, for the texts still growing (when the
+work the stopped rows would cost pays for a capture: fast.worth_rebuilding, the fast engine's rule; before
+2026-12-07, when half the batch or fewer was live) and feeds only up to a bucket (`feed_bucket` tokens) above
+the longest live length. A text whose length outgrows the fed tokens waits, untrained, until the next read rebuilds a
 wider step (waiting changes nothing for it, as above). Each rebuild is one more graph capture; rows
 never move between texts, so the outcome is the uncompacted one up to the rounding of other shapes.
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cramlab.engine import fast
 from cramlab.engine.fast import chunked_loss
 from cramlab.engine.settings import CramSettings
 from cramlab.engine.step import (
@@ -219,6 +221,7 @@ def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, ca
     if use_graph:
         step.capture()
     shapes = [(n_rows, step.feed_tokens)]
+    built_at = 0                                    # n when the current step was built
     here = list(range(n_rows))                      # input index of each row of the current step
     final = [None] * n_rows                         # per input row: its state tensors once it left the batch
     # Every text spends at most max_steps forwards at each length it tries; each rebuild may add one
@@ -242,13 +245,18 @@ def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, ca
             continue
         live = [j for j in range(len(here)) if not done[j]]
         want = _feed_tokens(max(int(length[j]) for j in live), max_tokens, feed_bucket)
-        if len(live) <= len(here) // 2 or want > step.feed_tokens or want <= step.feed_tokens - 2 * feed_bucket:
+        # fast.worth_rebuilding (looked up at call time, so tests can price captures at zero) drops retired rows
+        # once the work they would cost pays for a capture; the fed length is rebuilt as its bucket moves.
+        width = step.g.text_emb.shape[1] + s.n_prefix
+        shrink = fast.worth_rebuilding(len(here), len(live), width, n - built_at, limit - n)
+        if shrink or want > step.feed_tokens or want <= step.feed_tokens - 2 * feed_bucket:
             for j in range(len(here)):
                 if done[j]:
                     final[here[j]] = _row_state(step, j)
             step = build([here[j] for j in live], want).take_rows(step, live)
             here = [here[j] for j in live]
             shapes.append((len(here), step.feed_tokens))
+            built_at = n
             if use_graph:
                 step.capture()
             limit += steps_per_check
