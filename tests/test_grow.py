@@ -44,15 +44,16 @@ def _rebuilt_for_rows_alone(shapes):
 
 
 def test_stopped_rows_stay_until_a_rebuild_pays_for_its_capture(tiny, staggered_rows):
-    """#28: the batch is rebuilt just to drop stopped texts only when fast.worth_rebuilding says the work they would
-    cost pays for a capture (a rebuild the fed length calls for drops them anyway). Known in advance: 6 rows of at
+    """#28: with `keep_retired` (a GPU's default, here on the CPU) the batch is rebuilt just to drop stopped texts
+    only when fast.worth_rebuilding says the work they would cost pays for a capture (a rebuild the fed length
+    calls for drops them anyway). Known in advance: 6 rows of at
     most 14 positions over a few hundred steps cost far less than a capture (400,000 row-tokens), so at the real
     prices no build is for rows alone; with captures priced at zero the same run has such builds. The outcome is
     the one batch's either way."""
     s = CramSettings.from_preset("progressive-2026", layout="mem-first", protocol="pc", lr=1.0, max_steps=30,
                                  warmup_steps=0, schedule_steps=300, start_tokens=1)
     one = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, compact=False)
-    kw = dict(compact=True, feed_bucket=2, steps_per_check=3)
+    kw = dict(compact=True, feed_bucket=2, steps_per_check=3, keep_retired=True)
     priced = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, **kw)
     with gpu_check.captures_priced_at_zero():
         free = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, **kw)
@@ -60,3 +61,13 @@ def test_stopped_rows_stay_until_a_rebuild_pays_for_its_capture(tiny, staggered_
     assert _rebuilt_for_rows_alone(free.shapes), free.shapes
     for run in (priced, free):
         assert run.longest_tokens == one.longest_tokens and run.total_steps == one.total_steps
+
+
+def test_an_eager_cpu_step_drops_stopped_texts_at_the_next_read(tiny, staggered_rows):
+    """Without a capture to pay for (the CPU default, `keep_retired=False`), a read that finds a text stopped
+    rebuilds the batch without it, whatever the prices: some build drops rows with the fed length unchanged."""
+    s = CramSettings.from_preset("progressive-2026", layout="mem-first", protocol="pc", lr=1.0, max_steps=30,
+                                 warmup_steps=0, schedule_steps=300, start_tokens=1)
+    eager = grow(tiny.model, staggered_rows, s, 12, tiny.spec.sink_token_id, compact=True, feed_bucket=2,
+                 steps_per_check=3)
+    assert _rebuilt_for_rows_alone(eager.shapes), eager.shapes

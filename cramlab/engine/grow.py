@@ -22,12 +22,14 @@ changes nothing for a text: in the per-length loop a converged text also waits w
 Why the batch shrinks as it goes (`compact=True`, the default): a step costs what its batch and its fed
 length cost, and the wall time of a run is set by its slowest text (on one H200, 32 texts fed at a
 128-token cap took 198.6 s, the last text alone ~9,900 steps of a full-size batch: docs/performance.md).
-So at each host read the driver rebuilds the step, state and all, for the texts still growing (when the
-work the stopped rows would cost pays for a capture: fast.worth_rebuilding, the fast engine's rule; before
-2026-12-07, when half the batch or fewer was live) and feeds only up to a bucket (`feed_bucket` tokens) above
-the longest live length. A text whose length outgrows the fed tokens waits, untrained, until the next read rebuilds a
-wider step (waiting changes nothing for it, as above). Each rebuild is one more graph capture; rows
-never move between texts, so the outcome is the uncompacted one up to the rounding of other shapes.
+So at each host read the driver rebuilds the step, state and all, for the texts still growing and feeds
+only up to a bucket (`feed_bucket` tokens) above the longest live length. Stopped texts go as the fast
+engine's do (`keep_retired`, default: as `use_graph`): a captured step keeps them, masked, until the work
+they would cost pays for a capture (fast.worth_rebuilding; before 2026-12-07, until half the batch or
+fewer was live); an eager CPU step, with no capture to pay for, drops them at the next read. A text whose
+length outgrows the fed tokens waits, untrained, until the next read rebuilds a wider step (waiting
+changes nothing for it, as above). Each rebuild is one more graph capture; rows never move between
+texts, so the outcome is the uncompacted one up to the rounding of other shapes.
 
 `keep_trajectory=True` keeps each text's vectors at every length it fit in a (texts, max_tokens + 1, k, d)
 float32 buffer on the device, written inside the step (host copies at the reads would miss the lengths a
@@ -193,10 +195,12 @@ class GrowStep(GraphedStep):
 
 def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token_id: int, *,
          use_graph: bool | None = None, steps_per_check: int = 50, callback=None, compact: bool = True,
-         feed_bucket: int = 16, keep_trajectory: bool = False, seeds: list[int] | None = None) -> GrowOutcome:
+         feed_bucket: int = 16, keep_trajectory: bool = False, seeds: list[int] | None = None,
+         keep_retired: bool | None = None) -> GrowOutcome:
     """Grow every text of `rows` (each >= max_tokens long) until it stops; see the module docstring.
 
-    `compact=False` keeps every text in one batch fed at `max_tokens` to the end (one capture).
+    `compact=False` keeps every text in one batch fed at `max_tokens` to the end (one capture). `keep_retired`
+    (default: as `use_graph`): see the module docstring; True on a CPU checks the GPU's arrangement.
     `callback(steps_run, n_stopped, lengths)` after every host read; `lengths` in input order.
     `seeds`: one seed per row for its start vectors (default `s.seed` for every row), so that replicates of
     the same texts run in one batch and start where they would alone.
@@ -204,11 +208,11 @@ def grow(lm, rows: list[list[int]], s: CramSettings, max_tokens: int, sink_token
     device = lm.get_input_embeddings().weight.device
     with autocast_for(lm, s.dtype, device):
         return _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact,
-                     feed_bucket, keep_trajectory, seeds)
+                     feed_bucket, keep_trajectory, seeds, keep_retired)
 
 
 def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, callback, compact, feed_bucket,
-          keep_trajectory, seeds=None) -> GrowOutcome:
+          keep_trajectory, seeds=None, keep_retired=None) -> GrowOutcome:
     t0 = time.perf_counter()
     n_rows = len(rows)
     feed = _feed_tokens(s.start_tokens, max_tokens, feed_bucket) if compact else max_tokens
@@ -218,6 +222,7 @@ def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, ca
                         keep_trajectory=keep_trajectory, seeds=None if seeds is None else [seeds[i] for i in members])
     step = build(range(n_rows), feed)
     use_graph = step.mem.device.type == "cuda" if use_graph is None else use_graph
+    keep_retired = use_graph if keep_retired is None else keep_retired
     if use_graph:
         step.capture()
     shapes = [(n_rows, step.feed_tokens)]
@@ -245,10 +250,10 @@ def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, ca
             continue
         live = [j for j in range(len(here)) if not done[j]]
         want = _feed_tokens(max(int(length[j]) for j in live), max_tokens, feed_bucket)
-        # fast.worth_rebuilding (looked up at call time, so tests can price captures at zero) drops retired rows
-        # once the work they would cost pays for a capture; the fed length is rebuilt as its bucket moves.
+        # fast.worth_rebuilding is looked up at call time, so tests can price captures at zero.
         width = step.g.text_emb.shape[1] + s.n_prefix
-        shrink = fast.worth_rebuilding(len(here), len(live), width, n - built_at, limit - n)
+        shrink = (fast.worth_rebuilding(len(here), len(live), width, n - built_at, limit - n) if keep_retired
+                  else len(live) < len(here))
         if shrink or want > step.feed_tokens or want <= step.feed_tokens - 2 * feed_bucket:
             for j in range(len(here)):
                 if done[j]:
