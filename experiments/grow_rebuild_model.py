@@ -11,8 +11,8 @@ capture price. The modelled seconds are compared with the recorded job seconds t
     python experiments/grow_rebuild_model.py \
         docs/data/reproduce_batched/raw_2026_whole_h100_2026-12-07.jsonl.gz OUT.json
 
-Owns: the replay and the two rules' modelled cost. Does not own: either rule (grow.py, fast.py) or the bucket
-(grow._feed_tokens), which it calls.
+Owns: the replay and the two rules' modelled cost. Does not own: either rule (grow.py, fast.py), the bucket
+(grow._feed_tokens, grow.feed_moved) or a rebuild's price (fast.rebuild_row_tokens), which it calls.
 """
 import argparse
 import gzip
@@ -20,7 +20,7 @@ import json
 from collections import defaultdict
 
 import cramlab.engine.fast as fast
-from cramlab.engine.grow import _feed_tokens
+from cramlab.engine.grow import _feed_tokens, feed_moved
 from cramlab.engine.settings import CramSettings
 
 RULES = ("half", "priced")
@@ -60,11 +60,9 @@ def replay(lines: list[dict], rule: str, *, fixed_ms: float, us_per_row_token: f
             shrink = len(live) <= len(here) // 2
         else:
             shrink = fast.worth_rebuilding(len(here), len(live), width, step - built_at, 10**9)
-        if shrink or want > feed or want <= feed - 2 * bucket:
+        if shrink or feed_moved(want, feed, bucket):
             here, feed, built_at, rebuilds = live, want, step, rebuilds + 1
-            capture_row_tokens = fast.CAPTURE_ROW_TOKENS + fast.CAPTURE_STEPS * (
-                fast.STEP_FLOOR_ROW_TOKENS + len(here) * (feed + n_prefix))
-            ms += capture_row_tokens * us_per_row_token * 1e-3
+            ms += fast.rebuild_row_tokens(len(here), feed + n_prefix) * us_per_row_token * 1e-3
 
 
 def main(argv=None) -> int:

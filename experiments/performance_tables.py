@@ -464,10 +464,10 @@ def reproduce_whole() -> list[str]:
                      f"{wall:.2f}"])
         sums = [a + b for a, b in zip(sums, (jobs, part["load_model_seconds"], rest, wall))]
     body.append(["**the 2026 command**", "", *(f"**{v:.1f}**" for v in sums[:3]), f"**{sums[3]:.2f}**"])
-    kept = _job_seconds(REPRODUCE_RUNS[-1][1])
-    body.append(["2025 jobs (table above, last column)", "", f"{sum(kept.values()):.1f}", "—", "—", "—"])
-    body.append(["**both**", "", f"**{sums[0] + sum(kept.values()):,.1f}**", "", "",
-                 f"**{sums[3] + sum(kept.values()):,.2f}** (2025: jobs only)"])
+    jobs_2025 = sum(_job_seconds(REPRODUCE_RUNS[-1][1]).values())
+    body.append(["2025 jobs (table above, last column)", "", f"{jobs_2025:.1f}", "—", "—", "—"])
+    body.append(["**both**", "", f"**{sums[0] + jobs_2025:,.1f}**", "", "",
+                 f"**{sums[3] + jobs_2025:,.2f}** (2025: jobs only)"])
     return _table(["", "jobs, seconds (2026-12-06's batched run)", "jobs s", "model load s", "the rest s",
                    "/usr/bin/time s"], body)
 

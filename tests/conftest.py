@@ -21,6 +21,7 @@ from notebook_background import (
     nbval_command,
     series_command,
 )
+from repo_scripts import load_script
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -76,9 +77,8 @@ def fast_builds(monkeypatch):
         original(self, lm, g, *args, **kwargs)
     monkeypatch.setattr(fast_module, "fast_loop", functools.partial(fast_module.fast_loop, keep_retired=True))
     monkeypatch.setattr(fast_module.FastStep, "__init__", spy)
-    monkeypatch.setattr(fast_module, "CAPTURE_ROW_TOKENS", 0)
-    monkeypatch.setattr(fast_module, "STEP_FLOOR_ROW_TOKENS", 0)
-    return builds
+    with load_script("experiments/gpu_check.py").captures_priced_at_zero():
+        yield builds
 
 
 @pytest.fixture(scope="session")

@@ -159,24 +159,30 @@ CAPTURE_ROW_TOKENS = 400_000
 CAPTURE_STEPS = 4          # a capture runs the step three times to warm up and once more to record it
 
 
+def rebuild_row_tokens(live: int, width: int) -> int:
+    """What rebuilding a step for `live` rows of `width` positions costs, in row-tokens: a build and capture plus
+    CAPTURE_STEPS steps of the new size."""
+    return CAPTURE_ROW_TOKENS + CAPTURE_STEPS * (STEP_FLOOR_ROW_TOKENS + live * width)
+
+
 def worth_rebuilding(rows: int, live: int, width: int, steps_run: int, steps_cap: int) -> bool:
     """Whether a step of `rows` rows of `width` positions, `live` of them still training after `steps_run` steps (at
     most `steps_cap` more allowed), should be rebuilt for its live texts only.
 
     A dead row costs what a live one does (docs/performance.md: 101 ms a step at 256 rows with 179 to 129 live).
     Rebuild when the work saved over the steps the batch is likely to have left pays for a capture:
-    `steps_left x (rows - live) x width >= CAPTURE_ROW_TOKENS + CAPTURE_STEPS x (STEP_FLOOR_ROW_TOKENS + live x
-    width)`, guessing that a batch which has run t steps runs about t more (its live texts are the slow ones).
-    Deterministic, so the same command gives the same batch shapes and the same bf16 rounding. Why both ways: a
-    rule that rebuilt whenever the live texts fitted a smaller power of two or the rows saved were worth 64 steps,
-    whatever the shape, rebuilt 50 x 9 batches (steps nearly all fixed cost) again and again and took the 2025
-    natural grid's 8-token job from 18.7 to 32.3 s on an H100; with power-of-two sizes only, the random job's 300
-    texts ran in 512 rows, then in 256 rows with as few as 129 of them live."""
+    `steps_left x (rows - live) x width >= rebuild_row_tokens(live, width)`, guessing that a batch which has run t
+    steps runs about t more (its live texts are the slow ones). Deterministic, so the same command gives the same
+    batch shapes and the same bf16 rounding. Why both ways: a rule that rebuilt whenever the live texts fitted a
+    smaller power of two or the rows saved were worth 64 steps, whatever the shape, rebuilt 50 x 9 batches (steps
+    nearly all fixed cost) again and again and took the 2025 natural grid's 8-token job from 18.7 to 32.3 s on an
+    H100; with power-of-two sizes only, the random job's 300 texts ran in 512 rows, then in 256 rows with as few as
+    129 of them live."""
     if live >= rows or live == 0:
         return False
     steps_left = min(steps_run, steps_cap)
     saved = steps_left * (rows - live) * width
-    return saved >= CAPTURE_ROW_TOKENS + CAPTURE_STEPS * (STEP_FLOOR_ROW_TOKENS + live * width)
+    return saved >= rebuild_row_tokens(live, width)
 
 
 class FastStep(GraphedStep):

@@ -254,7 +254,7 @@ def _grow(lm, rows, s, max_tokens, sink_token_id, use_graph, steps_per_check, ca
         width = step.g.text_emb.shape[1] + s.n_prefix
         shrink = (fast.worth_rebuilding(len(here), len(live), width, n - built_at, limit - n) if keep_retired
                   else len(live) < len(here))
-        if shrink or want > step.feed_tokens or want <= step.feed_tokens - 2 * feed_bucket:
+        if shrink or feed_moved(want, step.feed_tokens, feed_bucket):
             for j in range(len(here)):
                 if done[j]:
                     final[here[j]] = _row_state(step, j)
@@ -292,6 +292,12 @@ def _feed_tokens(longest_live: int, max_tokens: int, bucket: int) -> int:
     """Tokens to feed: a multiple of `bucket` at least one bucket above the longest live length (capped),
     so that texts rarely outgrow it between two checks."""
     return min(max_tokens, -(-(longest_live + bucket) // bucket) * bucket)
+
+
+def feed_moved(want: int, fed: int, bucket: int) -> bool:
+    """Whether the step must be rebuilt for a new fed length: the longest live text needs more than is fed, or
+    two buckets less (one bucket of slack saves rebuilding back and forth)."""
+    return want > fed or want <= fed - 2 * bucket
 
 
 def lengths_tried(s: CramSettings, max_tokens: int, last: int) -> list[int]:
