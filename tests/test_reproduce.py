@@ -212,3 +212,37 @@ def test_a_long_grid_job_logs_its_progress_and_the_same_lines(tiny, tmp_path):
     quiet = rp.run_grid_job(tiny, job, {})
     assert [(r["steps"], r["token_ids"]) for r in quiet] == [(r["steps"], r["token_ids"]) for r in lines]
     assert rp.run(tiny, "2025", tmp_path / "r", **kw, log=lambda m: None)["jobs"][0]["texts"] == len(job.texts)
+
+
+def test_one_budget_over_both_papers_prices_the_second_papers_first_job_by_the_first_papers(tiny, tmp_path):
+    """`--paper both` hands one seconds-by-kind record to both papers: a 2026 job, a kind not yet run, is priced
+    at the longest 2025 job, so a budget that the 2025 jobs nearly spent starts no 2026 job."""
+    texts = _texts(tiny, "2026", n_texts=2, max_tokens=8)
+    kw = dict(n_texts=2, max_tokens=8, max_steps=2, replicates=1, texts=texts, log=lambda m: None)
+    spent = rp.run(tiny, "2026", tmp_path / "a", max_seconds=600.0, seconds_by_kind={"2025/random": 900.0}, **kw)
+    assert spent["jobs"] == [] and len(spent["stopped_by_budget"]) == 4
+    seen: dict = {}
+    ran = rp.run(tiny, "2026", tmp_path / "b", max_seconds=600.0, seconds_by_kind=seen, **kw)
+    assert len(ran["jobs"]) == 4 and set(seen) == {"/".join(j["job"].split("/")[:2]) for j in ran["jobs"]}
+
+
+def test_paper_both_runs_2025_then_2026_in_one_process_into_one_folder(tmp_path, capsys):
+    from cramlab.cli import main
+    out = tmp_path / "run"
+    argv = ["reproduce", "--paper", "both", "--out", str(out), "--model", "tiny-llama", "--device", "cpu",
+            "--n-texts", "2", "--max-tokens", "8", "--max-steps", "2", "--replicates", "1",
+            "--settings", "mem-first/pc", "--sources", "natural"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("2025 phases:") < printed.index("2026 phases:") < printed.index("both papers:")
+    raw_2025, raw_2026 = read_results(out / "raw_2025.jsonl"), read_results(out / "raw_2026.jsonl")
+    assert {r["paper"] for r in raw_2025} == {"2025"} and {r["paper"] for r in raw_2026} == {"2026"}
+    assert len(raw_2026) == 2 and {r["model_dtype"] for r in raw_2025 + raw_2026} == {"float32"}   # CPU: fp32 both
+    both = json.loads((out / "timing_both.json").read_text())
+    assert [p["paper"] for p in both["papers"]] == ["2025", "2026"]
+    assert sum(p["jobs_seconds"] for p in both["papers"]) <= both["seconds_since_command_start"]
+    for paper in ("2025", "2026"):
+        assert (out / f"tables_{paper}.md").exists() and (out / f"timing_{paper}.json").exists()
+    assert main(argv) == 0                                                  # a rerun resumes: nothing is redone
+    assert read_results(out / "raw_2025.jsonl") == raw_2025 and read_results(out / "raw_2026.jsonl") == raw_2026
+    assert all(p["n_jobs_run"] == 0 for p in json.loads((out / "timing_both.json").read_text())["papers"])

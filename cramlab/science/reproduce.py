@@ -302,8 +302,10 @@ def _device_name(lm) -> str:
 def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None = None, seed: int = 0,
         max_tokens: int = MAX_TOKENS, max_steps: int | None = None, settings_2026=SETTINGS_2026,
         sources_2025=("natural", "random"), max_seconds: float | None = None, texts: dict | None = None,
-        log=print) -> dict:
-    """Run (or resume) one paper's jobs into `out/raw_<paper>.jsonl`; returns the timing record."""
+        log=print, seconds_by_kind: dict | None = None) -> dict:
+    """Run (or resume) one paper's jobs into `out/raw_<paper>.jsonl`; returns the timing record.
+    `seconds_by_kind`: the last job's seconds of each kind, read and updated here; `--paper both` passes one
+    dict to both papers so the budget guard prices the second paper's first job by the first paper's jobs."""
     if paper not in PAPERS:
         raise BadInputError(f"unknown paper {paper!r}; use --paper 2025 or --paper 2026")
     replicates = replicates if replicates is not None else (3 if paper == "2026" else 1)
@@ -338,7 +340,7 @@ def run(lm, paper: str, out: Path, *, n_texts: int = 50, replicates: int | None 
                   texts_seconds=t_texts, jobs=[], skipped_done=0, skipped_lines=0, stopped_by_budget=[],
                   protocol_overrides=overrides)
     stopped_sources: set = set()      # (source, replicate) whose grid hit a length where every text failed
-    last_seconds: dict[str, float] = {}
+    last_seconds: dict[str, float] = {} if seconds_by_kind is None else seconds_by_kind
     for i, job in enumerate(jobs, 1):
         if all(k in have for k in job.keys):
             timing["skipped_done"] += 1
