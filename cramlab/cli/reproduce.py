@@ -19,8 +19,6 @@ from pathlib import Path
 from cramlab.cli.common import add_kernels_arg, check_writable
 from cramlab.errors import BadInputError
 
-BOTH = ("2025", "2026")     # --paper both: this order, one process, one budget (the 2026 model loads in-process)
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("reproduce", help="run a paper's protocol end to end (resumable) and write its tables",
@@ -69,7 +67,8 @@ def _cmd_reproduce(args) -> int:
     if bad:
         raise BadInputError(f"unknown setting/source {', '.join(bad)}; settings: {', '.join(rp.SETTINGS_2026)}; "
                             "sources: natural, random")
-    papers = BOTH if args.paper == "both" else (args.paper,)
+    # --paper both: rp.PAPERS in its order (2025 first), one process, one budget; the 2026 model loads in-process
+    papers = rp.PAPERS if args.paper == "both" else (args.paper,)
     if args.tables_only:
         return max(_tables(rp, write_tables, out, paper) for paper in papers)
     if args.prepare_only:
